@@ -1,0 +1,27 @@
+"""hourglass: autoencoders on PyTorch, for compression, denoising and anomaly detection.
+
+>>> import hourglass as hg
+>>> ds = hg.datasets.load("ecg5000", split="tutorial")
+>>> model = hg.create_model("stacked", input_shape=(140,), hidden=(32, 16), latent_dim=8, seed=0)
+>>> history = hg.fit(model, ds.x_train[ds.y_train == 1], epochs=2, batch_size=512, loss="mae", progress=False)
+"""
+
+__version__ = "0.1.0"
+
+from hourglass import datasets
+from hourglass.detection import BestF1, Contamination, Detector, FixedFPR, MeanStd, Percentile, Threshold
+from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError, HourglassError,
+                              InvalidInputError, ModelFileError, NotFittedError)
+from hourglass.inference import decode, encode, reconstruct
+from hourglass.io import load, save
+from hourglass.models import Autoencoder, create_model, list_models, register_model
+from hourglass.training import History, TrainingError, fit
+from hourglass.transforms import GaussianNoise, MaskingNoise, MinMaxScaler, StandardScaler
+
+__all__ = [
+    "Autoencoder", "BestF1", "ChecksumError", "Contamination", "DataFileError", "DatasetNotFoundError",
+    "Detector", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
+    "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "StandardScaler", "Threshold",
+    "TrainingError", "create_model", "datasets", "decode", "encode", "fit", "list_models", "load",
+    "reconstruct", "register_model", "save", "__version__",
+]

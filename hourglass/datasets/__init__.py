@@ -1,0 +1,61 @@
+"""Data sets: one small module each, sharing one find / download / verify / cache path.
+
+>>> import hourglass as hg
+>>> ds = hg.datasets.load("ecg5000")
+>>> ds.x_train.shape
+(500, 140)
+"""
+
+from __future__ import annotations
+
+from hourglass.datasets import adbench, ecg5000, fashion_mnist, mnist
+from hourglass.datasets.base import Dataset
+from hourglass.datasets.files import Resource, cache_dir, fetch
+from hourglass.errors import DatasetNotFoundError
+
+_LOADERS = {
+    fashion_mnist.NAME: fashion_mnist.load,
+    mnist.NAME: mnist.load,
+    ecg5000.NAME: ecg5000.load,
+}
+
+
+def list_datasets(data_dir=None) -> list[str]:
+    """Names accepted by :func:`load`: the image and ECG sets, then ``adbench/<name>``."""
+    return sorted(_LOADERS) + [f"adbench/{n}" for n in adbench.available(data_dir)]
+
+
+def load(name: str, *, data_dir=None, download: bool = True, cache_dir=None, base_url=None,
+         progress: bool = False, **options) -> Dataset:
+    """Load a data set by name.
+
+    Parameters
+    ----------
+    name : str
+        ``"fashion-mnist"``, ``"mnist"``, ``"ecg5000"`` or ``"adbench/<name>"`` (see
+        :func:`list_datasets`).
+    data_dir : path, optional
+        Folder searched first (then ``HOURGLASS_DATA_DIR``, then the cache).
+    download : bool, default True
+        Download missing files from their official address, verified by sha256.
+    cache_dir : path, optional
+        Where downloads go (default: ``HOURGLASS_CACHE_DIR`` or the OS cache folder).
+    base_url : str, optional
+        A mirror to download from instead of the official address.
+    **options
+        Passed to the data set's loader: ``split="tutorial"`` for ECG5000, ``test_size`` and
+        ``seed`` for ADBench.
+    """
+    fetch_kw = dict(data_dir=data_dir, download=download, cache=cache_dir, base_url=base_url,
+                    progress=progress)
+    key = name.lower()
+    if key.startswith("adbench/"):
+        return adbench.load(name.split("/", 1)[1], **fetch_kw, **options)
+    if key not in _LOADERS:
+        raise DatasetNotFoundError(f"unknown data set {name!r}; choose from {list_datasets(data_dir)}")
+    if key == ecg5000.NAME:
+        return ecg5000.load(**options)
+    return _LOADERS[key](**fetch_kw, **options)
+
+
+__all__ = ["Dataset", "Resource", "cache_dir", "fetch", "list_datasets", "load"]

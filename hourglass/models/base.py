@@ -1,0 +1,145 @@
+"""What every autoencoder shares: a JSON-serialisable config, encode / decode, the loss."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hourglass.errors import InvalidInputError
+
+OUTPUT_ACTIVATIONS = ("sigmoid", "none")
+LOSSES = ("mse", "mae", "bce")
+
+
+@dataclass
+class ModelConfig:
+    """Base of every model's config: plain fields that round-trip through JSON."""
+
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    output_activation: str = "sigmoid"
+
+    def __post_init__(self):
+        try:
+            self.input_shape = tuple(int(d) for d in self.input_shape)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"input_shape must be a tuple of ints, got {self.input_shape!r}") from None
+        if not self.input_shape or min(self.input_shape) < 1:
+            raise InvalidInputError(f"input_shape must be non-empty with sizes >= 1, got {self.input_shape!r}")
+        if self.output_activation not in OUTPUT_ACTIVATIONS:
+            raise InvalidInputError(
+                f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {self.output_activation!r}"
+            )
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise InvalidInputError(
+                f"{cls.__name__} has no option(s) {sorted(unknown)}; valid options: {sorted(names)}"
+            )
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+def check_int_tuple(value, name: str, *, allow_empty: bool = True) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a tuple of positive ints, got {value!r}") from None
+    if (not out and not allow_empty) or any(v < 1 for v in out):
+        raise InvalidInputError(f"{name} must be a tuple of positive ints, got {value!r}")
+    return out
+
+
+def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, activation: str) -> torch.Tensor:
+    """Mean reconstruction loss of a batch, from the decoder's pre-activation output.
+
+    Working from logits lets BCE use the numerically stable ``binary_cross_entropy_with_logits``
+    instead of clipping a sigmoid's output as Keras does.
+    """
+    if loss == "bce":
+        if activation != "sigmoid":
+            raise InvalidInputError("loss='bce' needs output_activation='sigmoid' (outputs in [0, 1])")
+        return F.binary_cross_entropy_with_logits(logits, target)
+    out = torch.sigmoid(logits) if activation == "sigmoid" else logits
+    if loss == "mse":
+        return F.mse_loss(out, target)
+    if loss == "mae":
+        return F.l1_loss(out, target)
+    raise InvalidInputError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+class Autoencoder(nn.Module):
+    """Base class: a subclass builds its layers from ``config`` and writes ``encode`` and
+    ``decode_logits``; activation, ``forward``, ``loss`` and initialisation live here."""
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.config.input_shape
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's output before the output activation, shaped like the input."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.decode_logits(z)
+        return torch.sigmoid(out) if self.config.output_activation == "sigmoid" else out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "mse") -> torch.Tensor:
+        """Training loss of a batch: the model sees ``x`` and should produce ``target``."""
+        return reconstruction_loss(loss, self.decode_logits(self.encode(x)), target, self.config.output_activation)
+
+    def reset_parameters(self) -> None:
+        """Keras' defaults (Glorot-uniform weights, zero biases): the tutorials' figures were
+        reached with them, and PyTorch's default init trains the small sigmoid models slower."""
+        for m in self.modules():
+            if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.reset_parameters()
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        with torch.no_grad():
+            probe = torch.zeros((1, *self.input_shape), device=next(self.parameters()).device)
+            was_training = self.training
+            self.eval()
+            z = self.encode(probe)
+            self.train(was_training)
+        return tuple(z.shape[1:])
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}"
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU,
+               "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "none": nn.Identity}
+
+
+def activation_layer(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise InvalidInputError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]()

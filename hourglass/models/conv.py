@@ -1,0 +1,126 @@
+"""Convolutional autoencoders for images ``(channels, height, width)``.
+
+``conv``: the denoising tutorial's model, strided convolutions down and transposed convolutions
+up. ``conv-bn``: the anomaly-detection article's model, convolution + batch norm + max-pool down,
+upsample + convolution back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from hourglass.errors import InvalidInputError
+from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
+from hourglass.models.registry import register_model
+
+
+@dataclass
+class ConvConfig(ModelConfig):
+    """channels : output channels of each downsampling stage; the decoder mirrors them.
+    kernel_size : odd kernel size ("same" padding). activation : between layers."""
+
+    input_shape: tuple[int, ...] = (1, 28, 28)
+    channels: tuple[int, ...] = (16, 8)
+    kernel_size: int = 3
+    activation: str = "relu"
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.channels = check_int_tuple(self.channels, "channels", allow_empty=False)
+        if len(self.input_shape) != 3:
+            raise InvalidInputError(
+                f"convolutional models take images (channels, height, width); input_shape={self.input_shape}"
+            )
+        if int(self.kernel_size) != self.kernel_size or self.kernel_size < 1 or self.kernel_size % 2 == 0:
+            raise InvalidInputError(f"kernel_size must be an odd integer >= 1, got {self.kernel_size!r}")
+        factor = 2 ** len(self.channels)
+        _, h, w = self.input_shape
+        if h % factor or w % factor:
+            raise InvalidInputError(
+                f"with {len(self.channels)} downsampling stages, height and width must be divisible "
+                f"by {factor}; input_shape={self.input_shape}"
+            )
+
+
+@dataclass
+class ConvBNConfig(ConvConfig):
+    """The anomaly-detection article's model: ``channels`` sets the filter count of each stage."""
+
+    channels: tuple[int, ...] = (32, 16)
+
+
+@register_model
+class ConvAutoencoder(Autoencoder):
+    """Strided ``Conv2d`` (stride 2) down, ``ConvTranspose2d`` (stride 2) up, a final ``Conv2d``.
+
+    With the defaults this is the Keras denoising tutorial's model: Conv(16) and Conv(8) down to
+    an 8 x 7 x 7 code, ConvTranspose(8) and ConvTranspose(16) up, Conv(1) with sigmoid.
+    """
+
+    name = "conv"
+    config_class = ConvConfig
+
+    def __init__(self, config: ConvConfig):
+        super().__init__(config)
+        k, pad = config.kernel_size, config.kernel_size // 2
+        in_ch = config.input_shape[0]
+        enc: list[nn.Module] = []
+        prev = in_ch
+        for c in config.channels:
+            enc += [nn.Conv2d(prev, c, k, stride=2, padding=pad), activation_layer(config.activation)]
+            prev = c
+        dec: list[nn.Module] = []
+        for c in reversed(config.channels):
+            dec += [nn.ConvTranspose2d(prev, c, k, stride=2, padding=pad, output_padding=1),
+                    activation_layer(config.activation)]
+            prev = c
+        dec.append(nn.Conv2d(prev, in_ch, k, padding=pad))
+        self.encoder = nn.Sequential(*enc)
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+
+@register_model
+class ConvBNAutoencoder(Autoencoder):
+    """Per stage: Conv2d + BatchNorm + activation + MaxPool(2) down; mirrored with
+    Upsample(2) + Conv2d + BatchNorm + activation up; a final Conv2d to the input channels."""
+
+    name = "conv-bn"
+    config_class = ConvBNConfig
+
+    def __init__(self, config: ConvBNConfig):
+        super().__init__(config)
+        k, pad = config.kernel_size, config.kernel_size // 2
+        in_ch = config.input_shape[0]
+
+        def block(a: int, b: int) -> list[nn.Module]:
+            # The conv's bias is redundant before batch norm, which has its own shift.
+            return [nn.Conv2d(a, b, k, padding=pad, bias=False), nn.BatchNorm2d(b),
+                    activation_layer(config.activation)]
+
+        enc: list[nn.Module] = []
+        prev = in_ch
+        for c in config.channels:
+            enc += block(prev, c) + [nn.MaxPool2d(2)]
+            prev = c
+        dec: list[nn.Module] = []
+        for c in reversed(config.channels):
+            dec += [nn.Upsample(scale_factor=2, mode="nearest")] + block(prev, c)
+            prev = c
+        dec.append(nn.Conv2d(prev, in_ch, k, padding=pad))
+        self.encoder = nn.Sequential(*enc)
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)

@@ -1,0 +1,130 @@
+"""Scalers fitted on training data and stored with a detector, so raw inputs score correctly.
+
+They work on NumPy arrays and serialise to plain JSON (no pickle), which is why they are not
+scikit-learn's scalers: those would have to be pickled to be saved with the model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hourglass.errors import InvalidInputError, NotFittedError
+from hourglass.validation import as_float_array
+
+
+class _Scaler:
+    #: names of the fitted arrays, saved and loaded as JSON lists
+    _state: tuple[str, ...] = ()
+
+    def __init__(self, per_feature: bool = True):
+        self.per_feature = per_feature
+
+    def _axes(self, x: np.ndarray):
+        return 0 if self.per_feature else None
+
+    def _check_fitted(self):
+        if not hasattr(self, self._state[0] + "_"):
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(x_train) first")
+
+    def _check_features(self, x: np.ndarray):
+        ref = getattr(self, self._state[0] + "_")
+        if self.per_feature and x.shape[1:] != ref.shape:
+            raise InvalidInputError(
+                f"{type(self).__name__} was fitted on samples of shape {ref.shape}, got {x.shape[1:]}"
+            )
+
+    def fit_transform(self, x) -> np.ndarray:
+        return self.fit(x).transform(x)
+
+    def to_dict(self) -> dict:
+        self._check_fitted()
+        out = {"type": type(self).__name__, "per_feature": self.per_feature}
+        for name in self._state:
+            value = np.asarray(getattr(self, name + "_"), dtype=np.float64)
+            out[name] = value.tolist()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "_Scaler":
+        obj = cls(per_feature=bool(d["per_feature"]))
+        for name in cls._state:
+            setattr(obj, name + "_", np.asarray(d[name], dtype=np.float32))
+        return obj
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(per_feature={self.per_feature})"
+
+
+class MinMaxScaler(_Scaler):
+    """Scale to [0, 1] with the minimum and maximum seen in ``fit``.
+
+    Parameters
+    ----------
+    per_feature : bool, default True
+        One min / max per feature (column, time step, pixel); False uses one global min / max, as
+        the classic ECG tutorial does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = MinMaxScaler().fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
+    >>> s.transform(np.array([[1.0, 20.0]]))
+    array([[0.5, 0.5]], dtype=float32)
+    """
+
+    _state = ("min", "max")
+
+    def fit(self, x) -> "MinMaxScaler":
+        x = as_float_array(x)
+        self.min_ = np.asarray(x.min(axis=self._axes(x)), dtype=np.float32)
+        self.max_ = np.asarray(x.max(axis=self._axes(x)), dtype=np.float32)
+        return self
+
+    def transform(self, x) -> np.ndarray:
+        self._check_fitted()
+        x = as_float_array(x)
+        self._check_features(x)
+        span = self.max_ - self.min_
+        # A constant feature maps to 0 instead of dividing by zero.
+        span = np.where(span > 0, span, 1.0).astype(np.float32)
+        return ((x - self.min_) / span).astype(np.float32)
+
+    def inverse_transform(self, x) -> np.ndarray:
+        self._check_fitted()
+        span = np.where(self.max_ - self.min_ > 0, self.max_ - self.min_, 1.0)
+        return (np.asarray(x, dtype=np.float32) * span + self.min_).astype(np.float32)
+
+
+class StandardScaler(_Scaler):
+    """Centre to zero mean and scale to unit variance with statistics from ``fit``."""
+
+    _state = ("mean", "scale")
+
+    def fit(self, x) -> "StandardScaler":
+        x = as_float_array(x)
+        self.mean_ = np.asarray(x.mean(axis=self._axes(x), dtype=np.float64), dtype=np.float32)
+        std = np.asarray(x.std(axis=self._axes(x), dtype=np.float64), dtype=np.float32)
+        self.scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
+        return self
+
+    def transform(self, x) -> np.ndarray:
+        self._check_fitted()
+        x = as_float_array(x)
+        self._check_features(x)
+        return ((x - self.mean_) / self.scale_).astype(np.float32)
+
+    def inverse_transform(self, x) -> np.ndarray:
+        self._check_fitted()
+        return (np.asarray(x, dtype=np.float32) * self.scale_ + self.mean_).astype(np.float32)
+
+
+SCALERS = {cls.__name__: cls for cls in (MinMaxScaler, StandardScaler)}
+
+
+def scaler_from_dict(d: dict | None):
+    if d is None:
+        return None
+    try:
+        return SCALERS[d["type"]].from_dict(d)
+    except KeyError as exc:
+        raise InvalidInputError(f"unknown scaler description {d!r}: missing {exc}") from None

@@ -1,0 +1,85 @@
+"""Input checks shared by training, inference and detection.
+
+Torch reports a bad input from deep inside a kernel, if at all (NaN trains silently to NaN).
+These checks run once, at the API boundary, and name the problem in the user's terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from hourglass.errors import InvalidInputError
+
+
+def as_float_array(x, name: str = "x") -> np.ndarray:
+    """Return ``x`` as a finite, non-empty float32 NumPy array, or raise a clear error."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    if x is None:
+        raise InvalidInputError(f"{name} is None; expected an array of numbers")
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise InvalidInputError(f"{name} could not be read as an array: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise InvalidInputError(
+            f"{name} has dtype {arr.dtype}; expected numbers (int or float), "
+            "not strings or Python objects"
+        )
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{name} has dtype {arr.dtype}; expected int or float")
+    if arr.ndim == 0:
+        raise InvalidInputError(f"{name} is a scalar; expected an array of samples")
+    if arr.shape[0] == 0 or arr.size == 0:
+        raise InvalidInputError(f"{name} is empty (shape {arr.shape}); expected at least one sample")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        bad = ~np.isfinite(arr)
+        rows = np.unique(np.nonzero(bad.reshape(len(arr), -1))[0])
+        kind = "NaN" if np.isnan(arr).any() else "inf"
+        raise InvalidInputError(
+            f"{name} contains {int(bad.sum())} non-finite values ({kind}) in {len(rows)} sample(s), "
+            f"first at sample {int(rows[0])}; remove or impute them before training or scoring"
+        )
+    return arr
+
+
+def check_sample_shape(arr: np.ndarray, expected: Sequence[int], name: str = "x") -> np.ndarray:
+    """Check that ``arr`` is a batch of samples of shape ``expected``.
+
+    A batch of flat vectors is reshaped when its size matches (``(n, 784)`` for ``(1, 28, 28)``),
+    and a batch missing only a leading channel axis gets one (``(n, 28, 28)`` for ``(1, 28, 28)``).
+    """
+    expected = tuple(int(d) for d in expected)
+    got = tuple(arr.shape[1:])
+    if got == expected:
+        return arr
+    if int(np.prod(got)) == int(np.prod(expected)) and (len(got) == 1 or got == expected[1:]):
+        return arr.reshape((arr.shape[0], *expected))
+    raise InvalidInputError(
+        f"{name} has samples of shape {got} (array shape {arr.shape}), but the model expects "
+        f"samples of shape {expected}, i.e. an array of shape (n, {', '.join(map(str, expected))})"
+    )
+
+
+def check_positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidInputError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+def check_fraction(value, name: str, *, low_open: bool = True, high_open: bool = True) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}") from None
+    ok_low = v > 0 if low_open else v >= 0
+    ok_high = v < 1 if high_open else v <= 1
+    if not (ok_low and ok_high and np.isfinite(v)):
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        raise InvalidInputError(f"{name} must lie in {lo}0, 1{hi}, got {value!r}")
+    return v
