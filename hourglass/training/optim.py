@@ -16,7 +16,8 @@ class FastAdam:
                  weight_decay: float = 0.0):
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.betas, self.eps, self.weight_decay = float(lr), betas, float(eps), float(weight_decay)
-        fused_ok = hasattr(torch, "_fused_adam_") and all(
+        devices = {p.device for p in self.params}
+        fused_ok = hasattr(torch, "_fused_adam_") and len(devices) == 1 and all(
             p.dtype in (torch.float32, torch.float16, torch.bfloat16) and p.device.type in ("cpu", "cuda")
             for p in self.params
         )
@@ -25,10 +26,13 @@ class FastAdam:
         self.fused = fused_ok
         if fused_ok:
             state = self.optimizer.state
+            # Every parameter takes the same number of steps, so they share one step counter:
+            # one increment per step instead of one per parameter.
+            self._step = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
             for p in self.params:
                 # The same state Adam's own _init_group creates for fused=True.
                 state[p] = {
-                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "step": self._step,
                     "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                     "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
                 }
@@ -41,17 +45,21 @@ class FastAdam:
         if not self.fused:
             self.optimizer.step()
             return
-        grads = [p.grad for p in self.params]
+        params, grads = self.params, [p.grad for p in self.params]
+        exp_avgs, exp_avg_sqs, steps = self._exp_avgs, self._exp_avg_sqs, self._steps
         if any(g is None for g in grads):
-            # Adam leaves parameters without a gradient untouched; the optimizer does the same.
-            self.optimizer.step()
-            return
-        torch._foreach_add_(self._steps, 1)
-        torch._fused_adam_(
-            self.params, grads, self._exp_avgs, self._exp_avg_sqs, [], self._steps,
-            lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
-            eps=self.eps, amsgrad=False, maximize=False,
-        )
+            # A parameter without a gradient is left untouched, as torch.optim.Adam does
+            # (its moments do not decay; the shared step counter still advances).
+            keep = [i for i, g in enumerate(grads) if g is not None]
+            params, grads, exp_avgs, exp_avg_sqs, steps = (
+                [seq[i] for i in keep] for seq in (params, grads, exp_avgs, exp_avg_sqs, steps))
+        self._step.add_(1)
+        if params:
+            torch._fused_adam_(
+                params, grads, exp_avgs, exp_avg_sqs, [], steps,
+                lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
+                eps=self.eps, amsgrad=False, maximize=False,
+            )
 
     def zero_grad(self) -> None:
         for p in self.params:

@@ -241,10 +241,11 @@ def fit(
                 batch_loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()
-                total += batch_loss.detach() * len(xb)
+                # Full batches are summed as they are; only a short last batch needs a weight.
+                total += batch_loss.detach() if len(xb) == batch_size else batch_loss.detach() * (len(xb) / batch_size)
                 if (i + 1) % tick == 0 or i == steps - 1:
                     bar.update(tick if (i + 1) % tick == 0 else (i + 1) % tick)
-            train_loss = float(total) / n  # the epoch's only host sync
+            train_loss = float(total) * batch_size / n  # the epoch's only host sync
             if not math.isfinite(train_loss):
                 raise TrainingError(
                     f"the training loss became {train_loss} in epoch {epoch + 1}; usual causes: a "
