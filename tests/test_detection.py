@@ -1,0 +1,107 @@
+"""The detector on the ECG tutorial, thresholds, scores and metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+import hourglass as hg
+
+
+def test_ecg_tutorial_detector_reaches_the_tutorials_figures(ecg, ecg_detector):
+    det, history = ecg_detector
+    m = det.evaluate(ecg.x_test, ecg.is_anomaly(ecg.y_test))
+    # Tutorial: accuracy 0.944, precision 0.992 and recall 0.907 with normal as the positive class.
+    assert m["accuracy"] >= 0.93
+    assert m["tn"] / (m["tn"] + m["fn"]) >= 0.98
+    assert m["tn"] / (m["tn"] + m["fp"]) >= 0.89
+    assert m["auroc"] >= 0.94
+    assert history.val_loss[-1] < history.val_loss[0]
+
+
+def test_scores_maps_and_predictions_agree(ecg, ecg_detector):
+    det, _ = ecg_detector
+    x = ecg.x_test[:200]
+    scores = det.score_samples(x)
+    smap = det.score_map(x)
+    assert scores.shape == (200,) and smap.shape == x.shape
+    np.testing.assert_allclose(smap.mean(axis=1), scores, rtol=1e-5)
+    recon = hg.reconstruct(det.model, x)
+    np.testing.assert_allclose(scores, np.abs(recon - x).mean(axis=1), rtol=1e-5)
+    pred = det.predict(x)
+    assert set(np.unique(pred)) <= {0, 1}
+    np.testing.assert_array_equal(pred, (det.decision_function(x) > 0).astype(int))
+    mse = hg.Detector(det.model, score="mse").fit(ecg.x_train[ecg.y_train == 1])
+    np.testing.assert_allclose(mse.score_samples(x), ((recon - x) ** 2).mean(axis=1), rtol=1e-5)
+
+
+def test_evaluate_equals_scikit_learn(ecg, ecg_detector):
+    det, _ = ecg_detector
+    y = ecg.is_anomaly(ecg.y_test)
+    scores = det.score_samples(ecg.x_test)
+    pred = (scores > det.threshold_).astype(int)
+    m = det.evaluate(ecg.x_test, y)
+    assert m["accuracy"] == skm.accuracy_score(y, pred)
+    assert m["precision"] == skm.precision_score(y, pred)
+    assert m["recall"] == skm.recall_score(y, pred)
+    assert m["f1"] == skm.f1_score(y, pred)
+    assert m["auroc"] == skm.roc_auc_score(y, scores)
+    assert m["auprc"] == skm.average_precision_score(y, scores)
+
+
+def test_thresholds_on_known_scores(rng):
+    s = rng.gamma(2.0, 1.0, size=5000)
+    assert hg.MeanStd(k=2).fit(s).value_ == pytest.approx(s.mean() + 2 * s.std())
+    assert hg.Percentile(q=90).fit(s).value_ == pytest.approx(np.percentile(s, 90))
+    c = hg.Contamination(rate=0.05).fit(s)
+    assert (s > c.value_).mean() == pytest.approx(0.05, abs=0.002)
+    y = (rng.random(5000) < 0.1).astype(int)
+    s_lab = s + 3 * y
+    best = hg.BestF1().fit(s_lab, y).value_
+    f1_best = skm.f1_score(y, s_lab > best)
+    assert all(f1_best >= skm.f1_score(y, s_lab > t) for t in np.quantile(s_lab, np.linspace(0.5, 0.99, 50)))
+
+
+def test_fixed_fpr_is_conformal(rng):
+    rate, fprs = 0.05, []
+    for _ in range(200):
+        calib, new = rng.normal(size=200), rng.normal(size=2000)
+        fprs.append((new > hg.FixedFPR(rate).fit(calib).value_).mean())
+    assert np.mean(fprs) <= rate + 0.005
+    assert hg.FixedFPR(0.001).fit(rng.normal(size=50)).value_ == np.inf  # too few samples to flag any
+
+
+@pytest.mark.parametrize("threshold, match", [
+    (hg.Percentile(q=120), r"\[0, 100\]"),
+    (hg.Contamination(rate=0), "rate"),
+    (hg.FixedFPR(rate=1.5), "rate"),
+    (hg.BestF1(), "needs labels"),
+])
+def test_bad_threshold_arguments(threshold, match):
+    with pytest.raises(hg.InvalidInputError, match=match):
+        threshold.fit(np.arange(10.0))
+
+
+def test_detector_errors(ecg, ecg_detector):
+    det, _ = ecg_detector
+    unfitted = hg.Detector(det.model)
+    with pytest.raises(hg.NotFittedError, match="fit"):
+        unfitted.predict(ecg.x_test[:5])
+    with pytest.raises(hg.InvalidInputError, match="labels must be 1"):
+        det.evaluate(ecg.x_test[:10], ecg.y_test[:10] + 5)
+    with pytest.raises(hg.InvalidInputError, match="score must be"):
+        hg.Detector(det.model, score="psnr").fit(ecg.x_train[:10])
+    with pytest.raises(hg.InvalidInputError, match="model expects"):
+        det.score_samples(np.zeros((3, 28, 28)))
+
+
+def test_detector_applies_its_scaler_to_raw_input(ecg):
+    raw = hg.datasets.load("ecg5000")
+    scaler = hg.MinMaxScaler(per_feature=False).fit(raw.x_train)
+    normal = scaler.transform(raw.x_train[raw.y_train == 1])
+    model = hg.create_model("stacked", seed=0)
+    hg.fit(model, normal, epochs=3, batch_size=64, loss="mae", progress=False)
+    det = hg.Detector(model, scaler=scaler).fit(raw.x_train[raw.y_train == 1])
+    plain = hg.Detector(model).fit(normal)
+    np.testing.assert_allclose(det.score_samples(raw.x_test[:50]), plain.score_samples(scaler.transform(raw.x_test[:50])))

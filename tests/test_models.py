@@ -1,0 +1,92 @@
+"""The model registry and the models' contracts: shapes, configs, initialisation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import hourglass as hg
+
+SHAPES = {"dense": (1, 28, 28), "stacked": (140,), "conv": (1, 28, 28), "conv-bn": (1, 28, 28)}
+
+
+def test_registry_lists_and_filters():
+    assert hg.list_models() == ["conv", "conv-bn", "dense", "stacked"]
+    assert hg.list_models("conv*") == ["conv", "conv-bn"]
+    assert hg.list_models("nothing*") == []
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_every_model_reconstructs_its_input_shape(name):
+    model = hg.create_model(name, input_shape=SHAPES[name], seed=0)
+    x = torch.rand(5, *SHAPES[name])
+    z = model.encode(x)
+    assert model.decode(z).shape == x.shape == model(x).shape
+    assert tuple(z.shape[1:]) == model.latent_shape
+    out = model(x)
+    assert 0 <= out.min() and out.max() <= 1  # sigmoid output by default
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_config_round_trips_through_json(name):
+    model = hg.create_model(name, input_shape=SHAPES[name], output_activation="none")
+    d = json.loads(json.dumps(model.config.to_dict()))
+    again = hg.models.model_from_config(name, d)
+    assert again.config == model.config
+    assert [p.shape for p in again.parameters()] == [p.shape for p in model.parameters()]
+
+
+def test_tutorial_architectures():
+    dense = hg.create_model("dense", input_shape=(1, 28, 28), latent_dim=64)
+    assert [m.__class__.__name__ for m in dense.encoder] == ["Linear", "ReLU"]
+    assert dense.encoder[0].weight.shape == (64, 784)
+    stacked = hg.create_model("stacked", input_shape=(140,), hidden=(32, 16), latent_dim=8)
+    sizes = [m.out_features for m in stacked.modules() if isinstance(m, torch.nn.Linear)]
+    assert sizes == [32, 16, 8, 16, 32, 140]
+    conv = hg.create_model("conv", input_shape=(1, 28, 28))
+    assert conv.latent_shape == (8, 7, 7)
+    assert [m.out_channels for m in conv.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))] == [16, 8, 8, 16, 1]
+    bn = hg.create_model("conv-bn", channels=(64, 32))
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in bn.modules()) == 4
+    assert sum(isinstance(m, torch.nn.MaxPool2d) for m in bn.modules()) == 2
+
+
+def test_keras_style_init_and_seed():
+    a = hg.create_model("dense", seed=3)
+    b = hg.create_model("dense", seed=3)
+    c = hg.create_model("dense", seed=4)
+    assert torch.equal(a.encoder[0].weight, b.encoder[0].weight)
+    assert not torch.equal(a.encoder[0].weight, c.encoder[0].weight)
+    assert torch.count_nonzero(a.encoder[0].bias) == 0  # zero biases, as Keras
+    limit = np.sqrt(6 / (784 + 64))  # Glorot uniform bound
+    assert a.encoder[0].weight.abs().max() <= limit
+
+
+def test_output_activation_none_is_unbounded():
+    model = hg.create_model("stacked", input_shape=(10,), hidden=(8,), latent_dim=2, output_activation="none", seed=0)
+    out = model(torch.randn(64, 10) * 50)
+    assert out.min() < 0 or out.max() > 1
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"latnt_dim": 3}, "latnt_dim"),
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"output_activation": "softmax"}, "output_activation"),
+    ({"hidden": (32, -1)}, "hidden"),
+    ({"activation": "swishy"}, "activation"),
+])
+def test_bad_model_options_are_named(kwargs, match):
+    with pytest.raises(hg.InvalidInputError, match=match):
+        hg.create_model("stacked", **kwargs)
+
+
+def test_bad_model_name_and_conv_shape():
+    with pytest.raises(hg.InvalidInputError, match="unknown model 'transformer'"):
+        hg.create_model("transformer")
+    with pytest.raises(hg.InvalidInputError, match="divisible by 4"):
+        hg.create_model("conv", input_shape=(1, 30, 30))
+    with pytest.raises(hg.InvalidInputError, match="channels, height, width"):
+        hg.create_model("conv", input_shape=(140,))

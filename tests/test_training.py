@@ -1,0 +1,172 @@
+"""hg.fit: real training on real data slices, determinism, corruptions, and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import hourglass as hg
+from hourglass.training.optim import FastAdam
+
+
+def test_dense_autoencoder_learns_fashion_mnist(fashion_small):
+    x_train, x_val = fashion_small
+    model = hg.create_model("dense", input_shape=(1, 28, 28), latent_dim=64, seed=0)
+    before = float(np.mean((hg.reconstruct(model, x_val) - x_val) ** 2))
+    history = hg.fit(model, x_train, epochs=3, batch_size=32, validation=x_val, seed=0, progress=False)
+    assert len(history.train_loss) == len(history.val_loss) == len(history.epoch_seconds) == 3
+    assert history.val_loss[-1] < history.val_loss[0] < before
+    after = float(np.mean((hg.reconstruct(model, x_val) - x_val) ** 2))
+    assert after == pytest.approx(history.val_loss[-1], rel=1e-4)
+    assert after < 0.04
+
+
+def test_same_seed_same_result_on_cpu(fashion_small):
+    x = fashion_small[0][:600]
+    runs = []
+    for seed in (1, 1, 2):
+        model = hg.create_model("conv", seed=0)
+        hist = hg.fit(model, x, corruption=hg.GaussianNoise(0.2, clip=(0, 1)), epochs=1, batch_size=64,
+                      seed=seed, progress=False, device="cpu")
+        runs.append((hist.train_loss[0], model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
+    assert runs[0][0] != runs[2][0]
+
+
+def test_fast_adam_matches_torch_adam():
+    torch.manual_seed(0)
+    x = torch.rand(256, 20)
+    a = hg.create_model("stacked", input_shape=(20,), hidden=(16,), latent_dim=4, seed=0)
+    b = hg.create_model("stacked", input_shape=(20,), hidden=(16,), latent_dim=4, seed=0)
+    fast, ref = FastAdam(a.parameters(), lr=1e-2), torch.optim.Adam(b.parameters(), lr=1e-2)
+    for i in range(30):
+        xb = x[(i % 8) * 32:(i % 8 + 1) * 32]
+        a.loss(xb, xb, "mse").backward()
+        fast.step()
+        fast.zero_grad()
+        ref.zero_grad()
+        b.loss(xb, xb, "mse").backward()
+        ref.step()
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
+
+
+def test_denoising_and_masking_train_on_clean_targets(fashion, fashion_small):
+    x_train, x_val = fashion.x_train[:4000], fashion_small[1]
+    noisy_val = np.clip(x_val + 0.2 * np.random.default_rng(0).standard_normal(x_val.shape), 0, 1).astype(np.float32)
+    model = hg.create_model("conv", seed=0)
+    history = hg.fit(model, x_train, corruption=hg.GaussianNoise(0.2, clip=(0, 1)), epochs=3, batch_size=32,
+                     validation=(noisy_val, x_val), seed=0, progress=False)
+    denoised = hg.reconstruct(model, noisy_val)
+    # The denoiser's output is closer to the clean images than its noisy input was.
+    assert np.mean((denoised - x_val) ** 2) < 0.8 * np.mean((noisy_val - x_val) ** 2)
+    assert history.val_loss[-1] < history.val_loss[0]
+    masked = hg.create_model("dense", seed=0)
+    h2 = hg.fit(masked, x_train[:2000], corruption=hg.MaskingNoise(0.3), epochs=2, validation=x_val, seed=0, progress=False)
+    assert h2.val_loss[-1] < h2.val_loss[0]
+
+
+def test_corruptions_do_what_they_say():
+    g = torch.Generator().manual_seed(0)
+    x = torch.full((1000, 10), 0.5)
+    noisy = hg.GaussianNoise(0.2, clip=(0, 1))(x, g)
+    assert 0.18 < float((noisy - x).std()) < 0.22 and noisy.min() >= 0 and noisy.max() <= 1
+    masked = hg.MaskingNoise(0.3)(x, g)
+    assert 0.27 < float((masked == 0).float().mean()) < 0.33
+    with pytest.raises(hg.InvalidInputError, match="rate"):
+        hg.MaskingNoise(1.5)
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "bce"])
+def test_losses_train(ecg, loss):
+    normal = ecg.x_train[ecg.y_train == 1][:1000]
+    model = hg.create_model("stacked", input_shape=(140,), seed=0)
+    history = hg.fit(model, normal, epochs=4, batch_size=64, loss=loss, seed=0, progress=False)
+    assert history.train_loss[-1] < history.train_loss[0]
+
+
+def test_early_stopping_restores_best(ecg):
+    normal = ecg.x_train[ecg.y_train == 1][:500]
+    model = hg.create_model("stacked", input_shape=(140,), seed=0)
+    history = hg.fit(model, normal, epochs=50, batch_size=500, lr=1e-9, validation=normal, early_stopping=2,
+                     min_delta=1e-3, progress=False)
+    assert history.stopped_early and history.epochs == 3 and history.best_epoch == 1
+
+
+def test_progress_bar_can_be_shown_and_hidden(ecg, capsys):
+    x = ecg.x_train[:256]
+    hg.fit(hg.create_model("stacked", seed=0), x, epochs=2, batch_size=64, progress=True)
+    assert "fit stacked" in capsys.readouterr().err
+    hg.fit(hg.create_model("stacked", seed=0), x, epochs=2, batch_size=64, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_device_auto_falls_back_to_cpu():
+    from hourglass.training import resolve_device
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device("auto").type == expected
+    if not torch.cuda.is_available():
+        with pytest.raises(hg.InvalidInputError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+def _x(n=64):
+    return np.random.default_rng(0).random((n, 140), dtype=np.float32)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.full((8, 140), np.nan, dtype=np.float32), "NaN"),
+    (np.where(np.eye(140)[:8] > 0, np.inf, 0.5), "inf"),
+    (np.zeros((0, 140), dtype=np.float32), "empty"),
+    (np.array([["a"] * 140] * 4), "strings"),
+    (np.array([[object()] * 140] * 4), "objects"),
+    (np.zeros((8, 141), dtype=np.float32), r"samples of shape \(141,\).*expects samples of shape \(140,\)"),
+    (np.zeros((8, 2, 70, 3), dtype=np.float32), "model expects"),
+    ([[1, 2], [3]], "could not be read"),
+])
+def test_bad_training_data_is_named(bad, match):
+    model = hg.create_model("stacked", input_shape=(140,), seed=0)
+    with pytest.raises(hg.InvalidInputError, match=match):
+        hg.fit(model, bad, epochs=1, progress=False)
+
+
+def test_nan_in_one_sample_is_located():
+    x = _x()
+    x[17, 3] = np.nan
+    with pytest.raises(hg.InvalidInputError, match="first at sample 17"):
+        hg.fit(hg.create_model("stacked", seed=0), x, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"epochs": 0}, "epochs"),
+    ({"loss": "hinge"}, "loss"),
+    ({"lr": -1.0}, "lr"),
+    ({"target": np.zeros((3, 140), dtype=np.float32)}, "target has 3"),
+    ({"corruption": 0.2}, "callable"),
+    ({"device": "tpu"}, "device"),
+])
+def test_bad_training_arguments_are_named(kwargs, match):
+    with pytest.raises(hg.InvalidInputError, match=match):
+        hg.fit(hg.create_model("stacked", seed=0), _x(), progress=False, **kwargs)
+
+
+def test_bce_needs_data_in_unit_range():
+    with pytest.raises(hg.InvalidInputError, match=r"\[0, 1\]"):
+        hg.fit(hg.create_model("stacked", seed=0), _x() * 3 - 1, loss="bce", progress=False)
+
+
+def test_flat_images_are_reshaped_and_inference_is_batched(fashion_small):
+    x = fashion_small[1][:300]
+    model = hg.create_model("conv", seed=0)
+    flat = x.reshape(300, 784)
+    np.testing.assert_array_equal(hg.reconstruct(model, flat, batch_size=7), hg.reconstruct(model, x))
+    z = hg.encode(model, x, batch_size=64)
+    assert z.shape == (300, 8, 7, 7)
+    assert hg.decode(model, z).shape == x.shape
+    with pytest.raises(hg.InvalidInputError, match="z has samples"):
+        hg.decode(model, np.zeros((2, 5), dtype=np.float32))
