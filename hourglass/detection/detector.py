@@ -53,7 +53,7 @@ class Detector:
                  scaler=None, batch_size: int = 1024):
         self.model = model
         self.score = score
-        self.threshold = threshold
+        self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
         self.scaler = scaler
         self.batch_size = batch_size
 
@@ -67,8 +67,6 @@ class Detector:
         if not isinstance(self.model, Autoencoder):
             raise InvalidInputError(f"model must be an hourglass Autoencoder, got {type(self.model).__name__}")
         check_score(self.score)
-        if self.threshold is None:
-            self.threshold = MeanStd(k=1.0)
         if not isinstance(self.threshold, Threshold):
             raise InvalidInputError(f"threshold must be an hourglass threshold such as hg.MeanStd(k=1), got {self.threshold!r}")
         if self.scaler is not None and not _is_fitted(self.scaler):

@@ -78,10 +78,12 @@ def _prepare(model: Autoencoder, x, name: str) -> np.ndarray:
     return check_sample_shape(as_float_array(x, name), model.input_shape, name)
 
 
-def _split_validation(model, validation, corruption):
+def _split_validation(model, validation):
     if validation is None:
         return None, None
-    if isinstance(validation, (tuple, list)) and len(validation) == 2 and not np.isscalar(validation[0]):
+    if isinstance(validation, tuple):
+        if len(validation) != 2:
+            raise InvalidInputError("validation must be an array or a tuple (inputs, targets)")
         xv, tv = validation
         return _prepare(model, xv, "validation input"), _prepare(model, tv, "validation target")
     xv = _prepare(model, validation, "validation")
@@ -176,7 +178,7 @@ def fit(
     t_np = None if target is None else _prepare(model, target, "target")
     if t_np is not None and len(t_np) != len(x_np):
         raise InvalidInputError(f"x has {len(x_np)} samples but target has {len(t_np)}")
-    xv_np, tv_np = _split_validation(model, validation, corruption)
+    xv_np, tv_np = _split_validation(model, validation)
     if xv_np is not None and tv_np is not None and len(xv_np) != len(tv_np):
         raise InvalidInputError(f"validation inputs have {len(xv_np)} samples but targets have {len(tv_np)}")
     if loss == "bce":
@@ -192,8 +194,7 @@ def fit(
     model.to(dev, memory_format=fmt)
 
     def to_dev(a):
-        return None if a is None else torch.from_numpy(a).to(dev).contiguous(memory_format=fmt) if channels_last \
-            else torch.from_numpy(a).to(dev)
+        return None if a is None else torch.from_numpy(a).to(dev).contiguous(memory_format=fmt)
 
     X, T = to_dev(x_np), to_dev(t_np)
     gen = torch.Generator(device=dev)
@@ -223,19 +224,21 @@ def fit(
         for epoch in range(epochs):
             start = time.perf_counter()
             model.train()
-            if shuffle:
-                perm = torch.randperm(n, device=dev, generator=gen)
-                xs = X[perm]
-                ts = xs if T is None else T[perm]
-                if channels_last:
-                    xs = xs.contiguous(memory_format=fmt)
-                    ts = xs if T is None else ts.contiguous(memory_format=fmt)
-            else:
-                xs, ts = X, (X if T is None else T)
+            # Shuffled batches are gathered one at a time: a batch-sized copy stays in cache,
+            # where shuffling the whole set at once streams it through memory twice.
+            order = torch.randperm(n, device=dev, generator=gen) if shuffle else None
             total = torch.zeros((), device=dev)
             for i in range(steps):
-                xb = xs[i * batch_size:(i + 1) * batch_size]
-                tb = xb if ts is xs else ts[i * batch_size:(i + 1) * batch_size]
+                if order is None:
+                    xb = X[i * batch_size:(i + 1) * batch_size]
+                    tb = xb if T is None else T[i * batch_size:(i + 1) * batch_size]
+                else:
+                    idx = order[i * batch_size:(i + 1) * batch_size]
+                    xb = X.index_select(0, idx)
+                    tb = xb if T is None else T.index_select(0, idx)
+                    if channels_last:
+                        xb = xb.contiguous(memory_format=fmt)
+                        tb = xb if T is None else tb.contiguous(memory_format=fmt)
                 inp = corruption(xb, gen) if corruption is not None else xb
                 batch_loss = model.loss(inp, tb, loss)
                 batch_loss.backward()
