@@ -87,6 +87,28 @@ def test_losses_train(ecg, loss):
     assert history.train_loss[-1] < history.train_loss[0]
 
 
+def test_bf16_autocast_trains(fashion_small):
+    x_train, x_val = fashion_small
+    model = hg.create_model("conv", seed=0)
+    history = hg.fit(model, x_train[:1000], epochs=2, validation=x_val, precision="bf16", progress=False)
+    assert history.val_loss[-1] < history.val_loss[0]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    with pytest.raises(hg.InvalidInputError, match="precision"):
+        hg.fit(model, x_train[:10], precision="fp8", progress=False)
+
+
+def test_callbacks_see_every_epoch_and_can_stop(ecg):
+    seen = []
+
+    def stop_after_two(epoch, history, model):
+        seen.append((epoch, len(history.train_loss)))
+        return epoch == 2
+
+    history = hg.fit(hg.create_model("stacked", seed=0), ecg.x_train[:256], epochs=5, callbacks=[stop_after_two],
+                     progress=False)
+    assert seen == [(1, 1), (2, 2)] and history.epochs == 2
+
+
 def test_early_stopping_restores_best(ecg):
     normal = ecg.x_train[ecg.y_train == 1][:500]
     model = hg.create_model("stacked", input_shape=(140,), seed=0)

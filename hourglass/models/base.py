@@ -78,8 +78,9 @@ def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, a
 
 
 class Autoencoder(nn.Module):
-    """Base class: a subclass builds its layers from ``config`` and writes ``encode`` and
-    ``decode_logits``; activation, ``forward``, ``loss`` and initialisation live here."""
+    """Base class: a subclass builds ``self.encoder`` and ``self.decoder`` from ``config``
+    (overriding ``encode`` / ``decode_logits`` only when it must reshape); the output activation,
+    ``forward``, ``loss`` and initialisation live here."""
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
@@ -93,11 +94,11 @@ class Autoencoder(nn.Module):
         return self.config.input_shape
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        return self.encoder(x)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """The decoder's output before the output activation, shaped like the input."""
-        raise NotImplementedError
+        return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         out = self.decode_logits(z)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
 from hourglass.errors import InvalidInputError
@@ -81,12 +80,6 @@ class ConvAutoencoder(Autoencoder):
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
-
 
 @register_model
 class ConvBNAutoencoder(Autoencoder):
@@ -118,9 +111,3 @@ class ConvBNAutoencoder(Autoencoder):
         dec.append(nn.Conv2d(prev, in_ch, k, padding=pad))
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
