@@ -114,13 +114,10 @@ def main():
                                                     args.precision)
                 sec["typical"] += typical.seconds
                 sec["hourglass"] += history.epoch_seconds
-                compiled = history.settings["compiled"]
                 ratios += [a / b for a, b in zip(typical.seconds, history.epoch_seconds)]
                 val["typical"].append(val_mse(typical.model, x_val, denoise))
                 val["hourglass"].append(val_mse(ours, x_val, denoise))
             t_typ, t_hg = statistics.median(sec["typical"]), statistics.median(sec["hourglass"])
-            # Totals include everything an epoch pays for, e.g. torch.compile's first-epoch compile.
-            total_typ, total_hg = sum(sec["typical"]), sum(sec["hourglass"])
             row = {
                 "model": name, "task": "denoise 0.2" if denoise else "reconstruct", "batch_size": bs,
                 "hourglass_precision": args.precision,
@@ -128,15 +125,13 @@ def main():
                 "typical_sec_per_epoch": t_typ, "hourglass_sec_per_epoch": t_hg,
                 "speedup_median_of_paired_epochs": statistics.median(ratios),
                 "speedup_min": min(ratios), "speedup_max": max(ratios),
-                "typical_total_seconds": total_typ, "hourglass_total_seconds": total_hg,
-                "speedup_total_time": total_typ / total_hg, "hourglass_compiled": compiled,
                 "typical_val_mse": val["typical"], "hourglass_val_mse": val["hourglass"],
                 "typical_epoch_seconds": sec["typical"], "hourglass_epoch_seconds": sec["hourglass"],
             }
             rows.append(row)
             print(f"{name:6s} bs={bs:4d} {args.precision}  typical {t_typ:6.2f} s/epoch  hourglass {t_hg:6.2f} s/epoch  "
                   f"speedup {row['speedup_median_of_paired_epochs']:4.2f}x (paired epochs: {min(ratios):.2f}-"
-                  f"{max(ratios):.2f}; total time {total_typ / total_hg:.2f}x, compiled={compiled})  val MSE typical {np.mean(val['typical']):.5f} "
+                  f"{max(ratios):.2f})  val MSE typical {np.mean(val['typical']):.5f} "
                   f"hourglass {np.mean(val['hourglass']):.5f}", flush=True)
     write_json("speed" if args.precision == "fp32" else f"speed_{args.precision}",
                {"benchmark": "speed", "results": rows}, args.out)

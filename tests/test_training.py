@@ -97,25 +97,6 @@ def test_bf16_autocast_trains(fashion_small):
         hg.fit(model, x_train[:10], precision="fp8", progress=False)
 
 
-def test_compiled_training_is_deterministic_and_matches_eager(fashion_small):
-    x = fashion_small[0][:640]
-    runs = []
-    for compile in (True, True, False):
-        model = hg.create_model("conv", seed=0)
-        history = hg.fit(model, x, corruption=hg.GaussianNoise(0.2, clip=(0, 1)), epochs=2, batch_size=32,
-                         compile=compile, seed=0, progress=False)
-        assert history.settings["compiled"] is compile
-        runs.append((history.train_loss, model.state_dict()))
-    assert runs[0][0] == runs[1][0]
-    assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
-    np.testing.assert_allclose(runs[0][0], runs[2][0], rtol=1e-4)  # compiled vs eager
-    # "auto" compiles only convolutional models with enough steps to repay the compile time
-    tiny = hg.fit(hg.create_model("conv", seed=0), x[:64], epochs=1, progress=False)
-    assert tiny.settings["compiled"] is False
-    with pytest.raises(hg.InvalidInputError, match="compile"):
-        hg.fit(hg.create_model("conv", seed=0), x[:64], compile="always", progress=False)
-
-
 def test_callbacks_see_every_epoch_and_can_stop(ecg):
     seen = []
 

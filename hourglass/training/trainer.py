@@ -12,7 +12,6 @@ import contextlib
 import copy
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -112,7 +111,6 @@ def fit(
     min_delta: float = 0.0,
     restore_best: bool = True,
     precision: str = "fp32",
-    compile: bool | str = "auto",
     callbacks=(),
 ) -> History:
     """Train ``model`` to reconstruct ``target`` (default ``x``) from ``x`` with Adam.
@@ -154,11 +152,6 @@ def fit(
         "bf16" runs the forward pass and loss under bfloat16 autocast (weights and optimizer
         state stay float32): faster on GPUs and on CPUs with bf16 instructions, at slightly
         different numerics. Off by default.
-    compile : "auto", True or False
-        Run the forward pass, loss and backward through ``torch.compile``. "auto" does so for
-        convolutional models with at least 1,000 full training steps, where the fused kernels
-        repay the compile time (about 10 s on 2 CPU cores) within a few epochs; if compiling fails
-        (no C++ compiler, say), training continues uncompiled with a warning.
     callbacks : sequence of callables
         Each is called as ``callback(epoch, history, model)`` after every epoch (``epoch`` counts
         from 1, after the epoch's time is recorded); a callback that returns True stops training.
@@ -188,8 +181,6 @@ def fit(
         raise InvalidInputError(f"lr must be a positive number, got {lr!r}")
     if early_stopping is not None:
         early_stopping = check_positive_int(early_stopping, "early_stopping")
-    if compile not in ("auto", True, False):
-        raise InvalidInputError(f"compile must be 'auto', True or False, got {compile!r}")
     if precision not in ("fp32", "bf16"):
         raise InvalidInputError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     if corruption is not None and not callable(corruption):
@@ -241,10 +232,6 @@ def fit(
                                     precision=precision,
                                     corruption=repr(corruption) if corruption is not None else None))
     best, best_state, bad_epochs = math.inf, None, 0
-    full_steps = epochs * (n // batch_size)
-    use_compile = compile is True or (compile == "auto" and full_steps >= COMPILE_MIN_STEPS and _uses_conv2d(model))
-    batch_loss_fn = _CompiledLoss(model, loss) if use_compile else None
-    history.settings["compiled"] = use_compile
 
     from tqdm.auto import tqdm
 
@@ -272,10 +259,7 @@ def fit(
                         tb = xb if T is None else tb.contiguous(memory_format=fmt)
                 inp = corruption(xb, gen) if corruption is not None else xb
                 with autocast:
-                    if batch_loss_fn is not None and len(xb) == batch_size:
-                        batch_loss = batch_loss_fn(inp, tb)
-                    else:  # a short last batch would make torch.compile trace a second graph
-                        batch_loss = model.loss(inp, tb, loss)
+                    batch_loss = model.loss(inp, tb, loss)
                 batch_loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()
@@ -319,30 +303,6 @@ def fit(
     if history.stopped_early and best_state is not None:
         model.load_state_dict(best_state)
     return history
-
-
-COMPILE_MIN_STEPS = 1000
-
-
-class _CompiledLoss:
-    """``model.loss`` through ``torch.compile``, falling back to eager if compiling fails."""
-
-    def __init__(self, model: Autoencoder, loss: str):
-        self.model, self.loss = model, loss
-        self.fn = torch.compile(lambda inp, target: model.loss(inp, target, loss))
-        self.checked = False
-
-    def __call__(self, inp: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.checked:
-            return self.fn(inp, target)
-        self.checked = True
-        try:
-            return self.fn(inp, target)
-        except Exception as exc:  # compiler missing or unsupported: training must go on
-            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-                          "training without it", RuntimeWarning, stacklevel=3)
-            self.fn = lambda inp, target: self.model.loss(inp, target, self.loss)
-            return self.fn(inp, target)
 
 
 @torch.no_grad()
