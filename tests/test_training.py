@@ -177,6 +177,13 @@ def test_bad_training_arguments_are_named(kwargs, match):
         hg.fit(hg.create_model("stacked", seed=0), _x(), progress=False, **kwargs)
 
 
+def test_diverging_loss_is_a_clear_error():
+    huge = np.full((64, 140), 1e30, dtype=np.float32)  # finite input whose squared error overflows
+    model = hg.create_model("stacked", output_activation="none", seed=0)
+    with pytest.raises(hg.TrainingError, match="epoch 1.*learning rate"):
+        hg.fit(model, huge, epochs=3, progress=False)
+
+
 def test_bce_needs_data_in_unit_range():
     with pytest.raises(hg.InvalidInputError, match=r"\[0, 1\]"):
         hg.fit(hg.create_model("stacked", seed=0), _x() * 3 - 1, loss="bce", progress=False)
