@@ -53,8 +53,6 @@ def load(name: str, *, data_dir=None, download: bool = True, cache_dir=None, bas
         return adbench.load(name.split("/", 1)[1], **fetch_kw, **options)
     if key not in _LOADERS:
         raise DatasetNotFoundError(f"unknown data set {name!r}; choose from {list_datasets(data_dir)}")
-    if key == ecg5000.NAME:
-        return ecg5000.load(**options)
     return _LOADERS[key](**fetch_kw, **options)
 
 

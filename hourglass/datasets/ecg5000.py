@@ -29,7 +29,8 @@ def _read_bundled() -> dict[str, np.ndarray]:
         raise DataFileError(f"the bundled ECG5000 file {ref} is damaged ({exc}); reinstall hourglass") from None
 
 
-def load(split: str = "ucr", **_ignored) -> Dataset:
+def load(split: str = "ucr", *, data_dir=None, download=True, cache=None, base_url=None,
+         progress=False) -> Dataset:
     """Load ECG5000.
 
     Parameters
@@ -39,6 +40,9 @@ def load(split: str = "ucr", **_ignored) -> Dataset:
         ``"tutorial"``: the classic Keras anomaly-detection tutorial's protocol: all 5,000 rows,
         ``train_test_split(test_size=0.2, random_state=21)``, min-max scaled to [0, 1] with the
         global min and max of the training split (the fitted scaler is in ``info["scaler"]``).
+    data_dir, download, cache, base_url, progress
+        Accepted so that every loader takes the same arguments; unused, the data ships with
+        the package.
 
     Examples
     --------

@@ -76,19 +76,3 @@ def series_examples(examples: list[tuple[np.ndarray, np.ndarray, str]]) -> Figur
         series_reconstruction(x, x_hat, title=title, ax=ax)
     fig.tight_layout()
     return fig
-
-
-def image_rows(rows: list[tuple[str, np.ndarray]], n: int = 10) -> Figure:
-    """Rows of images (e.g. originals, noisy, reconstructions), ``n`` per row, with row labels."""
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.45 * len(rows)), squeeze=False)
-    for r, (label, images) in enumerate(rows):
-        for c in range(n):
-            ax = axes[r, c]
-            ax.axis("off")
-            if c < len(images):
-                img = np.asarray(images[c])
-                img = img[0] if img.ndim == 3 and img.shape[0] == 1 else np.moveaxis(img, 0, -1) if img.ndim == 3 else img
-                ax.imshow(img, cmap="gray", vmin=0, vmax=1)
-        axes[r, 0].set_title(label, fontsize=9, loc="left")
-    fig.tight_layout()
-    return fig
