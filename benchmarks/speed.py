@@ -1,8 +1,10 @@
 """hg.fit against a typical hand-written PyTorch loop, in one run.
 
-The typical loop is what a tutorial reader writes: a DataLoader over a TensorDataset,
-``zero_grad / forward / loss / backward / step`` and ``loss.item()`` every step, PyTorch's
-default Adam. Both train the same architecture from the same initial weights with the same batch
+The typical loop is what a tutorial reader writes: the tutorial's model in plain torch layers
+(``nn.Sequential`` of ``nn.Linear`` / ``nn.Conv2d`` / ``nn.ConvTranspose2d``), a DataLoader over a
+TensorDataset, ``zero_grad / forward / loss / backward / step`` and ``loss.item()`` every step,
+PyTorch's default Adam. Both train the same architecture from the same initial weights (copied
+from hourglass's model into the plain one, parameter by parameter) with the same batch
 size on Fashion-MNIST: the tutorial's dense AE (plain reconstruction) and its conv denoiser
 (Gaussian noise 0.2, clipped to [0, 1], redrawn every batch in both loops).
 
@@ -24,11 +26,38 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 import hourglass as hg
 from common import write_json
 
 NOISE = 0.2
+
+
+def plain_model(name):
+    """The tutorial's model as a reader writes it in PyTorch, with torch's own layers only."""
+    if name == "dense":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 784), nn.Sigmoid(),
+                             nn.Unflatten(1, (1, 28, 28)))
+    if name == "conv":
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(16, 8, 3, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(8, 8, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(8, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.Conv2d(16, 1, 3, padding=1), nn.Sigmoid())
+    raise ValueError(f"no plain model for {name!r}")
+
+
+def copy_weights(source, target):
+    """Same initial weights in both loops: copy parameter by parameter, checking the shapes match."""
+    src, dst = list(source.parameters()), list(target.parameters())
+    assert len(src) == len(dst), (len(src), len(dst))
+    with torch.no_grad():
+        for a, b in zip(src, dst):
+            assert a.shape == b.shape, (a.shape, b.shape)
+            b.copy_(a)
+    return target
 
 
 class TypicalLoop:
@@ -62,9 +91,8 @@ class TypicalLoop:
 def paired_run(name, x_train, x_tensor, batch_size, epochs, seed, denoise, precision="fp32"):
     """Train both loops from the same initial weights, alternating epochs (hg.fit's epoch k, then
     the typical loop's epoch k), so that both see the same machine conditions."""
-    typical = TypicalLoop(hg.create_model(name, input_shape=(1, 28, 28), seed=seed), x_tensor, batch_size, seed,
-                          denoise)
     ours = hg.create_model(name, input_shape=(1, 28, 28), seed=seed)
+    typical = TypicalLoop(copy_weights(ours, plain_model(name)), x_tensor, batch_size, seed, denoise)
 
     def run_typical_epoch(epoch, history, model):
         typical.epoch()
@@ -81,7 +109,12 @@ def val_mse(model, x_val, denoise, seed=1234):
     if denoise:
         g = torch.Generator().manual_seed(seed)
         x_in = hg.GaussianNoise(NOISE, clip=(0, 1))(torch.from_numpy(x_val), g).numpy()
-    return float(np.mean((hg.reconstruct(model, x_in) - x_val) ** 2))
+    if isinstance(model, hg.models.Autoencoder):
+        out = hg.reconstruct(model, x_in)
+    else:
+        with torch.no_grad():
+            out = torch.cat([model(b) for b in torch.from_numpy(x_in).split(1024)]).numpy()
+    return float(np.mean((out - x_val) ** 2))
 
 
 def main():

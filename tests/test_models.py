@@ -90,3 +90,36 @@ def test_bad_model_name_and_conv_shape():
         hg.create_model("conv", input_shape=(1, 30, 30))
     with pytest.raises(hg.InvalidInputError, match="channels, height, width"):
         hg.create_model("conv", input_shape=(140,))
+
+
+@pytest.mark.parametrize("in_channels,kernel_size", [(16, 3), (32, 3), (16, 5)])
+def test_output_conv_matches_torch_conv_in_values_and_gradients(fashion_small, in_channels, kernel_size):
+    """The CPU fast path of a decoder's last layer computes what nn.Conv2d computes, forward and
+    backward, and is a plain nn.Conv2d to everything else (state_dict, inference)."""
+    from torch import nn
+
+    from hourglass.models.layers import OutputConv2d
+
+    torch.manual_seed(0)
+    ref = nn.Conv2d(in_channels, 1, kernel_size, padding=kernel_size // 2)
+    fast = OutputConv2d(in_channels, 1, kernel_size, padding=kernel_size // 2)
+    fast.load_state_dict(ref.state_dict())
+    assert list(fast.state_dict()) == list(ref.state_dict())
+    # Feature maps made from real images, channels-last as hg.fit lays them out on CPU.
+    images = torch.from_numpy(fashion_small[0][:8])
+    features = torch.relu(nn.Conv2d(1, in_channels, 3, padding=1)(images)).detach()
+    features = features.contiguous(memory_format=torch.channels_last)
+    target = torch.rand(8, 1, 28, 28)
+    results = []
+    for layer in (ref, fast):
+        x = features.clone().requires_grad_()
+        layer.zero_grad()
+        out = layer(x)
+        ((out - target) ** 2).mean().backward()
+        results.append((out.detach(), x.grad, layer.weight.grad, layer.bias.grad))
+    assert fast._fast_path(features.requires_grad_())
+    for got, want in zip(results[1], results[0]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    with torch.no_grad():
+        assert not fast._fast_path(features)
+        torch.testing.assert_close(fast(features), ref(features))

@@ -13,6 +13,7 @@ from torch import nn
 
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
+from hourglass.models.layers import OutputConv2d
 from hourglass.models.registry import register_model
 
 
@@ -76,7 +77,7 @@ class ConvAutoencoder(Autoencoder):
             dec += [nn.ConvTranspose2d(prev, c, k, stride=2, padding=pad, output_padding=1),
                     activation_layer(config.activation)]
             prev = c
-        dec.append(nn.Conv2d(prev, in_ch, k, padding=pad))
+        dec.append(OutputConv2d(prev, in_ch, k, padding=pad))
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
 
@@ -108,6 +109,6 @@ class ConvBNAutoencoder(Autoencoder):
         for c in reversed(config.channels):
             dec += [nn.Upsample(scale_factor=2, mode="nearest")] + block(prev, c)
             prev = c
-        dec.append(nn.Conv2d(prev, in_ch, k, padding=pad))
+        dec.append(OutputConv2d(prev, in_ch, k, padding=pad))
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
