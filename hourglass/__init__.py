@@ -9,7 +9,8 @@
 __version__ = "0.1.0"
 
 from hourglass import datasets
-from hourglass.detection import BestF1, Contamination, Detector, FixedFPR, MeanStd, Percentile, Threshold
+from hourglass.detection import BestF1, Contamination, Detector, DetectorEnsemble, FixedFPR, MeanStd, Percentile, Threshold
+from hourglass.estimators import AutoencoderDetector, AutoencoderTransformer
 from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError, HourglassError,
                               InvalidInputError, ModelFileError, NotFittedError)
 from hourglass.inference import decode, encode, reconstruct
@@ -19,8 +20,8 @@ from hourglass.training import History, TrainingError, fit
 from hourglass.transforms import GaussianNoise, MaskingNoise, MinMaxScaler, StandardScaler
 
 __all__ = [
-    "Autoencoder", "BestF1", "ChecksumError", "Contamination", "DataFileError", "DatasetNotFoundError",
-    "Detector", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
+    "Autoencoder", "AutoencoderDetector", "AutoencoderTransformer", "BestF1", "ChecksumError", "Contamination", "DataFileError", "DatasetNotFoundError",
+    "Detector", "DetectorEnsemble", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
     "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "StandardScaler", "Threshold",
     "TrainingError", "create_model", "datasets", "decode", "encode", "fit", "list_models", "load",
     "reconstruct", "register_model", "save", "__version__",

@@ -34,6 +34,8 @@ def main():
     \b
     Examples:
       hourglass demo --out runs/demo
+      hourglass fit data.csv --label-column y --out runs/x
+      hourglass score runs/x new.csv --out scores.csv
       hourglass list models
     """
 
@@ -104,6 +106,216 @@ def demo(out: str, epochs: int, seed: int, quiet: bool):
                f"{normal_positive['precision']:.4f}, recall {normal_positive['recall']:.4f}")
     click.echo(f"done in {seconds:.1f} s; wrote {out_dir}/metrics.json, loss.png, error_histogram.png, "
                f"reconstructions.png and the detector in {out_dir}/model")
+
+
+def _read_data(path: Path, *, label_column=None, columns=None, image_size=None, color="grayscale"):
+    """A table (CSV / npy / npz) or a folder of images -> (x, labels or None, feature names or None, image shape)."""
+    import hourglass as hg
+
+    if path.is_dir():
+        folder = hg.datasets.read_image_folder(path, size=image_size, color=color)
+        return folder.x.reshape(len(folder.x), -1), None, None, folder.x.shape[1:]
+    if not path.exists():
+        raise hg.DataFileError(f"{path}: no such file or folder")
+    table = hg.datasets.read_table(path, label_column=label_column, columns=columns)
+    names = table.feature_names if path.suffix.lower() in (".csv", ".tsv", ".txt") else None
+    return table.x.reshape(len(table.x), -1), table.y, names, None
+
+
+def _anomaly_labels(y, normal_label, column):
+    """Labels from a file -> 1 anomaly / 0 normal: 0/1 as they are, else via --normal-label."""
+    import numpy as np
+
+    import hourglass as hg
+
+    if y is None:
+        return None
+    if normal_label is not None:
+        values = y.astype(str) if y.dtype.kind in "US" else y
+        target = normal_label if y.dtype.kind in "US" else float(normal_label)
+        return (values != target).astype(np.int64)
+    uniq = set(np.unique(y).tolist())
+    if uniq <= {0, 1, 0.0, 1.0}:
+        return y.astype(np.int64)
+    shown = sorted(map(str, uniq))[:10]
+    raise hg.InvalidInputError(f"label column {column!r} holds {shown}; labels must be 1 (anomaly) / 0 (normal), "
+                               "or name the normal value with --normal-label")
+
+
+def _model_folder(run: Path) -> Path:
+    for candidate in (run, run / "model"):
+        if (candidate / "hourglass.json").is_file():
+            return candidate
+    return run
+
+
+def _write_csv_atomic(path: Path, header: list[str], columns: list) -> None:
+    import csv
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(zip(*columns))
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+@main.command()
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder: the saved detector (model/) and metrics.json.")
+@click.option("--label-column", default=None,
+              help="CSV column holding labels (left out of the features; used to report metrics).")
+@click.option("--normal-label", default=None, help="The label value of normal rows, when labels are not 0/1.")
+@click.option("--train-on", type=click.Choice(["all", "normal"]), default="all", show_default=True,
+              help="'normal' trains on the rows labelled normal only (needs --label-column).")
+@click.option("--model", default="auto", show_default=True,
+              help="A registered model ('auto' sizes a stacked model from the features; images: conv).")
+@click.option("--epochs", default=100, show_default=True, type=click.IntRange(min=1),
+              help="At most this many epochs; training stops early on a validation split.")
+@click.option("--contamination", default=0.1, show_default=True, type=click.FloatRange(0, 0.5, min_open=True),
+              help="Fraction of the training rows flagged as anomalies.")
+@click.option("--fpr", default=None, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Instead: a split-conformal threshold with this false-positive rate on new normal rows.")
+@click.option("--score", type=click.Choice(["l2", "mse", "mae"]), default=None,
+              help="Per-row error (default: l2 for tables, mae for images).")
+@click.option("--scaler", type=click.Choice(["standard", "minmax", "none"]), default=None,
+              help="Scaling fitted on the training rows (default: standard for tables, none for images).")
+@click.option("--image-size", nargs=2, type=click.IntRange(min=1), default=None,
+              help="Images: resize to HEIGHT WIDTH (default: the first image's size).")
+@click.option("--color", type=click.Choice(["grayscale", "rgb"]), default="grayscale", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_fail_clearly
+def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epochs, contamination, fpr, score, scaler,
+        image_size, color, seed, quiet):
+    """Train an anomaly detector on DATA: a CSV, .npy or .npz table, or a folder of images.
+
+    Rows are scaled, an autoencoder sized from the data learns to reconstruct them, and rows it
+    reconstructs badly are anomalies. Writes the detector to OUT/model and metrics.json (with
+    labels: AUROC, AUPRC, precision, recall on the data itself).
+
+    \b
+    Examples:
+      hourglass fit data.csv --label-column y --out runs/x
+      hourglass fit data.csv --label-column class --normal-label ok --train-on normal --fpr 0.01 --out runs/y
+      hourglass fit images/ --image-size 28 28 --out runs/img
+    """
+    import hourglass as hg
+
+    started = time.perf_counter()
+    x, y, names, image_shape = _read_data(data, label_column=label_column, image_size=image_size, color=color)
+    is_anomaly = _anomaly_labels(y, normal_label, label_column)
+    if train_on == "normal":
+        if is_anomaly is None:
+            raise hg.InvalidInputError("--train-on normal needs --label-column")
+        x_train = x[is_anomaly == 0]
+    else:
+        x_train = x
+    options = {}
+    if image_shape is not None:
+        c, h, w = image_shape
+        if model == "auto":
+            model = "conv" if h % 4 == 0 and w % 4 == 0 else "dense"
+        options = {"input_shape": tuple(int(v) for v in image_shape)}
+    scaler = scaler or ("none" if image_shape is not None else "standard")
+    est = hg.AutoencoderDetector(
+        model=model, model_options=options or None, epochs=epochs, contamination=contamination,
+        threshold=hg.FixedFPR(fpr) if fpr is not None else None,
+        error=score or ("mae" if image_shape is not None else "l2"),
+        scaler=None if scaler == "none" else scaler, random_state=seed, verbose=not quiet).fit(x_train)
+    if names is not None:
+        est.detector_.feature_names = names
+    seconds = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    hg.save(est, out / "model")
+    report = {"data": str(data), "rows": int(len(x)), "train_rows": int(len(x_train)), "features": int(x.shape[1]),
+              "model": est.model_.name, "config": est.model_.config.to_dict(), "epochs_run": est.history_.epochs,
+              "threshold": est.threshold_, "threshold_rule": repr(est.detector_.threshold), "seconds": seconds}
+    flagged = est.predict(x) == -1
+    report["flagged"] = int(flagged.sum())
+    click.echo(f"trained {est.model_.name} on {len(x_train)} rows x {x.shape[1]} features in {seconds:.1f} s "
+               f"({est.history_.epochs} epochs); {int(flagged.sum())} of {len(x)} rows flagged")
+    if is_anomaly is not None:
+        metrics = est.detector_.evaluate(x, is_anomaly)
+        report["metrics"] = metrics
+        for key in ("auroc", "auprc", "precision", "recall", "f1", "accuracy"):
+            click.echo(f"  {key:9s} {metrics[key]:.4f}")
+    (out / "metrics.json").write_text(json.dumps(report, indent=2, default=float))
+    click.echo(f"wrote {out}/model and {out}/metrics.json")
+
+
+@main.command()
+@click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="CSV to write: row, score, is_anomaly, p_value (and label).")
+@click.option("--label-column", default=None, help="CSV column holding labels: copied out and used for metrics.")
+@click.option("--normal-label", default=None, help="The label value of normal rows, when labels are not 0/1.")
+@click.option("--image-size", nargs=2, type=click.IntRange(min=1), default=None,
+              help="Images: resize to HEIGHT WIDTH (default: the model's input size).")
+@click.option("--color", type=click.Choice(["grayscale", "rgb"]), default=None)
+@_fail_clearly
+def score(run: Path, data: Path, out: Path, label_column, normal_label, image_size, color):
+    """Score DATA with the detector saved in RUN (by `hourglass fit` or `hourglass demo`).
+
+    Writes one line per row: its anomaly score (reconstruction error, higher = more anomalous),
+    is_anomaly (1 above the saved threshold), and a conformal p-value against the rows the
+    threshold was calibrated on (small = anomalous). A CSV is matched to the training columns
+    by name, so extra columns are ignored.
+
+    \b
+    Examples:
+      hourglass score runs/x new.csv --out scores.csv
+      hourglass score runs/img new_images/ --out scores.csv
+    """
+    import numpy as np
+
+    import hourglass as hg
+
+    loaded = hg.load(_model_folder(run))
+    det = loaded.detector_ if isinstance(loaded, hg.AutoencoderDetector) else loaded
+    if not isinstance(det, hg.Detector):
+        raise hg.ModelFileError(f"{run} holds a bare model, not a detector; train one with `hourglass fit`")
+    shape = tuple(det.model.input_shape)
+    files = None
+    if data.is_dir():
+        if len(shape) != 3:
+            raise hg.InvalidInputError(f"{run} was trained on rows of {shape[0]} features, not on images")
+        color = color or ("grayscale" if shape[0] == 1 else "rgb")
+        folder = hg.datasets.read_image_folder(data, size=image_size or shape[1:], color=color)
+        x, y, files = folder.x, None, folder.files
+    else:
+        columns = det.feature_names if data.suffix.lower() in (".csv", ".tsv", ".txt") else None
+        try:
+            table = hg.datasets.read_table(data, label_column=label_column, columns=columns)
+        except hg.InvalidInputError:
+            if columns is None:
+                raise
+            table = hg.datasets.read_table(data, label_column=label_column)  # a file without the header
+        x, y = table.x, table.y
+    is_anomaly = _anomaly_labels(y, normal_label, label_column)
+    scores = det.score_samples(x)
+    flagged = (scores > det.threshold_).astype(np.int64)
+    p_values = det.p_values(x) if len(det.calibration_scores_) else np.full(len(x), np.nan)
+    header = ["row", "score", "is_anomaly", "p_value"]
+    columns_out = [range(len(x)), [f"{s:.8g}" for s in scores], flagged, [f"{p:.6g}" for p in p_values]]
+    if files is not None:
+        header.append("file")
+        columns_out.append(files)
+    if y is not None:
+        header.append(label_column)
+        columns_out.append(y.tolist())
+    _write_csv_atomic(out, header, columns_out)
+    click.echo(f"scored {len(x)} rows: {int(flagged.sum())} above the threshold {det.threshold_:.6g}; wrote {out}")
+    if is_anomaly is not None:
+        metrics = det.evaluate(x, is_anomaly)
+        for key in ("auroc", "auprc", "precision", "recall", "f1", "accuracy"):
+            click.echo(f"  {key:9s} {metrics[key]:.4f}")
 
 
 @main.command(name="list")

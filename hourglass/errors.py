@@ -30,5 +30,5 @@ class ModelFileError(HourglassError, OSError):
     """A saved model folder is missing, incomplete or corrupt."""
 
 
-class NotFittedError(HourglassError, AttributeError):
+class NotFittedError(HourglassError, ValueError, AttributeError):
     """A method that needs fitted state was called before ``fit``."""

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import numpy as np
+
 from click.testing import CliRunner
 
 import hourglass as hg
@@ -43,3 +45,70 @@ def test_cli_rejects_bad_arguments_without_traceback():
 def test_console_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "hourglass.cli", "--help"], capture_output=True, text=True, check=True)
     assert "demo" in out.stdout and "Examples" in out.stdout
+
+
+def _table_csv(path, ds, rows=slice(None), with_label=True):
+    names = [f"f{i}" for i in range(ds.x_train.shape[1])]
+    x, y = ds.x_train[rows], ds.y_train[rows]
+    lines = [",".join(names + (["y"] if with_label else []))]
+    lines += [",".join([f"{v:.6g}" for v in row] + ([str(int(t))] if with_label else [])) for row, t in zip(x, y)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_fit_and_score_a_users_csv(tmp_path, data_dir):
+    ds = hg.datasets.load("adbench/4_breastw", data_dir=data_dir, download=False, seed=0)
+    train_csv = _table_csv(tmp_path / "train.csv", ds)
+    runner = CliRunner()
+    result = runner.invoke(main, ["fit", str(train_csv), "--label-column", "y", "--out", str(tmp_path / "run"),
+                                  "--epochs", "30", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "auroc" in result.output
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert report["metrics"]["auroc"] > 0.9 and report["features"] == ds.x_train.shape[1]
+    # New rows with the columns in another order plus a text column: matched by name.
+    names = [f"f{i}" for i in range(ds.x_test.shape[1])]
+    lines = [",".join(["id"] + names[::-1] + ["y"])]
+    lines += [",".join([f"row{i}"] + [f"{v:.6g}" for v in row[::-1]] + [str(int(t))])
+              for i, (row, t) in enumerate(zip(ds.x_test, ds.y_test))]
+    (tmp_path / "new.csv").write_text("\n".join(lines) + "\n")
+    result = runner.invoke(main, ["score", str(tmp_path / "run"), str(tmp_path / "new.csv"), "--label-column", "y",
+                                  "--out", str(tmp_path / "scores.csv")])
+    assert result.exit_code == 0, result.output
+    table = (tmp_path / "scores.csv").read_text().splitlines()
+    assert table[0] == "row,score,is_anomaly,p_value,y" and len(table) == len(ds.x_test) + 1
+    est = hg.load(tmp_path / "run" / "model")
+    scores = np.array([float(line.split(",")[1]) for line in table[1:]])
+    np.testing.assert_allclose(scores, -est.score_samples(ds.x_test), rtol=1e-5)
+    flagged = np.array([int(line.split(",")[2]) for line in table[1:]])
+    np.testing.assert_array_equal(flagged, est.predict(ds.x_test) == -1)
+
+
+def test_fit_errors_are_one_line(tmp_path):
+    (tmp_path / "bad.csv").write_text("a,b,y\n1,2,0\n3,oops,1\n")
+    result = CliRunner().invoke(main, ["fit", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0
+    assert "line 3, column 'b'" in result.output and "Traceback" not in result.output
+    (tmp_path / "lab.csv").write_text("a,b,y\n1,2,ok\n3,4,bad\n")
+    result = CliRunner().invoke(main, ["fit", str(tmp_path / "lab.csv"), "--label-column", "y",
+                                       "--out", str(tmp_path / "r")])
+    assert result.exit_code != 0 and "--normal-label" in result.output
+
+
+def test_fit_and_score_an_image_folder(tmp_path, fashion_small):
+    from PIL import Image
+
+    for split, x in (("train", fashion_small[0][:300]), ("new", fashion_small[1][:20])):
+        (tmp_path / split).mkdir()
+        for i, img in enumerate(x):
+            Image.fromarray((img[0] * 255).round().astype(np.uint8)).save(tmp_path / split / f"{i:03d}.png")
+    runner = CliRunner()
+    result = runner.invoke(main, ["fit", str(tmp_path / "train"), "--out", str(tmp_path / "run"), "--epochs", "2",
+                                  "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "conv" in result.output
+    result = runner.invoke(main, ["score", str(tmp_path / "run"), str(tmp_path / "new"),
+                                  "--out", str(tmp_path / "scores.csv")])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "scores.csv").read_text().splitlines()
+    assert lines[0] == "row,score,is_anomaly,p_value,file" and len(lines) == 21

@@ -105,3 +105,66 @@ def test_detector_applies_its_scaler_to_raw_input(ecg):
     det = hg.Detector(model, scaler=scaler).fit(raw.x_train[raw.y_train == 1])
     plain = hg.Detector(model).fit(normal)
     np.testing.assert_allclose(det.score_samples(raw.x_test[:50]), plain.score_samples(scaler.transform(raw.x_test[:50])))
+
+
+def test_fixed_fpr_with_held_out_calibration_and_p_values(ecg):
+    """Train on part of the normal beats, calibrate FixedFPR on the rest: on the normal test
+    beats the false-positive rate stays at most the rate, and p <= rate flags the same beats."""
+    normal = ecg.x_train[ecg.y_train == 1]
+    fit_part, calibration = normal[: len(normal) // 2], normal[len(normal) // 2:]
+    model = hg.create_model("stacked", input_shape=(140,), seed=0)
+    hg.fit(model, fit_part, epochs=20, batch_size=512, loss="mae", progress=False)
+    det = hg.Detector(model, threshold=hg.FixedFPR(0.05)).fit(fit_part, calibration=calibration)
+    assert det.train_scores_["n"] == len(calibration)
+    y = ecg.is_anomaly(ecg.y_test)
+    normal_test = ecg.x_test[y == 0]
+    fpr = det.predict(normal_test).mean()
+    assert fpr <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / len(normal_test))
+    p = det.p_values(ecg.x_test)
+    np.testing.assert_array_equal(p <= 0.05, det.predict(ecg.x_test) == 1)
+    assert np.median(p[y == 1]) < 0.05 < np.median(p[y == 0])
+    with pytest.warns(UserWarning, match="calibration="):
+        hg.Detector(model, threshold=hg.FixedFPR(0.05)).fit(fit_part)
+
+
+def test_l2_score_and_explain(ecg, ecg_detector):
+    det, _ = ecg_detector
+    normal = ecg.x_train[ecg.y_train == 1]
+    l2 = hg.Detector(det.model, score="l2", feature_names=[f"t{i}" for i in range(140)]).fit(normal)
+    scale = normal.std(axis=0)
+    np.testing.assert_allclose(l2.scale_, scale, rtol=1e-4)
+    x = ecg.x_test[:50]
+    recon = hg.reconstruct(det.model, x)
+    np.testing.assert_allclose(l2.score_samples(x), np.sqrt((((recon - x) / scale) ** 2).sum(axis=1)), rtol=1e-4)
+    ex = l2.explain(x, top=3)
+    smap = l2.score_map(x)
+    assert ex.indices.shape == (50, 3) and ex.names[0][0] == f"t{ex.indices[0, 0]}"
+    np.testing.assert_allclose(ex.errors[:, 0], smap.max(axis=1), rtol=1e-6)
+    assert (np.diff(ex.errors, axis=1) <= 0).all() and (ex.shares.sum(axis=1) <= 1 + 1e-9).all()
+    assert "share" in ex.table(0)
+
+
+def test_explain_names_pixels_for_images(fashion_small):
+    x_train, x_test = fashion_small
+    model = hg.create_model("dense", input_shape=(1, 28, 28), latent_dim=16, seed=0)
+    hg.fit(model, x_train, epochs=1, batch_size=256, progress=False)
+    ex = hg.Detector(model).fit(x_train).explain(x_test[:2], top=4)
+    c, h, w = np.unravel_index(ex.indices[0, 0], (1, 28, 28))
+    assert ex.names[0][0] == f"({c}, {h}, {w})"
+
+
+def test_ensemble_averages_standardised_member_scores(ecg):
+    normal = ecg.x_train[ecg.y_train == 1]
+    members = []
+    for seed in range(3):
+        model = hg.create_model("stacked", input_shape=(140,), seed=seed)
+        hg.fit(model, normal, epochs=5, batch_size=256, loss="mae", seed=seed, progress=False)
+        members.append(hg.Detector(model))
+    ens = hg.DetectorEnsemble(members, threshold=hg.Percentile(95)).fit(normal)
+    raw = np.stack([m.score_samples(ecg.x_test) for m in members])
+    q75, q25 = np.percentile(np.stack([m.score_samples(normal) for m in members]), [75, 25], axis=1)
+    np.testing.assert_allclose(ens.spread_, q75 - q25, rtol=1e-6)
+    expected = ((raw - ens.center_[:, None]) / ens.spread_[:, None]).mean(axis=0)
+    np.testing.assert_allclose(ens.score_samples(ecg.x_test), expected, rtol=1e-6)
+    assert ens.evaluate(ecg.x_test, ecg.is_anomaly(ecg.y_test))["auroc"] > 0.9
+    assert ens.score_map(ecg.x_test[:4]).shape == (4, 140)

@@ -15,10 +15,12 @@ import hourglass as hg
 def test_detector_round_trip_gives_identical_scores(tmp_path, ecg, ecg_detector):
     det, history = ecg_detector
     hg.save(det, tmp_path / "ecg", history=history)
-    assert sorted(p.name for p in (tmp_path / "ecg").iterdir()) == ["hourglass.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "ecg").iterdir()) == ["detector.safetensors", "hourglass.json",
+                                                                  "model.safetensors"]
     again = hg.load(tmp_path / "ecg")
     np.testing.assert_array_equal(again.score_samples(ecg.x_test), det.score_samples(ecg.x_test))
     np.testing.assert_array_equal(again.predict(ecg.x_test), det.predict(ecg.x_test))
+    np.testing.assert_array_equal(again.p_values(ecg.x_test), det.p_values(ecg.x_test))
     assert again.threshold_ == det.threshold_ and again.score == det.score
     assert again.model.history_.train_loss == history.train_loss
     meta = json.loads((tmp_path / "ecg" / "hourglass.json").read_text())

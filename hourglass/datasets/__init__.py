@@ -11,6 +11,8 @@ from __future__ import annotations
 from hourglass.datasets import adbench, ecg5000, fashion_mnist, mnist
 from hourglass.datasets.base import Dataset
 from hourglass.datasets.files import Resource, cache_dir, fetch
+from hourglass.datasets.images import ImageFolder, read_image_folder
+from hourglass.datasets.tabular import Table, read_csv, read_npy, read_npz, read_table
 from hourglass.errors import DatasetNotFoundError
 
 _LOADERS = {
@@ -56,4 +58,5 @@ def load(name: str, *, data_dir=None, download: bool = True, cache_dir=None, bas
     return _LOADERS[key](**fetch_kw, **options)
 
 
-__all__ = ["Dataset", "Resource", "cache_dir", "fetch", "list_datasets", "load"]
+__all__ = ["Dataset", "ImageFolder", "Resource", "Table", "cache_dir", "fetch", "list_datasets", "load", "read_csv",
+           "read_image_folder", "read_npy", "read_npz", "read_table"]

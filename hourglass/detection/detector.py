@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
+
 import numpy as np
+import torch
 
 from hourglass.detection.metrics import detection_metrics
-from hourglass.detection.scores import check_score, error_map, sample_scores
-from hourglass.detection.thresholds import MeanStd, Threshold
+from hourglass.detection.scores import check_score, error_map, feature_scale, sample_scores
+from hourglass.detection.thresholds import FixedFPR, MeanStd, Threshold
 from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.inference import batched, prepare_input
 from hourglass.models.base import Autoencoder
-from hourglass.validation import as_float_array
+from hourglass.training.trainer import model_device
+from hourglass.validation import as_float_array, check_positive_int
 
 
 class Detector:
@@ -20,22 +25,32 @@ class Detector:
     ----------
     model : Autoencoder
         A model already trained (with :func:`hourglass.fit`) on normal data.
-    score : {"mae", "mse"}, default "mae"
-        Per-sample reconstruction error: mean absolute or mean squared over all elements.
+    score : {"mae", "mse", "l2"}, default "mae"
+        Per-sample reconstruction error: mean absolute or mean squared over all elements, or
+        the Euclidean distance after dividing each element's error by its standard deviation on
+        the data passed to :meth:`fit` (see :mod:`hourglass.detection.scores`).
     threshold : Threshold, default ``MeanStd(k=1.0)``
-        Fitted in :meth:`fit` on the scores of the data you pass there.
+        Fitted in :meth:`fit` on the scores of the calibration data (``calibration=`` if given,
+        else the data passed to ``fit``). For :class:`~hourglass.FixedFPR` pass held-out normal
+        data as ``calibration``: its guarantee needs scores of samples the model never saw.
     scaler : MinMaxScaler or StandardScaler, optional
         Applied to every input before scoring; fitted in :meth:`fit` unless already fitted (pass
         the scaler the training data went through, so raw inputs score correctly).
     batch_size : int, default 1024
         Rows per inference batch.
+    feature_names : sequence of str, optional
+        Names of the input's elements (columns of a table), used by :meth:`explain`.
 
     Attributes
     ----------
     threshold_ : float
         Scores above it are anomalies.
     train_scores_ : dict
-        Mean, std, min, max of the scores seen in ``fit``.
+        Mean, std, min, max of the scores the threshold was fitted on.
+    calibration_scores_ : ndarray
+        Those scores, sorted: the reference for :meth:`p_values`.
+    scale_ : ndarray or None
+        Per-element standard deviation of the ``fit`` data (model input space), for ``score="l2"``.
 
     Examples
     --------
@@ -50,57 +65,118 @@ class Detector:
     """
 
     def __init__(self, model: Autoencoder, score: str = "mae", threshold: Threshold | None = None,
-                 scaler=None, batch_size: int = 1024):
+                 scaler=None, batch_size: int = 1024, feature_names=None):
         self.model = model
         self.score = score
         self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
         self.scaler = scaler
         self.batch_size = batch_size
+        self.feature_names = feature_names
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, x, y=None) -> "Detector":
-        """Fit the scaler (if not fitted) and the threshold on the scores of ``x``.
+    def fit(self, x, y=None, *, calibration=None) -> "Detector":
+        """Fit the scaler (if not fitted), the ``l2`` scale, and the threshold.
 
-        ``x`` is usually the normal training data; ``y`` (1 = anomaly) is needed only by
-        label-using thresholds such as :class:`BestF1`.
+        ``x`` is the normal training data. The threshold is fitted on the scores of
+        ``calibration`` when given (held-out normal data, as :class:`FixedFPR` needs), else on
+        those of ``x``; ``y`` (1 = anomaly, labels of the data the threshold is fitted on) is
+        needed only by label-using thresholds such as :class:`BestF1`.
         """
         if not isinstance(self.model, Autoencoder):
             raise InvalidInputError(f"model must be an hourglass Autoencoder, got {type(self.model).__name__}")
         check_score(self.score)
         if not isinstance(self.threshold, Threshold):
             raise InvalidInputError(f"threshold must be an hourglass threshold such as hg.MeanStd(k=1), got {self.threshold!r}")
+        if self.feature_names is not None:
+            names = [str(n) for n in self.feature_names]
+            if len(names) != int(np.prod(self.model.input_shape)):
+                raise InvalidInputError(f"{len(names)} feature_names for samples of "
+                                        f"{int(np.prod(self.model.input_shape))} elements")
         if self.scaler is not None and not _is_fitted(self.scaler):
             self.scaler.fit(x)
-        scores = self._scores(x)
-        self.threshold.fit(scores, y)
-        self.threshold_ = self.threshold.value_
-        self.train_scores_ = {"mean": float(scores.mean()), "std": float(scores.std()),
-                              "min": float(scores.min()), "max": float(scores.max()), "n": int(len(scores))}
+        self.scale_ = None
+        if self.score == "l2":
+            self.scale_ = feature_scale(self._input(x)).reshape(self.model.input_shape)
+        if calibration is None:
+            _warn_if_uncalibrated(self.threshold)
+            scores = self._scores(x)
+        else:
+            scores = self._scores(calibration, "calibration")
+        self._fit_threshold(scores, y)
         return self
 
+    def _fit_threshold(self, scores: np.ndarray, y) -> None:
+        self.threshold.fit(scores, y)
+        self.threshold_ = self.threshold.value_
+        self.calibration_scores_ = np.sort(scores.astype(np.float64))
+        self.train_scores_ = {"mean": float(scores.mean()), "std": float(scores.std()),
+                              "min": float(scores.min()), "max": float(scores.max()), "n": int(len(scores))}
+
     # -- scoring ---------------------------------------------------------------------------
-    def _input(self, x) -> np.ndarray:
-        x = as_float_array(x)
+    def _input(self, x, name: str = "x") -> np.ndarray:
+        x = as_float_array(x, name)
         if self.scaler is not None:
             x = self.scaler.transform(x)
-        return prepare_input(self.model, x)
+        return prepare_input(self.model, x, name)
 
-    def _scores(self, x) -> np.ndarray:
-        score = self.score
-        return batched(self.model, self._input(x), lambda xb: sample_scores(xb, self.model(xb), score),
-                       self.batch_size)
+    def _scale(self, device) -> torch.Tensor | None:
+        scale = getattr(self, "scale_", None)
+        return None if scale is None else torch.from_numpy(np.asarray(scale, dtype=np.float32)).to(device)
+
+    def _scores(self, x, name: str = "x") -> np.ndarray:
+        score, model = self.score, self.model
+        xs = self._input(x, name)
+        scale = self._scale(model_device(model))
+        return batched(model, xs, lambda xb: sample_scores(xb, model(xb), score, scale), self.batch_size)
 
     def score_samples(self, x) -> np.ndarray:
         """One reconstruction error per sample, shape ``(n,)``; higher = more anomalous."""
         return self._scores(x)
 
     def score_map(self, x) -> np.ndarray:
-        """The error per element (pixel, time step, feature), same shape as ``x``."""
+        """The error per element (pixel, time step, feature), same shape as ``x``: absolute
+        (``mae``), squared (``mse``) or squared standardised (``l2``) error."""
         shape = np.shape(x)
-        score = self.score
-        out = batched(self.model, self._input(x), lambda xb: error_map(xb, self.model(xb), score),
-                      self.batch_size)
+        score, model = self.score, self.model
+        xs = self._input(x)
+        scale = self._scale(model_device(model))
+        out = batched(model, xs, lambda xb: error_map(xb, model(xb), score, scale), self.batch_size)
         return out.reshape(shape)
+
+    def p_values(self, x) -> np.ndarray:
+        """Conformal p-values: ``(1 + #{calibration scores >= s}) / (n + 1)`` for each score ``s``.
+
+        When the calibration data (``fit(..., calibration=...)``) are held-out normal samples and
+        a new normal sample is exchangeable with them, ``P(p <= a) <= a`` for every ``a``: flagging
+        ``p <= a`` keeps the false-positive rate at most ``a``. Small p-values = anomalous.
+        """
+        self._check_fitted()
+        cal = self.calibration_scores_
+        scores = self._scores(x).astype(np.float64)
+        at_least = len(cal) - np.searchsorted(cal, scores, side="left")
+        return (1.0 + at_least) / (len(cal) + 1.0)
+
+    def explain(self, x, top: int = 5) -> "Explanation":
+        """The ``top`` elements (features, pixels, time steps) that contribute most to each
+        sample's score, largest first, with their share of the sample's total error."""
+        top = check_positive_int(top, "top")
+        emap = self.score_map(x)
+        flat = emap.reshape(len(emap), -1).astype(np.float64)
+        top = min(top, flat.shape[1])
+        order = np.argsort(-flat, axis=1, kind="stable")[:, :top]
+        errors = np.take_along_axis(flat, order, axis=1)
+        totals = flat.sum(axis=1, keepdims=True)
+        shares = np.divide(errors, totals, out=np.zeros_like(errors), where=totals > 0)
+        shape = tuple(self.model.input_shape)
+        if self.feature_names is not None:
+            names = np.asarray([str(n) for n in self.feature_names], dtype=object)[order]
+        elif len(shape) == 1:
+            names = np.asarray([f"x{i}" for i in range(shape[0])], dtype=object)[order]
+        else:
+            positions = np.stack(np.unravel_index(order, shape), axis=-1)
+            names = np.asarray([["(" + ", ".join(map(str, p)) + ")" for p in row] for row in positions],
+                               dtype=object)
+        return Explanation(indices=order, names=names, errors=errors, shares=shares)
 
     def decision_function(self, x) -> np.ndarray:
         """``score - threshold_``: positive for anomalies."""
@@ -124,6 +200,38 @@ class Detector:
     def __repr__(self) -> str:
         return (f"Detector(model={self.model.name!r}, score={self.score!r}, threshold={self.threshold!r}, "
                 f"scaler={self.scaler!r})")
+
+
+def _warn_if_uncalibrated(threshold) -> None:
+    if isinstance(threshold, FixedFPR):
+        warnings.warn("FixedFPR fitted on the training data: the false-positive guarantee holds only for scores "
+                      "of held-out normal data; pass calibration=x_heldout_normal", UserWarning, stacklevel=3)
+
+
+@dataclass
+class Explanation:
+    """What :meth:`Detector.explain` returns; row ``i`` explains sample ``i``.
+
+    indices : (n, top) flat index of each element within a sample (``np.unravel_index`` with
+        the model's input shape gives pixel positions). names : (n, top) feature names, or
+        positions such as ``"(0, 13, 7)"`` for images. errors : (n, top) the element's error
+        (as in ``score_map``). shares : (n, top) that error over the sample's total error.
+    """
+
+    indices: np.ndarray
+    names: np.ndarray
+    errors: np.ndarray
+    shares: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def table(self, i: int = 0) -> str:
+        """A small text table of sample ``i``'s top contributors."""
+        rows = [f"{'element':>16s} {'error':>12s} {'share':>7s}"]
+        for name, err, share in zip(self.names[i], self.errors[i], self.shares[i]):
+            rows.append(f"{name:>16s} {err:12.5g} {share:7.1%}")
+        return "\n".join(rows)
 
 
 def _is_fitted(scaler) -> bool:

@@ -1,12 +1,20 @@
-"""Reconstruction errors: per element (pixel, time step, feature) and per sample."""
+"""Reconstruction errors: per element (pixel, time step, feature) and per sample.
+
+``mse`` and ``mae`` average the squared / absolute error over a sample's elements. ``l2`` is the
+Euclidean distance between a sample and its reconstruction after standardisation: each element's
+error is divided by that element's standard deviation on the normal training data (the scale
+:class:`~hourglass.Detector` learns in ``fit``), so that a feature measured in large units does
+not drown the others. PyOD's AutoEncoder scores this way after its StandardScaler.
+"""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from hourglass.errors import InvalidInputError
 
-SCORES = ("mse", "mae")
+SCORES = ("mse", "mae", "l2")
 
 
 def check_score(score: str) -> str:
@@ -15,12 +23,29 @@ def check_score(score: str) -> str:
     return score
 
 
-def error_map(x: torch.Tensor, x_hat: torch.Tensor, score: str) -> torch.Tensor:
-    """Element-wise error, same shape as ``x``: squared (``"mse"``) or absolute (``"mae"``)."""
+def error_map(x: torch.Tensor, x_hat: torch.Tensor, score: str, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Element-wise error, same shape as ``x``: squared (``"mse"``), absolute (``"mae"``), or
+    squared after dividing by ``scale`` (``"l2"``; the per-sample score is the root of its sum)."""
     diff = x_hat - x
-    return diff.square() if score == "mse" else diff.abs()
+    if score == "mae":
+        return diff.abs()
+    if score == "l2" and scale is not None:
+        diff = diff / scale
+    return diff.square()
 
 
-def sample_scores(x: torch.Tensor, x_hat: torch.Tensor, score: str) -> torch.Tensor:
-    """One error per sample: the mean of :func:`error_map` over all but the batch axis."""
-    return error_map(x, x_hat, score).flatten(1).mean(dim=1)
+def sample_scores(x: torch.Tensor, x_hat: torch.Tensor, score: str, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """One error per sample: the mean of :func:`error_map` over all but the batch axis (for
+    ``"l2"``: the square root of its sum)."""
+    errors = error_map(x, x_hat, score, scale).flatten(1)
+    if score == "l2":
+        return errors.sum(dim=1).sqrt()
+    return errors.mean(dim=1)
+
+
+def feature_scale(x: np.ndarray) -> np.ndarray:
+    """Per-element standard deviation over the samples of ``x``; constant elements get 1 (as
+    scikit-learn's StandardScaler does), so they neither vanish nor blow up."""
+    std = x.astype(np.float64).std(axis=0)
+    std[std < 1e-12 * max(1.0, float(np.abs(x).max()))] = 1.0
+    return std.astype(np.float32)

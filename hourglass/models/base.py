@@ -59,8 +59,10 @@ def check_int_tuple(value, name: str, *, allow_empty: bool = True) -> tuple[int,
     return out
 
 
-def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, activation: str) -> torch.Tensor:
-    """Mean reconstruction loss of a batch, from the decoder's pre-activation output.
+def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, activation: str,
+                        reduction: str = "mean") -> torch.Tensor:
+    """Reconstruction loss of a batch, from the decoder's pre-activation output: the mean
+    (``reduction="mean"``) or one value per sample, averaged over its elements (``"none"``).
 
     Working from logits lets BCE use the numerically stable ``binary_cross_entropy_with_logits``
     instead of clipping a sigmoid's output as Keras does.
@@ -68,13 +70,22 @@ def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, a
     if loss == "bce":
         if activation != "sigmoid":
             raise InvalidInputError("loss='bce' needs output_activation='sigmoid' (outputs in [0, 1])")
-        return F.binary_cross_entropy_with_logits(logits, target)
-    out = torch.sigmoid(logits) if activation == "sigmoid" else logits
-    if loss == "mse":
-        return F.mse_loss(out, target)
-    if loss == "mae":
-        return F.l1_loss(out, target)
-    raise InvalidInputError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if reduction == "mean":
+            return F.binary_cross_entropy_with_logits(logits, target)
+        per = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    else:
+        out = torch.sigmoid(logits) if activation == "sigmoid" else logits
+        if loss == "mse":
+            if reduction == "mean":
+                return F.mse_loss(out, target)
+            per = (out - target).square()
+        elif loss == "mae":
+            if reduction == "mean":
+                return F.l1_loss(out, target)
+            per = (out - target).abs()
+        else:
+            raise InvalidInputError(f"loss must be one of {LOSSES}, got {loss!r}")
+    return per.flatten(1).mean(dim=1)
 
 
 class Autoencoder(nn.Module):
@@ -107,9 +118,11 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "mse") -> torch.Tensor:
-        """Training loss of a batch: the model sees ``x`` and should produce ``target``."""
-        return reconstruction_loss(loss, self.decode_logits(self.encode(x)), target, self.config.output_activation)
+    def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "mse", reduction: str = "mean") -> torch.Tensor:
+        """Training loss of a batch: the model sees ``x`` and should produce ``target``; its mean,
+        or one value per sample with ``reduction="none"``."""
+        return reconstruction_loss(loss, self.decode_logits(self.encode(x)), target, self.config.output_activation,
+                                   reduction)
 
     def reset_parameters(self) -> None:
         """Keras' defaults (Glorot-uniform weights, zero biases): the tutorials' figures were

@@ -20,6 +20,8 @@ class DenseConfig(ModelConfig):
     hidden : sizes of the encoder's hidden layers; the decoder mirrors them.
     latent_dim : size of the code.
     activation : hidden layers' activation; latent_activation : the code's ("none" for a linear code).
+    dropout : probability of zeroing each hidden unit while training (0 = off); a regulariser that
+        keeps a wide autoencoder from learning the identity.
     """
 
     input_shape: tuple[int, ...] = (1, 28, 28)
@@ -27,9 +29,13 @@ class DenseConfig(ModelConfig):
     latent_dim: int = 64
     activation: str = "relu"
     latent_activation: str = "relu"
+    dropout: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
+            raise InvalidInputError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        self.dropout = float(self.dropout)
         self.hidden = check_int_tuple(self.hidden, "hidden")
         if isinstance(self.latent_dim, bool) or int(self.latent_dim) != self.latent_dim or self.latent_dim < 1:
             raise InvalidInputError(f"latent_dim must be an integer >= 1, got {self.latent_dim!r}")
@@ -45,13 +51,15 @@ class StackedConfig(DenseConfig):
     latent_dim: int = 8
 
 
-def _mlp(sizes: list[int], activation: str, last_activation: str | None) -> nn.Sequential:
+def _mlp(sizes: list[int], activation: str, last_activation: str | None, dropout: float = 0.0) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
         last = i == len(sizes) - 2
         if not last:
             layers.append(activation_layer(activation))
+            if dropout:
+                layers.append(nn.Dropout(dropout))
         elif last_activation is not None:
             layers.append(activation_layer(last_activation))
     return nn.Sequential(*layers)
@@ -72,8 +80,8 @@ class DenseAutoencoder(Autoencoder):
         super().__init__(config)
         features = math.prod(config.input_shape)
         sizes = [features, *config.hidden, config.latent_dim]
-        self.encoder = _mlp(sizes, config.activation, config.latent_activation)
-        self.decoder = _mlp(sizes[::-1], config.activation, None)
+        self.encoder = _mlp(sizes, config.activation, config.latent_activation, config.dropout)
+        self.decoder = _mlp(sizes[::-1], config.activation, None, config.dropout)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1))

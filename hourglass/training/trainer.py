@@ -112,6 +112,7 @@ def fit(
     restore_best: bool = True,
     precision: str = "fp32",
     callbacks=(),
+    trim: float = 0.0,
 ) -> History:
     """Train ``model`` to reconstruct ``target`` (default ``x``) from ``x`` with Adam.
 
@@ -148,6 +149,10 @@ def fit(
     early_stopping : int, optional
         Stop when the monitored loss (validation if given, else training) has not improved by
         ``min_delta`` for this many epochs; with ``restore_best`` the best weights are restored.
+    trim : float in [0, 0.5), default 0
+        Robust training for data that may hold anomalies: in every batch, the ``trim`` fraction
+        of samples with the highest loss is left out of the loss (a trimmed mean), so the model
+        does not learn to reconstruct the rare rows it should flag. 0 = the plain mean.
     precision : {"fp32", "bf16"}
         "bf16" runs the forward pass and loss under bfloat16 autocast (weights and optimizer
         state stay float32): faster on GPUs and on CPUs with bf16 instructions, at slightly
@@ -183,6 +188,8 @@ def fit(
         early_stopping = check_positive_int(early_stopping, "early_stopping")
     if precision not in ("fp32", "bf16"):
         raise InvalidInputError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
+    if isinstance(trim, bool) or not isinstance(trim, (int, float)) or not 0 <= trim < 0.5:
+        raise InvalidInputError(f"trim must lie in [0, 0.5), got {trim!r}")
     if corruption is not None and not callable(corruption):
         raise InvalidInputError(f"corruption must be callable (e.g. hg.GaussianNoise(0.2)), got {corruption!r}")
 
@@ -229,7 +236,7 @@ def fit(
     steps = math.ceil(n / batch_size)
     history = History(settings=dict(epochs=epochs, batch_size=batch_size, loss=loss, lr=lr,
                                     weight_decay=weight_decay, seed=seed, device=str(dev), n_train=n,
-                                    precision=precision,
+                                    precision=precision, trim=trim,
                                     corruption=repr(corruption) if corruption is not None else None))
     best, best_state, bad_epochs = math.inf, None, 0
 
@@ -259,7 +266,12 @@ def fit(
                         tb = xb if T is None else tb.contiguous(memory_format=fmt)
                 inp = corruption(xb, gen) if corruption is not None else xb
                 with autocast:
-                    batch_loss = model.loss(inp, tb, loss)
+                    if trim:
+                        per_sample = model.loss(inp, tb, loss, reduction="none")
+                        keep = max(1, len(per_sample) - int(round(trim * len(per_sample))))
+                        batch_loss = torch.topk(per_sample, keep, largest=False, sorted=False).values.mean()
+                    else:
+                        batch_loss = model.loss(inp, tb, loss)
                 batch_loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()

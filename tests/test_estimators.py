@@ -1,0 +1,130 @@
+"""The scikit-learn estimators on real tabular data: conventions, check_estimator, pipelines,
+conformal thresholds, save / load."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import check_estimator
+
+import hourglass as hg
+
+
+@pytest.fixture(scope="session")
+def breastw(data_dir):
+    return hg.datasets.load("adbench/4_breastw", data_dir=data_dir, download=False, seed=0)
+
+
+@pytest.fixture(scope="session")
+def thyroid(data_dir):
+    return hg.datasets.load("adbench/38_thyroid", data_dir=data_dir, download=False, seed=0)
+
+
+@pytest.mark.parametrize("estimator", [hg.AutoencoderDetector(epochs=3, random_state=0),
+                                       hg.AutoencoderTransformer(epochs=3, random_state=0)],
+                         ids=["AutoencoderDetector", "AutoencoderTransformer"])
+def test_passes_scikit_learns_check_estimator(estimator):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(estimator, on_fail=None, on_skip=None)
+    failed = [(r["check_name"], repr(r["exception"])) for r in results if r["status"] == "failed"]
+    skipped = [r["check_name"] for r in results if r["status"] == "skipped"]
+    assert not failed, failed
+    # The one check skipped: array-API inputs (CuPy, torch through the array API). hourglass takes
+    # NumPy arrays (and anything np.asarray reads, pandas included), so it does not apply.
+    assert skipped == ["check_array_api_input"], skipped
+    assert len(results) > 40
+
+
+def test_default_detector_on_real_tabular_data(breastw):
+    """A user who passes only X (unlabelled, anomalies included) gets a good detector."""
+    est = hg.AutoencoderDetector(random_state=0).fit(breastw.x_train)
+    y = breastw.y_test.astype(int)
+    assert roc_auc_score(y, -est.score_samples(breastw.x_test)) > 0.95
+    # scikit-learn's conventions: -1 outlier / +1 inlier, decision_function < 0 for outliers.
+    pred = est.predict(breastw.x_test)
+    assert set(np.unique(pred)) <= {-1, 1}
+    np.testing.assert_array_equal(pred == -1, est.decision_function(breastw.x_test) < 0)
+    np.testing.assert_allclose(est.decision_function(breastw.x_test),
+                               est.score_samples(breastw.x_test) - est.offset_)
+    # contamination = the share of training rows flagged
+    assert (est.predict(breastw.x_train) == -1).mean() == pytest.approx(0.1, abs=0.01)
+    assert est.history_.stopped_early or est.history_.epochs == 100
+    assert est.model_.config.latent_dim < breastw.x_train.shape[1]
+
+
+def test_fixed_fpr_holds_on_new_normal_rows(thyroid):
+    """Split-conformal FixedFPR: trained on normal rows, calibrated on held-out ones; the share of
+    new normal rows flagged stays at most the rate (up to sampling noise), and the p-values of
+    new normal rows are roughly uniform."""
+    normal = thyroid.x_train[thyroid.y_train == 0]
+    est = hg.AutoencoderDetector(threshold=hg.FixedFPR(0.05), epochs=30, random_state=0).fit(normal)
+    assert est.detector_.train_scores_["n"] == round(0.2 * len(normal))
+    test_normal = thyroid.x_test[thyroid.y_test == 0]
+    fpr = (est.predict(test_normal) == -1).mean()
+    assert fpr <= 0.05 + 2 * np.sqrt(0.05 * 0.95 / len(test_normal))
+    p = est.p_values(test_normal)
+    assert 0 < p.min() and p.max() <= 1
+    assert (p <= 0.05).mean() == pytest.approx(fpr, abs=0.01)
+    assert (p <= 0.5).mean() == pytest.approx(0.5, abs=0.08)
+    anomalies = thyroid.x_test[thyroid.y_test == 1]
+    assert np.median(est.p_values(anomalies)) < 0.05
+    assert est.threshold.__dict__.get("value_") is None  # the parameter object is left untouched
+
+
+def test_transformer_in_a_pipeline_and_grid_search(breastw):
+    from sklearn.linear_model import LogisticRegression
+
+    pipe = make_pipeline(hg.AutoencoderTransformer(latent_dim=3, epochs=20, random_state=0),
+                         LogisticRegression())
+    grid = GridSearchCV(pipe, {"autoencodertransformer__latent_dim": [2, 4]}, cv=2).fit(
+        breastw.x_train, breastw.y_train)
+    assert grid.best_score_ > 0.9
+    codes = grid.best_estimator_[0].transform(breastw.x_test)
+    assert codes.shape == (len(breastw.x_test), grid.best_params_["autoencodertransformer__latent_dim"])
+    names = grid.best_estimator_[0].get_feature_names_out()
+    assert names[0] == "autoencodertransformer0"
+
+
+def test_detector_grid_search_with_a_labelled_scorer(breastw):
+    def auroc(est, x, y):
+        return roc_auc_score(y, -est.score_samples(x))
+
+    grid = GridSearchCV(hg.AutoencoderDetector(epochs=20, random_state=0), {"latent_dim": [2, 4]},
+                        scoring=auroc, cv=2).fit(breastw.x_train, breastw.y_train)
+    assert grid.best_score_ > 0.9
+
+
+def test_save_load_round_trip_of_the_estimator(tmp_path, breastw):
+    est = hg.AutoencoderDetector(epochs=20, random_state=0, scaler="minmax").fit(breastw.x_train)
+    hg.save(est, tmp_path / "est")
+    loaded = hg.load(tmp_path / "est")
+    assert isinstance(loaded, hg.AutoencoderDetector)
+    assert loaded.get_params()["scaler"] == "minmax"
+    x = breastw.x_test
+    np.testing.assert_array_equal(loaded.score_samples(x), est.score_samples(x))
+    np.testing.assert_array_equal(loaded.predict(x), est.predict(x))
+    np.testing.assert_array_equal(loaded.p_values(x), est.p_values(x))
+    assert loaded.offset_ == est.offset_
+
+
+def test_estimator_errors_name_the_problem(breastw):
+    x = breastw.x_train
+    with pytest.raises(ValueError, match="contamination"):
+        hg.AutoencoderDetector(contamination=0.9).fit(x)
+    with pytest.raises(ValueError, match="NaN"):
+        bad = x.copy()
+        bad[3, 2] = np.nan
+        hg.AutoencoderDetector(epochs=1).fit(bad)
+    est = hg.AutoencoderDetector(epochs=1, random_state=0).fit(x)
+    with pytest.raises(ValueError, match="features"):
+        est.predict(x[:, :4])
+    with pytest.raises(ValueError, match="threshold must be"):
+        hg.AutoencoderDetector(threshold=0.5).fit(x)
+    with pytest.raises(ValueError, match="input_shape"):
+        hg.AutoencoderDetector(model="conv", model_options={"input_shape": (1, 28, 28)}).fit(x)
