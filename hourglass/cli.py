@@ -188,16 +188,19 @@ def _write_csv_atomic(path: Path, header: list[str], columns: list) -> None:
 @click.option("--image-size", nargs=2, type=click.IntRange(min=1), default=None,
               help="Images: resize to HEIGHT WIDTH (default: the first image's size).")
 @click.option("--color", type=click.Choice(["grayscale", "rgb"]), default="grayscale", show_default=True)
+@click.option("--models", "n_models", default=None, type=click.IntRange(min=1),
+              help="Autoencoders in the ensemble (default: 6 for tables, 1 for images).")
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_fail_clearly
 def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epochs, contamination, fpr, score, scaler,
-        image_size, color, seed, quiet):
+        image_size, color, n_models, seed, quiet):
     """Train an anomaly detector on DATA: a CSV, .npy or .npz table, or a folder of images.
 
-    Rows are scaled, an autoencoder sized from the data learns to reconstruct them, and rows it
-    reconstructs badly are anomalies. Writes the detector to OUT/model and metrics.json (with
-    labels: AUROC, AUPRC, precision, recall on the data itself).
+    Rows are scaled, autoencoders sized from the data (for tables, an ensemble of six trained
+    with a trimmed loss) learn to reconstruct them, and rows they reconstruct badly are
+    anomalies. Writes the detector to OUT/model and metrics.json (with labels: AUROC, AUPRC,
+    precision, recall on the data itself).
 
     \b
     Examples:
@@ -223,8 +226,11 @@ def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epoc
             model = "conv" if h % 4 == 0 and w % 4 == 0 else "dense"
         options = {"input_shape": tuple(int(v) for v in image_shape)}
     scaler = scaler or ("none" if image_shape is not None else "standard")
+    if image_shape is not None and scaler == "none":
+        options["output_activation"] = "sigmoid"  # pixels are in [0, 1]
     est = hg.AutoencoderDetector(
-        model=model, model_options=options or None, epochs=epochs, contamination=contamination,
+        model=model, n_models=n_models or (1 if image_shape is not None else 6), model_options=options or None,
+        epochs=epochs, contamination=contamination,
         threshold=hg.FixedFPR(fpr) if fpr is not None else None,
         error=score or ("mae" if image_shape is not None else "l2"),
         scaler=None if scaler == "none" else scaler, random_state=seed, verbose=not quiet).fit(x_train)

@@ -286,6 +286,9 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
             self.detector_.fit(X[train], calibration=X)
         self.threshold_ = float(self.detector_.threshold_)
         self.offset_ = -self.threshold_
+        names = getattr(self, "feature_names_in_", None)
+        if names is not None and int(np.prod(self.model_.input_shape)) == len(names):
+            self.detector_.feature_names = [str(n) for n in names]
         return self
 
     def _errors(self, X) -> np.ndarray:
@@ -311,13 +314,10 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         return self.detector_.p_values(self._validate(X, reset=False))
 
     def explain(self, X, top: int = 5):
-        """The features that contribute most to each row's error (:meth:`hourglass.Detector.explain`)."""
+        """The features that contribute most to each row's error (:meth:`hourglass.Detector.explain`);
+        named by the DataFrame's columns when ``fit`` saw one."""
         check_is_fitted(self, "detector_")
-        X = self._validate(X, reset=False)
-        names = getattr(self, "feature_names_in_", None)
-        if names is not None and self.detector_.feature_names is None:
-            self.detector_.feature_names = list(names)
-        return self.detector_.explain(X, top)
+        return self.detector_.explain(self._validate(X, reset=False), top)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -128,3 +128,15 @@ def test_estimator_errors_name_the_problem(breastw):
         hg.AutoencoderDetector(threshold=0.5).fit(x)
     with pytest.raises(ValueError, match="input_shape"):
         hg.AutoencoderDetector(model="conv", model_options={"input_shape": (1, 28, 28)}).fit(x)
+
+
+def test_dataframe_columns_name_the_explanation(breastw):
+    import pandas as pd
+
+    columns = [f"cell_{i}" for i in range(breastw.x_train.shape[1])]
+    frame = pd.DataFrame(breastw.x_train, columns=columns)
+    est = hg.AutoencoderDetector(n_models=2, epochs=10, random_state=0).fit(frame)
+    ex = est.explain(pd.DataFrame(breastw.x_test[:5], columns=columns), top=2)
+    assert ex.names.shape == (5, 2) and all(n in columns for n in ex.names.ravel())
+    with pytest.raises(ValueError, match="feature names"):
+        est.predict(pd.DataFrame(breastw.x_test[:5], columns=columns[::-1]))
