@@ -13,7 +13,7 @@ from hourglass.detection import BestF1, Contamination, Detector, DetectorEnsembl
 from hourglass.estimators import AutoencoderDetector, AutoencoderTransformer
 from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError, HourglassError,
                               InvalidInputError, ModelFileError, NotFittedError)
-from hourglass.inference import decode, encode, reconstruct
+from hourglass.inference import decode, encode, reconstruct, sample
 from hourglass.io import load, save
 from hourglass.models import Autoencoder, create_model, list_models, register_model
 from hourglass.training import History, TrainingError, fit
@@ -24,5 +24,5 @@ __all__ = [
     "Detector", "DetectorEnsemble", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
     "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "StandardScaler", "Threshold",
     "TrainingError", "create_model", "datasets", "decode", "encode", "fit", "list_models", "load",
-    "reconstruct", "register_model", "save", "__version__",
+    "reconstruct", "register_model", "sample", "save", "__version__",
 ]

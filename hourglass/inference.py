@@ -59,3 +59,25 @@ def reconstruct(model: Autoencoder, x, *, batch_size: int = 1024) -> np.ndarray:
     """The model's reconstruction of ``x`` (for a denoiser: the denoised ``x``)."""
     model = _check_model(model)
     return batched(model, prepare_input(model, x), model, batch_size)
+
+
+def sample(model: Autoencoder, n: int, *, labels=None, seed: int | None = None, batch_size: int = 1024) -> np.ndarray:
+    """``n`` new samples from a generative model (a VAE): decode codes drawn from N(0, I).
+
+    ``seed`` makes the draw repeatable. ``labels`` are for conditional models, which will take
+    them; other models reject them.
+    """
+    model = _check_model(model)
+    if not getattr(model, "generative", False):
+        raise InvalidInputError(f"the {model.name!r} model is not generative: sampling needs a variational "
+                                "autoencoder such as create_model('vae')")
+    n = check_positive_int(n, "n")
+    if labels is not None:
+        raise InvalidInputError(f"the {model.name!r} model is not conditional; sample it without labels")
+    gen = torch.Generator()
+    if seed is None:
+        gen.seed()
+    else:
+        gen.manual_seed(int(seed))
+    z = torch.randn((n, *model.latent_shape), generator=gen).numpy()
+    return decode(model, z, batch_size=batch_size)

@@ -10,11 +10,11 @@ import torch
 
 import hourglass as hg
 
-SHAPES = {"dense": (1, 28, 28), "stacked": (140,), "conv": (1, 28, 28), "conv-bn": (1, 28, 28)}
+SHAPES = {"dense": (1, 28, 28), "stacked": (140,), "conv": (1, 28, 28), "conv-bn": (1, 28, 28), "vae": (1, 28, 28)}
 
 
 def test_registry_lists_and_filters():
-    assert hg.list_models() == ["conv", "conv-bn", "dense", "stacked"]
+    assert hg.list_models() == ["conv", "conv-bn", "dense", "stacked", "vae"]
     assert hg.list_models("conv*") == ["conv", "conv-bn"]
     assert hg.list_models("nothing*") == []
 

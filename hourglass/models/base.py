@@ -13,7 +13,7 @@ from torch import nn
 from hourglass.errors import InvalidInputError
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
-LOSSES = ("mse", "mae", "bce")
+LOSSES = ("mse", "mae", "bce", "elbo")
 
 
 @dataclass
@@ -83,6 +83,8 @@ def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, a
             if reduction == "mean":
                 return F.l1_loss(out, target)
             per = (out - target).abs()
+        elif loss == "elbo":
+            raise InvalidInputError("loss='elbo' needs a variational model (e.g. create_model('vae'))")
         else:
             raise InvalidInputError(f"loss must be one of {LOSSES}, got {loss!r}")
     return per.flatten(1).mean(dim=1)

@@ -245,6 +245,12 @@ def fit(
     bar = tqdm(total=epochs * steps, disable=not progress, unit="batch", dynamic_ncols=True,
                desc=f"fit {model.name}")
     tick = max(1, steps // 50)  # bar updates are cheap but not free: ~50 per epoch
+    # Randomness inside the model (dropout, a VAE's draws) comes from torch's global generator:
+    # seed it from ``seed`` for this run only, and give the caller's generator state back after.
+    rng_scope = contextlib.ExitStack()
+    if seed is not None:
+        rng_scope.enter_context(torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []))
+        torch.manual_seed(int(seed) + 2)
     try:
         for epoch in range(epochs):
             start = time.perf_counter()
@@ -308,6 +314,7 @@ def fit(
                     history.stopped_early = True
                     break
     finally:
+        rng_scope.close()
         bar.close()
         model.eval()
         if channels_last:
