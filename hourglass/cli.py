@@ -297,12 +297,7 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
         x, y, files = folder.x, None, folder.files
     else:
         columns = det.feature_names if data.suffix.lower() in (".csv", ".tsv", ".txt") else None
-        try:
-            table = hg.datasets.read_table(data, label_column=label_column, columns=columns)
-        except hg.InvalidInputError:
-            if columns is None:
-                raise
-            table = hg.datasets.read_table(data, label_column=label_column)  # a file without the header
+        table = hg.datasets.read_table(data, label_column=label_column, columns=columns)
         x, y = table.x, table.y
     is_anomaly = _anomaly_labels(y, normal_label, label_column)
     scores = det.score_samples(x)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, OutlierMixin, TransformerMixin
@@ -23,6 +22,7 @@ from hourglass.detection.ensemble import DetectorEnsemble
 from hourglass.detection.thresholds import Contamination, FixedFPR, Threshold, threshold_from_dict
 from hourglass.errors import InvalidInputError
 from hourglass.transforms.scalers import MinMaxScaler, StandardScaler
+from hourglass.validation import check_fraction, check_positive_int
 
 SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
 
@@ -99,12 +99,8 @@ class _AutoencoderBase(BaseEstimator):
 
     def _check_params(self):
         for name in ("epochs", "batch_size", "patience"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise InvalidInputError(f"{name} must be an integer >= 1, got {v!r}")
-        v = self.validation_fraction
-        if not isinstance(v, numbers.Real) or not 0 <= v < 1:
-            raise InvalidInputError(f"validation_fraction must lie in [0, 1), got {v!r}")
+            check_positive_int(getattr(self, name), name)
+        check_fraction(self.validation_fraction, "validation_fraction", low_open=False)
 
     def _train(self, X: np.ndarray, held_out: int = 0, n_models: int = 1):
         """Scale, split (validation for early stopping; ``held_out`` rows kept out of training
@@ -253,10 +249,10 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
                 raise InvalidInputError(f"threshold must be an hourglass threshold such as hg.FixedFPR(0.05), "
                                         f"got {self.threshold!r}")
             return copy.deepcopy(self.threshold)  # fitting must not change the parameter
-        c = self.contamination
-        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0 < c <= 0.5:
-            raise InvalidInputError(f"contamination must lie in (0, 0.5], got {c!r}")
-        return Contamination(float(c))
+        c = check_fraction(self.contamination, "contamination")
+        if c > 0.5:
+            raise InvalidInputError(f"contamination must lie in (0, 0.5], got {self.contamination!r}")
+        return Contamination(c)
 
     def fit(self, X, y=None):
         """Train on ``X`` (labels ``y`` are ignored) and set the threshold."""
@@ -264,17 +260,13 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         threshold = self._make_threshold()
         held_out = 0
         if isinstance(threshold, FixedFPR):
-            cf = self.calibration_fraction
-            if not isinstance(cf, numbers.Real) or not 0 < cf < 1:
-                raise InvalidInputError(f"calibration_fraction must lie in (0, 1), got {cf!r}")
+            cf = check_fraction(self.calibration_fraction, "calibration_fraction")
             held_out = int(round(cf * len(X)))
             if held_out < 1 or held_out >= len(X):
                 raise InvalidInputError(f"FixedFPR needs held-out rows: calibration_fraction={cf} of "
                                         f"{len(X)} rows leaves none")
-        n_models = self.n_models
-        if isinstance(n_models, bool) or not isinstance(n_models, numbers.Integral) or n_models < 1:
-            raise InvalidInputError(f"n_models must be an integer >= 1, got {n_models!r}")
-        train, held = self._train(X, held_out, int(n_models))
+        n_models = check_positive_int(self.n_models, "n_models")
+        train, held = self._train(X, held_out, n_models)
         if n_models == 1:
             self.detector_ = Detector(self.model_, score=self.error, threshold=threshold, scaler=self.scaler_)
         else:  # the members' own thresholds go unused: the ensemble thresholds the averaged score

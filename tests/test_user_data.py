@@ -38,6 +38,12 @@ def test_csv_with_header_and_label_column(tmp_path, pima):
     path3 = write_csv(tmp_path / "pima3.csv", [["note"] + r for r in rows], ["comment"] + names + ["y"])
     t3 = hg.datasets.read_csv(path3, columns=names[::-1])
     np.testing.assert_allclose(t3.x, t.x[:, ::-1])
+    # a file without a header is read in order when it holds exactly the expected features
+    t4 = hg.datasets.read_csv(path2, label_column=-1, columns=names)
+    np.testing.assert_allclose(t4.x, t.x)
+    assert t4.feature_names == names
+    with pytest.raises(hg.InvalidInputError, match="9 feature columns are not the 8 expected"):
+        hg.datasets.read_csv(path2, columns=names)
 
 
 @pytest.mark.parametrize("body, match", [

@@ -7,11 +7,11 @@ Any ADBench-style file placed in ``<data_dir>/adbench/`` loads by its stem
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from hourglass.datasets import tabular
 from hourglass.datasets.base import Dataset
 from hourglass.datasets.files import Resource, fetch, search_dirs
 from hourglass.errors import DataFileError, DatasetNotFoundError
@@ -43,25 +43,13 @@ def available(data_dir=None) -> list[str]:
 
 
 def read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read an ADBench-style ``.npz`` (``X``: (n, d) numbers, ``y``: 0 / 1) without unpickling."""
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = {"X", "y"} - set(z.files)
-            if missing:
-                raise DataFileError(f"{path}: missing array(s) {sorted(missing)}; found {z.files}")
-            x, y = z["X"], z["y"]
-    except DataFileError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise DataFileError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from None
-    if x.ndim != 2 or x.dtype.kind not in "biuf":
-        raise DataFileError(f"{path}: X must be a 2-D numeric array, got {x.dtype} {x.shape}")
-    y = np.asarray(y).ravel()
-    if len(y) != len(x):
-        raise DataFileError(f"{path}: X has {len(x)} rows but y has {len(y)}")
+    """Read an ADBench ``.npz`` (``X``: (n, d) numbers, ``y``: 0 / 1, finite) without unpickling."""
+    table = tabular.read_npz(path, x_key="X", y_key="y")
+    x, y = table.x, table.y
+    if x.ndim != 2:
+        raise DataFileError(f"{path}: X must be a 2-D numeric array, got shape {x.shape}")
     if not np.isin(y, (0, 1)).all():
         raise DataFileError(f"{path}: y must hold 0 (normal) and 1 (anomaly) only")
-    x = x.astype(np.float32)
     if not np.isfinite(x).all():
         raise DataFileError(f"{path}: X contains NaN or inf")
     return x, y.astype(np.int64)

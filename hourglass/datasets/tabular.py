@@ -92,8 +92,10 @@ def read_csv(path, *, label_column=None, header="infer", delimiter=None, columns
     delimiter : str, optional
         Sniffed from the file when not given (comma, semicolon, tab, ...).
     columns : list of str, optional
-        Read only these feature columns, in this order (needs a header); other columns are
-        ignored, so they may hold text. By default every column but the label is a feature.
+        Read only these feature columns, in this order, matched by header name; other columns
+        are ignored, so they may hold text. A file without a header must then hold exactly
+        these features, in this order (plus the label column). By default every column but the
+        label is a feature.
 
     Every feature cell must be a number: the first one that is not (an empty cell, ``"abc"``)
     is reported with its line number and column name; so are rows of the wrong length.
@@ -142,9 +144,17 @@ def read_csv(path, *, label_column=None, header="infer", delimiter=None, columns
                                     "by name; pass its 0-based index")
         else:
             raise InvalidInputError(f"{path}: no column named {label_column!r}; columns: {names}")
-    if columns is not None:
-        if not has_header:
-            raise InvalidInputError(f"{path}: no header row, so columns cannot be chosen by name")
+    if columns is not None and not has_header:
+        # No names to match: the file's own feature columns are taken in order, if their count fits.
+        n_features = n_cols - (label_idx is not None)
+        if n_features != len(columns):
+            raise InvalidInputError(f"{path}: no header row, so columns cannot be chosen by name, and its "
+                                    f"{n_features} feature columns are not the {len(columns)} expected")
+        names = list(columns)
+        if label_idx is not None:
+            names.insert(label_idx, f"x{label_idx}")
+        feature_idx = [i for i in range(n_cols) if i != label_idx]
+    elif columns is not None:
         missing = [c for c in columns if c not in names]
         if missing:
             raise InvalidInputError(f"{path}: missing column(s) {missing}; the file has {names}")
@@ -183,13 +193,15 @@ def _load_numpy(path: Path):
         raise DataFileError(f"{path}: no such file")
     try:
         return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise DataFileError(f"{path}: holds pickled Python objects, which hourglass never loads "
-                                "(they can run code); save plain numeric arrays") from None
-        raise DataFileError(f"{path}: corrupt or truncated NumPy file ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataFileError(f"{path}: corrupt or truncated NumPy file ({exc})") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise _numpy_error(path, exc) from None
+
+
+def _numpy_error(path: Path, exc: Exception) -> DataFileError:
+    if "pickle" in str(exc).lower():
+        return DataFileError(f"{path}: holds pickled Python objects, which hourglass never loads "
+                             "(they can run code); save plain numeric arrays")
+    return DataFileError(f"{path}: corrupt or truncated NumPy file ({type(exc).__name__}: {exc})")
 
 
 def _as_rows(arr, path: Path, what: str) -> np.ndarray:
@@ -211,7 +223,7 @@ def read_npy(path) -> Table:
             raise DataFileError(f"{path}: an .npz archive with a .npy suffix; rename it to .npz")
         x = _as_rows(arr, path, "the array").astype(np.float32)
     except ValueError as exc:  # e.g. a truncated payload found while reading the data
-        raise DataFileError(f"{path}: corrupt or truncated NumPy file ({exc})") from None
+        raise _numpy_error(path, exc) from None
     d = int(np.prod(x.shape[1:]))
     return Table(x=x, y=None, feature_names=[f"x{i}" for i in range(d)], label_name=None, source=str(path))
 
@@ -239,7 +251,7 @@ def read_npz(path, *, x_key=None, y_key=None) -> Table:
             x = _as_rows(archive[x_key], path, f"array {x_key!r}").astype(np.float32)
             y = None if y_key is None else np.asarray(archive[y_key]).ravel()
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise DataFileError(f"{path}: corrupt or truncated archive ({exc})") from None
+            raise _numpy_error(path, exc) from None
     if y is not None and len(y) != len(x):
         raise DataFileError(f"{path}: {len(x)} rows in {x_key!r} but {len(y)} labels in {y_key!r}")
     d = int(np.prod(x.shape[1:]))
