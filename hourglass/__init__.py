@@ -13,7 +13,7 @@ from hourglass.detection import BestF1, Contamination, Detector, DetectorEnsembl
 from hourglass.estimators import AutoencoderDetector, AutoencoderTransformer
 from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError, HourglassError,
                               InvalidInputError, ModelFileError, NotFittedError)
-from hourglass.inference import decode, encode, reconstruct, sample
+from hourglass.inference import decode, encode, interpolate, reconstruct, sample
 from hourglass.io import load, save
 from hourglass.models import Autoencoder, create_model, list_models, register_model
 from hourglass.training import History, TrainingError, fit
@@ -23,6 +23,6 @@ __all__ = [
     "Autoencoder", "AutoencoderDetector", "AutoencoderTransformer", "BestF1", "ChecksumError", "Contamination", "DataFileError", "DatasetNotFoundError",
     "Detector", "DetectorEnsemble", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
     "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "StandardScaler", "Threshold",
-    "TrainingError", "create_model", "datasets", "decode", "encode", "fit", "list_models", "load",
+    "TrainingError", "create_model", "datasets", "decode", "encode", "fit", "interpolate", "list_models", "load",
     "reconstruct", "register_model", "sample", "save", "__version__",
 ]

@@ -21,6 +21,8 @@ from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
 from hourglass.detection.thresholds import Contamination, FixedFPR, Threshold, threshold_from_dict
 from hourglass.errors import InvalidInputError
+from hourglass.models.registry import model_class
+from hourglass.models.vae import VariationalAutoencoder
 from hourglass.transforms.scalers import MinMaxScaler, StandardScaler
 from hourglass.validation import check_fraction, check_positive_int
 
@@ -48,7 +50,7 @@ class _AutoencoderBase(BaseEstimator):
     """Shared by the detector and the transformer: build, scale, split and train."""
 
     def __init__(self, model="auto", *, hidden=None, latent_dim=None, model_options=None, epochs=100,
-                 batch_size=64, lr=1e-3, weight_decay=0.0, loss="mse", corruption=None, trim=0.0, scaler="standard",
+                 batch_size=64, lr=1e-3, weight_decay=0.0, loss=None, corruption=None, trim=0.0, scaler="standard",
                  validation_fraction=0.1, patience=10, device="auto", random_state=None, verbose=False):
         self.model = model
         self.hidden = hidden
@@ -87,7 +89,13 @@ class _AutoencoderBase(BaseEstimator):
         if self.latent_dim is not None:
             kwargs["latent_dim"] = self.latent_dim
         # A sigmoid output suits data scaled to [0, 1]; standardised or raw data is not.
-        kwargs.setdefault("output_activation", "sigmoid" if self.scaler == "minmax" else "none")
+        in_unit_range = self.scaler == "minmax"
+        if issubclass(model_class(name), VariationalAutoencoder):
+            # Scaled columns are real values (new rows may leave the training range): a Gaussian
+            # likelihood, with a learnt std per column.
+            kwargs.setdefault("likelihood", "gaussian")
+        else:
+            kwargs.setdefault("output_activation", "sigmoid" if in_unit_range else "none")
         return name, kwargs
 
     def _scaler(self):
@@ -173,7 +181,8 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     model_options : dict, optional
         Any other ``create_model`` argument (e.g. ``{"activation": "tanh"}``).
     epochs, batch_size, lr, weight_decay, loss, corruption :
-        As in :func:`hourglass.fit` (``epochs`` is a maximum: training stops early).
+        As in :func:`hourglass.fit` (``epochs`` is a maximum: training stops early; ``loss=None``
+        is the model's own: "mse", or "elbo" for a VAE such as ``model="vae"``).
     trim : float in [0, 0.5), default 0.2
         Robust training (:func:`hourglass.fit`'s ``trim``): the worst-reconstructed fifth of
         each batch is left out of the loss, so anomalies among the training rows are not
@@ -184,10 +193,10 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     validation_fraction : float, default 0.1
         Rows held out to stop training when their reconstruction loss stops improving for
         ``patience`` epochs (the best weights are kept). With fewer than 20 rows, none.
-    error : {"l2", "mse", "mae"}, default "l2"
+    error : {"l2", "mse", "mae", "elbo", "nll"}, default "l2"
         Per-row reconstruction error (``hg.Detector``'s ``score``; named ``error`` here because
         scikit-learn reserves ``score`` for a method); "l2" is the Euclidean distance in
-        standardised feature space.
+        standardised feature space; "elbo" and "nll" need a VAE (``model="vae"``).
     contamination : float in (0, 0.5], default 0.1
         Fraction of the training rows flagged; sets ``offset_``. Ignored when ``threshold`` is given.
     threshold : hourglass Threshold, optional
@@ -230,7 +239,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     """
 
     def __init__(self, model="auto", *, n_models=6, hidden=None, latent_dim=None, model_options=None, epochs=100,
-                 batch_size=64, lr=1e-3, weight_decay=0.0, loss="mse", corruption=None, trim=0.2, scaler="standard",
+                 batch_size=64, lr=1e-3, weight_decay=0.0, loss=None, corruption=None, trim=0.2, scaler="standard",
                  validation_fraction=0.1, patience=10, error="l2", contamination=0.1, threshold=None,
                  calibration_fraction=0.2, device="auto", random_state=None, verbose=False):
         super().__init__(model, hidden=hidden, latent_dim=latent_dim, model_options=model_options, epochs=epochs,

@@ -9,7 +9,7 @@ import torch
 
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder
-from hourglass.training.trainer import model_device
+from hourglass.training.trainer import check_labels, model_device
 from hourglass.validation import as_float_array, check_positive_int, check_sample_shape
 
 
@@ -19,9 +19,13 @@ def _check_model(model) -> Autoencoder:
     return model
 
 
-def batched(model: Autoencoder, x: np.ndarray, fn: Callable[[torch.Tensor], torch.Tensor],
-            batch_size: int = 1024) -> np.ndarray:
-    """Apply ``fn`` to ``x`` in batches on the model's device, in eval mode, without gradients."""
+def batched(model: Autoencoder, x: np.ndarray, fn: Callable[..., torch.Tensor], batch_size: int = 1024,
+            labels: np.ndarray | None = None):
+    """Apply ``fn`` to ``x`` in batches on the model's device, in eval mode, without gradients.
+
+    With ``labels`` (a conditional model's classes) ``fn`` is called as ``fn(xb, labels_b)``.
+    ``fn`` may return a tensor or a tuple of tensors; the result is the matching array(s).
+    """
     batch_size = check_positive_int(batch_size, "batch_size")
     device = model_device(model)
     was_training = model.training
@@ -31,9 +35,13 @@ def batched(model: Autoencoder, x: np.ndarray, fn: Callable[[torch.Tensor], torc
         with torch.inference_mode():
             for i in range(0, len(x), batch_size):
                 xb = torch.from_numpy(x[i:i + batch_size]).to(device)
-                outputs.append(fn(xb).float().cpu().numpy())
+                out = fn(xb) if labels is None else fn(xb, torch.from_numpy(labels[i:i + batch_size]).to(device))
+                outputs.append(tuple(o.float().cpu().numpy() for o in out) if isinstance(out, tuple)
+                               else out.float().cpu().numpy())
     finally:
         model.train(was_training)
+    if isinstance(outputs[0], tuple):
+        return tuple(np.concatenate(parts) for parts in zip(*outputs))
     return np.concatenate(outputs)
 
 
@@ -42,42 +50,107 @@ def prepare_input(model: Autoencoder, x, name: str = "x") -> np.ndarray:
     return check_sample_shape(as_float_array(x, name), model.input_shape, name)
 
 
-def encode(model: Autoencoder, x, *, batch_size: int = 1024) -> np.ndarray:
-    """Latent codes of ``x`` (image2vec). Returns an array of shape ``(n, *model.latent_shape)``."""
+def encode(model: Autoencoder, x, *, labels=None, return_logvar: bool = False, batch_size: int = 1024):
+    """Latent codes of ``x`` (image2vec): an array of shape ``(n, *model.latent_shape)``.
+
+    For a VAE the code is the mean of q(z | x); ``return_logvar=True`` returns ``(mean, logvar)``.
+    A conditional model (``cvae``) needs the ``labels`` of ``x``.
+
+    Examples
+    --------
+    >>> import hourglass as hg
+    >>> model = hg.create_model("vae", input_shape=(140,), likelihood="gaussian", latent_dim=4, seed=0)
+    >>> x = hg.datasets.load("ecg5000").x_test[:3]
+    >>> mean, logvar = hg.encode(model, x, return_logvar=True)
+    >>> mean.shape, logvar.shape
+    ((3, 4), (3, 4))
+    """
     model = _check_model(model)
-    return batched(model, prepare_input(model, x), model.encode, batch_size)
+    x = prepare_input(model, x)
+    labels = check_labels(model, labels, len(x))
+    if return_logvar:
+        if not hasattr(model, "encode_distribution"):
+            raise InvalidInputError(f"return_logvar=True needs a variational model; the {model.name!r} model's "
+                                    "code is a point, not a distribution")
+        return batched(model, x, model.encode_distribution, batch_size, labels)
+    return batched(model, x, model.encode, batch_size, labels)
 
 
-def decode(model: Autoencoder, z, *, batch_size: int = 1024) -> np.ndarray:
+def decode(model: Autoencoder, z, *, labels=None, batch_size: int = 1024) -> np.ndarray:
     """Outputs decoded from latent codes ``z``, shape ``(n, *model.input_shape)``."""
     model = _check_model(model)
     z = check_sample_shape(as_float_array(z, "z"), model.latent_shape, "z")
-    return batched(model, z, model.decode, batch_size)
+    labels = check_labels(model, labels, len(z))
+    return batched(model, z, model.decode, batch_size, labels)
 
 
-def reconstruct(model: Autoencoder, x, *, batch_size: int = 1024) -> np.ndarray:
-    """The model's reconstruction of ``x`` (for a denoiser: the denoised ``x``)."""
+def reconstruct(model: Autoencoder, x, *, labels=None, batch_size: int = 1024) -> np.ndarray:
+    """The model's reconstruction of ``x`` (for a denoiser: the denoised ``x``; for a VAE: decoded
+    from the mean code)."""
     model = _check_model(model)
-    return batched(model, prepare_input(model, x), model, batch_size)
+    x = prepare_input(model, x)
+    return batched(model, x, model, batch_size, check_labels(model, labels, len(x)))
 
 
 def sample(model: Autoencoder, n: int, *, labels=None, seed: int | None = None, batch_size: int = 1024) -> np.ndarray:
-    """``n`` new samples from a generative model (a VAE): decode codes drawn from N(0, I).
+    """``n`` new samples from a generative model (a VAE): decode codes drawn from the prior N(0, I).
 
-    ``seed`` makes the draw repeatable. ``labels`` are for conditional models, which will take
-    them; other models reject them.
+    Returns the decoder's mean for each code (pixel probabilities for a Bernoulli likelihood),
+    shape ``(n, *model.input_shape)``. ``seed`` makes the draw repeatable. A conditional model
+    (``cvae``) needs ``labels``: one class for all samples, or one per sample.
+
+    Examples
+    --------
+    >>> import hourglass as hg
+    >>> model = hg.create_model("cvae", input_shape=(1, 28, 28), n_classes=10, seed=0)
+    >>> hg.sample(model, 4, labels=7, seed=0).shape
+    (4, 1, 28, 28)
     """
     model = _check_model(model)
-    if not getattr(model, "generative", False):
+    if not model.generative:
         raise InvalidInputError(f"the {model.name!r} model is not generative: sampling needs a variational "
                                 "autoencoder such as create_model('vae')")
     n = check_positive_int(n, "n")
-    if labels is not None:
-        raise InvalidInputError(f"the {model.name!r} model is not conditional; sample it without labels")
+    labels = check_labels(model, labels, n)
     gen = torch.Generator()
     if seed is None:
         gen.seed()
     else:
         gen.manual_seed(int(seed))
     z = torch.randn((n, *model.latent_shape), generator=gen).numpy()
-    return decode(model, z, batch_size=batch_size)
+    return decode(model, z, labels=labels, batch_size=batch_size)
+
+
+def interpolate(model: Autoencoder, a, b, steps: int = 10, *, labels=None) -> np.ndarray:
+    """Walk the latent space from input ``a`` to input ``b``: their codes (a VAE's mean codes)
+    mixed linearly in ``steps`` equal steps, each decoded. Returns ``(steps, *model.input_shape)``;
+    the first row is ``a``'s reconstruction, the last ``b``'s. A conditional model takes one
+    class in ``labels`` for the whole path.
+
+    Examples
+    --------
+    >>> import hourglass as hg
+    >>> x = hg.datasets.load("ecg5000").x_test
+    >>> model = hg.create_model("stacked", input_shape=(140,), seed=0)
+    >>> hg.interpolate(model, x[0], x[1], steps=5).shape
+    (5, 140)
+    """
+    model = _check_model(model)
+    steps = check_positive_int(steps, "steps")
+    if steps < 2:
+        raise InvalidInputError(f"steps must be >= 2 (the two ends), got {steps}")
+    ends = []
+    for name, v in (("a", a), ("b", b)):
+        arr = as_float_array(v, name)
+        if arr.shape == tuple(model.input_shape) or arr.ndim == 1:
+            arr = arr[None]
+        arr = check_sample_shape(arr, model.input_shape, name)
+        if len(arr) != 1:
+            raise InvalidInputError(f"{name} must be a single sample of shape {model.input_shape}, got {len(arr)}")
+        ends.append(arr)
+    if labels is not None and np.ndim(labels) != 0:
+        raise InvalidInputError("interpolate takes one class in labels for the whole path")
+    codes = encode(model, np.concatenate(ends), labels=None if labels is None else [labels, labels])
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32).reshape(-1, *([1] * (codes.ndim - 1)))
+    path = (1 - t) * codes[0] + t * codes[1]
+    return decode(model, path, labels=labels)

@@ -34,6 +34,7 @@ def _detector_meta(det) -> dict:
         "scaler": det.scaler.to_dict() if det.scaler is not None else None,
         "train_scores": det.train_scores_,
         "feature_names": None if det.feature_names is None else [str(n) for n in det.feature_names],
+        "n_samples": int(det.n_samples),
     }
 
 
@@ -178,7 +179,7 @@ def _build_detector(model, d: dict, arrays: dict, prefix: str = ""):
 
     det = Detector(model, score=d["score"], threshold=threshold_from_dict(d["threshold"]),
                    scaler=scaler_from_dict(d.get("scaler")), batch_size=int(d.get("batch_size", 1024)),
-                   feature_names=d.get("feature_names"))
+                   feature_names=d.get("feature_names"), n_samples=int(d.get("n_samples", 64)))
     det.threshold_ = float(d["threshold_value"])
     det.train_scores_ = d.get("train_scores", {})
     det.calibration_scores_ = arrays.get(prefix + "calibration_scores", np.zeros(0))

@@ -140,3 +140,27 @@ def test_dataframe_columns_name_the_explanation(breastw):
     assert ex.names.shape == (5, 2) and all(n in columns for n in ex.names.ravel())
     with pytest.raises(ValueError, match="feature names"):
         est.predict(pd.DataFrame(breastw.x_test[:5], columns=columns[::-1]))
+
+
+def test_vae_detector_scores_by_likelihood(breastw):
+    """A Gaussian VAE (per-feature learnt std on standardised columns) scored by its
+    importance-weighted -log p(x): the probability model's own notion of 'unusual'."""
+    est = hg.AutoencoderDetector(model="vae", n_models=1, error="nll", random_state=0).fit(breastw.x_train)
+    assert est.model_.config.likelihood == "gaussian"
+    assert est.history_.settings["loss"] == "elbo"
+    auroc = roc_auc_score(breastw.y_test, -est.score_samples(breastw.x_test))
+    assert auroc > 0.95, auroc
+
+
+def test_transformer_embeds_images_with_any_model(fashion):
+    """image2vec in a pipeline: flat image rows in, conv or VAE codes out, a classifier on top."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = fashion.x_train[:1500].reshape(1500, -1)
+    y = fashion.y_train[:1500]
+    for model, options in (("conv", {"channels": (8, 16)}), ("vae", {"hidden": (128,)})):
+        tr = hg.AutoencoderTransformer(model=model, latent_dim=16, scaler="minmax", epochs=3, patience=3,
+                                       model_options={"input_shape": (1, 28, 28), **options}, random_state=0)
+        pipe = make_pipeline(tr, LogisticRegression(max_iter=500)).fit(x[:1000], y[:1000])
+        assert tr.transform(x[:5]).shape == (5, 16)
+        assert pipe.score(x[1000:], y[1000:]) > 0.6  # 10 classes: chance is 0.1

@@ -10,12 +10,14 @@ import torch
 
 import hourglass as hg
 
-SHAPES = {"dense": (1, 28, 28), "stacked": (140,), "conv": (1, 28, 28), "conv-bn": (1, 28, 28), "vae": (1, 28, 28)}
+SHAPES = {"dense": (1, 28, 28), "stacked": (140,), "conv": (1, 28, 28), "conv-bn": (1, 28, 28), "vae": (1, 28, 28),
+          "conv-vae": (1, 28, 28), "cvae": (6,)}
 
 
 def test_registry_lists_and_filters():
-    assert hg.list_models() == ["conv", "conv-bn", "dense", "stacked", "vae"]
-    assert hg.list_models("conv*") == ["conv", "conv-bn"]
+    assert hg.list_models() == ["conv", "conv-bn", "conv-vae", "cvae", "dense", "stacked", "vae"]
+    assert hg.list_models("conv*") == ["conv", "conv-bn", "conv-vae"]
+    assert hg.list_models("*vae") == ["conv-vae", "cvae", "vae"]
     assert hg.list_models("nothing*") == []
 
 
@@ -23,10 +25,11 @@ def test_registry_lists_and_filters():
 def test_every_model_reconstructs_its_input_shape(name):
     model = hg.create_model(name, input_shape=SHAPES[name], seed=0)
     x = torch.rand(5, *SHAPES[name])
-    z = model.encode(x)
-    assert model.decode(z).shape == x.shape == model(x).shape
+    kw = {"labels": torch.arange(5) % 3} if model.conditional else {}
+    z = model.encode(x, **kw)
+    assert model.decode(z, **kw).shape == x.shape == model(x, **kw).shape
     assert tuple(z.shape[1:]) == model.latent_shape
-    out = model(x)
+    out = model(x, **kw)
     assert 0 <= out.min() and out.max() <= 1  # sigmoid output by default
 
 
@@ -52,6 +55,9 @@ def test_tutorial_architectures():
     bn = hg.create_model("conv-bn", channels=(64, 32))
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in bn.modules()) == 4
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in bn.modules()) == 2
+    # latent_dim turns the spatial code into a vector (image2vec) through a linear layer
+    assert hg.create_model("conv", latent_dim=64).latent_shape == (64,)
+    assert hg.create_model("conv-bn", latent_dim=32).latent_shape == (32,)
 
 
 def test_keras_style_init_and_seed():

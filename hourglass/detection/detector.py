@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from hourglass.detection.metrics import detection_metrics
-from hourglass.detection.scores import check_score, error_map, feature_scale, sample_scores
+from hourglass.detection.scores import VARIATIONAL_SCORES, check_score, error_map, feature_scale, sample_scores
 from hourglass.detection.thresholds import FixedFPR, MeanStd, Threshold
 from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.inference import batched, prepare_input
@@ -25,10 +25,11 @@ class Detector:
     ----------
     model : Autoencoder
         A model already trained (with :func:`hourglass.fit`) on normal data.
-    score : {"mae", "mse", "l2"}, default "mae"
+    score : {"mae", "mse", "l2", "elbo", "nll"}, default "mae"
         Per-sample reconstruction error: mean absolute or mean squared over all elements, or
         the Euclidean distance after dividing each element's error by its standard deviation on
-        the data passed to :meth:`fit` (see :mod:`hourglass.detection.scores`).
+        the data passed to :meth:`fit` (see :mod:`hourglass.detection.scores`). For a VAE also
+        ``"elbo"`` (negative ELBO) and ``"nll"`` (importance-weighted -log p(x)), in nats.
     threshold : Threshold, default ``MeanStd(k=1.0)``
         Fitted in :meth:`fit` on the scores of the calibration data (``calibration=`` if given,
         else the data passed to ``fit``). For :class:`~hourglass.FixedFPR` pass held-out normal
@@ -40,6 +41,10 @@ class Detector:
         Rows per inference batch.
     feature_names : sequence of str, optional
         Names of the input's elements (columns of a table), used by :meth:`explain`.
+    n_samples : int, default 64
+        Codes drawn from q(z | x) per sample for the ``"elbo"`` and ``"nll"`` scores. The same
+        k standard-normal draws (seeded) serve every sample, so a sample's score does not depend
+        on what it is batched with, and scoring twice gives the same result.
 
     Attributes
     ----------
@@ -65,13 +70,14 @@ class Detector:
     """
 
     def __init__(self, model: Autoencoder, score: str = "mae", threshold: Threshold | None = None,
-                 scaler=None, batch_size: int = 1024, feature_names=None):
+                 scaler=None, batch_size: int = 1024, feature_names=None, n_samples: int = 64):
         self.model = model
         self.score = score
         self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
         self.scaler = scaler
         self.batch_size = batch_size
         self.feature_names = feature_names
+        self.n_samples = n_samples
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, x, y=None, *, calibration=None) -> "Detector":
@@ -84,7 +90,11 @@ class Detector:
         """
         if not isinstance(self.model, Autoencoder):
             raise InvalidInputError(f"model must be an hourglass Autoencoder, got {type(self.model).__name__}")
-        check_score(self.score)
+        check_score(self.score, self.model)
+        check_positive_int(self.n_samples, "n_samples")
+        if self.model.conditional:
+            raise InvalidInputError(f"the conditional {self.model.name!r} model needs a class for every sample; "
+                                    "score it with hg.reconstruct(model, x, labels=...), or detect with a vae")
         if not isinstance(self.threshold, Threshold):
             raise InvalidInputError(f"threshold must be an hourglass threshold such as hg.MeanStd(k=1), got {self.threshold!r}")
         if self.feature_names is not None:
@@ -123,10 +133,23 @@ class Detector:
         scale = getattr(self, "scale_", None)
         return None if scale is None else torch.from_numpy(np.asarray(scale, dtype=np.float32)).to(device)
 
+    def _draws(self, device) -> torch.Tensor:
+        """The fixed standard-normal draws (n_samples, latent) behind the variational scores."""
+        gen = torch.Generator().manual_seed(0)
+        k = check_positive_int(self.n_samples, "n_samples")
+        return torch.randn((k, *self.model.latent_shape), generator=gen).to(device)
+
     def _scores(self, x, name: str = "x") -> np.ndarray:
         score, model = self.score, self.model
         xs = self._input(x, name)
-        scale = self._scale(model_device(model))
+        device = model_device(model)
+        if score == "elbo":
+            eps = self._draws(device)
+            return batched(model, xs, lambda xb: model.expected_negative_elbo(xb, eps), self.batch_size)
+        if score == "nll":
+            eps = self._draws(device)
+            return batched(model, xs, lambda xb: model.importance_weighted_nll(xb, eps), self.batch_size)
+        scale = self._scale(device)
         return batched(model, xs, lambda xb: sample_scores(xb, model(xb), score, scale), self.batch_size)
 
     def score_samples(self, x) -> np.ndarray:
@@ -135,12 +158,18 @@ class Detector:
 
     def score_map(self, x) -> np.ndarray:
         """The error per element (pixel, time step, feature), same shape as ``x``: absolute
-        (``mae``), squared (``mse``) or squared standardised (``l2``) error."""
+        (``mae``), squared (``mse``) or squared standardised (``l2``) error; for ``elbo`` and
+        ``nll`` the reconstruction negative log-likelihood in nats, averaged over the draws."""
         shape = np.shape(x)
         score, model = self.score, self.model
         xs = self._input(x)
-        scale = self._scale(model_device(model))
-        out = batched(model, xs, lambda xb: error_map(xb, model(xb), score, scale), self.batch_size)
+        device = model_device(model)
+        if score in VARIATIONAL_SCORES:
+            eps = self._draws(device)
+            out = batched(model, xs, lambda xb: model.expected_nll_map(xb, eps), self.batch_size)
+        else:
+            scale = self._scale(device)
+            out = batched(model, xs, lambda xb: error_map(xb, model(xb), score, scale), self.batch_size)
         return out.reshape(shape)
 
     def p_values(self, x) -> np.ndarray:

@@ -5,6 +5,12 @@ Euclidean distance between a sample and its reconstruction after standardisation
 error is divided by that element's standard deviation on the normal training data (the scale
 :class:`~hourglass.Detector` learns in ``fit``), so that a feature measured in large units does
 not drown the others. PyOD's AutoEncoder scores this way after its StandardScaler.
+
+A VAE also scores by its probability model: ``elbo`` is the negative ELBO (reconstruction
+negative log-likelihood averaged over k codes drawn from q(z | x), plus the KL), ``nll`` the
+importance-weighted estimate of -log p(x) from k draws, both in nats; their ``score_map`` is the
+per-element reconstruction NLL. (``mse`` / ``mae`` / ``l2`` on a VAE score the reconstruction
+from the mean code.)
 """
 
 from __future__ import annotations
@@ -14,12 +20,17 @@ import torch
 
 from hourglass.errors import InvalidInputError
 
-SCORES = ("mse", "mae", "l2")
+SCORES = ("mse", "mae", "l2", "elbo", "nll")
+# Scores that need a VAE: its negative ELBO, and an importance-weighted estimate of -log p(x).
+VARIATIONAL_SCORES = ("elbo", "nll")
 
 
-def check_score(score: str) -> str:
+def check_score(score: str, model=None) -> str:
     if score not in SCORES:
         raise InvalidInputError(f"score must be one of {SCORES}, got {score!r}")
+    if score in VARIATIONAL_SCORES and model is not None and not hasattr(model, "importance_weighted_nll"):
+        raise InvalidInputError(f"score={score!r} needs a variational model (vae, conv-vae); the {model.name!r} "
+                                "model scores with 'mse', 'mae' or 'l2'")
     return score
 
 

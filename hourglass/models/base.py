@@ -97,6 +97,9 @@ class Autoencoder(nn.Module):
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    generative: ClassVar[bool] = False  # can hg.sample draw new data from it (a VAE)?
+    conditional: ClassVar[bool] = False  # do encode / decode take class labels (a CVAE)?
+    default_loss: ClassVar[str] = "mse"  # what hg.fit trains with when no loss is given
 
     def __init__(self, config: ModelConfig):
         super().__init__()

@@ -7,6 +7,7 @@ upsample + convolution back.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from torch import nn
@@ -15,21 +16,28 @@ from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
 from hourglass.models.layers import OutputConv2d
 from hourglass.models.registry import register_model
+from hourglass.validation import check_positive_int
 
 
 @dataclass
 class ConvConfig(ModelConfig):
     """channels : output channels of each downsampling stage; the decoder mirrors them.
-    kernel_size : odd kernel size ("same" padding). activation : between layers."""
+    kernel_size : odd kernel size ("same" padding). activation : between layers.
+    latent_dim : None keeps the code spatial (the last stage's feature maps, as in the tutorial);
+    an int flattens them into a vector of that size through a linear layer (a fixed-size
+    embedding, "image2vec")."""
 
     input_shape: tuple[int, ...] = (1, 28, 28)
     channels: tuple[int, ...] = (16, 8)
     kernel_size: int = 3
     activation: str = "relu"
+    latent_dim: int | None = None
 
     def __post_init__(self):
         super().__post_init__()
         self.channels = check_int_tuple(self.channels, "channels", allow_empty=False)
+        if self.latent_dim is not None:
+            self.latent_dim = check_positive_int(self.latent_dim, "latent_dim")
         if len(self.input_shape) != 3:
             raise InvalidInputError(
                 f"convolutional models take images (channels, height, width); input_shape={self.input_shape}"
@@ -43,6 +51,40 @@ class ConvConfig(ModelConfig):
                 f"with {len(self.channels)} downsampling stages, height and width must be divisible "
                 f"by {factor}; input_shape={self.input_shape}"
             )
+
+
+    def feature_shape(self) -> tuple[int, int, int]:
+        """Shape of the last downsampling stage's output."""
+        factor = 2 ** len(self.channels)
+        return self.channels[-1], self.input_shape[1] // factor, self.input_shape[2] // factor
+
+
+def linear_bottleneck(config: ConvConfig, latent_dim: int) -> tuple[list[nn.Module], list[nn.Module]]:
+    """Layers that turn the last stage's feature maps into a ``latent_dim`` vector (appended to
+    the encoder) and back (prepended to the decoder)."""
+    shape = config.feature_shape()
+    width = math.prod(shape)
+    down = [nn.Flatten(), nn.Linear(width, latent_dim)]
+    up = [nn.Linear(latent_dim, width), activation_layer(config.activation), nn.Unflatten(1, shape)]
+    return down, up
+
+
+def strided_stacks(config: ConvConfig) -> tuple[list[nn.Module], list[nn.Module]]:
+    """Strided Conv2d stages down; mirrored ConvTranspose2d stages and a last Conv2d up."""
+    k, pad = config.kernel_size, config.kernel_size // 2
+    in_ch = config.input_shape[0]
+    enc: list[nn.Module] = []
+    prev = in_ch
+    for c in config.channels:
+        enc += [nn.Conv2d(prev, c, k, stride=2, padding=pad), activation_layer(config.activation)]
+        prev = c
+    dec: list[nn.Module] = []
+    for c in reversed(config.channels):
+        dec += [nn.ConvTranspose2d(prev, c, k, stride=2, padding=pad, output_padding=1),
+                activation_layer(config.activation)]
+        prev = c
+    dec.append(OutputConv2d(prev, in_ch, k, padding=pad))
+    return enc, dec
 
 
 @dataclass
@@ -65,19 +107,10 @@ class ConvAutoencoder(Autoencoder):
 
     def __init__(self, config: ConvConfig):
         super().__init__(config)
-        k, pad = config.kernel_size, config.kernel_size // 2
-        in_ch = config.input_shape[0]
-        enc: list[nn.Module] = []
-        prev = in_ch
-        for c in config.channels:
-            enc += [nn.Conv2d(prev, c, k, stride=2, padding=pad), activation_layer(config.activation)]
-            prev = c
-        dec: list[nn.Module] = []
-        for c in reversed(config.channels):
-            dec += [nn.ConvTranspose2d(prev, c, k, stride=2, padding=pad, output_padding=1),
-                    activation_layer(config.activation)]
-            prev = c
-        dec.append(OutputConv2d(prev, in_ch, k, padding=pad))
+        enc, dec = strided_stacks(config)
+        if config.latent_dim is not None:
+            down, up = linear_bottleneck(config, config.latent_dim)
+            enc, dec = enc + down, up + dec
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
 
@@ -110,5 +143,8 @@ class ConvBNAutoencoder(Autoencoder):
             dec += [nn.Upsample(scale_factor=2, mode="nearest")] + block(prev, c)
             prev = c
         dec.append(OutputConv2d(prev, in_ch, k, padding=pad))
+        if config.latent_dim is not None:
+            down, up = linear_bottleneck(config, config.latent_dim)
+            enc, dec = enc + down, up + dec
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)

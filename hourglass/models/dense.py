@@ -10,6 +10,7 @@ from torch import nn
 
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
 from hourglass.models.registry import register_model
+from hourglass.validation import check_positive_int
 from hourglass.errors import InvalidInputError
 
 
@@ -37,9 +38,7 @@ class DenseConfig(ModelConfig):
             raise InvalidInputError(f"dropout must lie in [0, 1), got {self.dropout!r}")
         self.dropout = float(self.dropout)
         self.hidden = check_int_tuple(self.hidden, "hidden")
-        if isinstance(self.latent_dim, bool) or int(self.latent_dim) != self.latent_dim or self.latent_dim < 1:
-            raise InvalidInputError(f"latent_dim must be an integer >= 1, got {self.latent_dim!r}")
-        self.latent_dim = int(self.latent_dim)
+        self.latent_dim = check_positive_int(self.latent_dim, "latent_dim")
 
 
 @dataclass

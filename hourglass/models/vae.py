@@ -1,8 +1,11 @@
-"""Variational autoencoders (Kingma & Welling): the encoder gives a mean and a log-variance, a code
-is drawn with the reparameterisation trick, and the loss is the negative ELBO in nats per sample:
-reconstruction negative log-likelihood + ``beta`` * KL(q(z|x) || N(0, I)).
+"""Variational autoencoders (Kingma & Welling): the encoder gives the mean and log-variance of
+q(z | x), a code is drawn with the reparameterisation trick, and the loss is the negative ELBO in
+nats per sample: reconstruction negative log-likelihood + ``beta`` * KL(q(z | x) || N(0, I)).
 
-``encode`` returns the mean code (a deterministic embedding); ``forward`` reconstructs from it.
+``vae`` (dense), ``conv-vae`` (strided convolutions) and ``cvae`` (conditional on a class label:
+the one-hot label joins the encoder's input and the decoder's code) share one base class, which
+owns the likelihood, the ELBO and the importance-weighted estimate of -log p(x). ``encode``
+returns the mean code (a deterministic embedding); ``forward`` reconstructs from it.
 """
 
 from __future__ import annotations
@@ -16,93 +19,306 @@ from torch import nn
 
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
+from hourglass.models.conv import ConvConfig, linear_bottleneck, strided_stacks
 from hourglass.models.registry import register_model
+from hourglass.validation import check_positive_int
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+VARIANCES = ("learned", "learned-shared", "fixed")
+# A learnt Gaussian std may not shrink below this: on a pixel that is always 0 the likelihood
+# would otherwise grow without bound and drown every other term of the ELBO.
+MIN_LOG_STD = math.log(1e-3)
+LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass
-class VAEConfig(ModelConfig):
-    """hidden : encoder hidden sizes (the decoder mirrors them). latent_dim : code size.
-    beta : weight of the KL term (beta-VAE; 1 = the ELBO). likelihood : "bernoulli" for data in
-    [0, 1] (BCE; sigmoid output), "gaussian" for real-valued data (unit variance; linear output)."""
+class VariationalOptions:
+    """The options every VAE config shares (a dataclass mixin: listed before the base config).
+
+    beta : weight of the KL term (beta-VAE; 1 = the ELBO).
+    likelihood : "bernoulli" for data in [0, 1] (binary cross-entropy; sigmoid output) or
+        "gaussian" for real-valued data (linear output).
+    variance : for a Gaussian likelihood, "learned" (one std per element, learnt with the
+        model), "learned-shared" (one std for all elements) or "fixed" (``std``).
+    std : the fixed std. A learnt std starts at the training data's std (``hg.fit`` sets it).
+    """
+
+    beta: float = 1.0
+    likelihood: str = "bernoulli"
+    variance: str = "learned"
+    std: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.likelihood not in LIKELIHOODS:
+            raise InvalidInputError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
+        if self.variance not in VARIANCES:
+            raise InvalidInputError(f"variance must be one of {VARIANCES}, got {self.variance!r}")
+        for name in ("beta", "std"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.std <= 0:
+            raise InvalidInputError(f"std must be > 0, got {self.std!r}")
+        # The likelihood fixes the output: Bernoulli means are probabilities, Gaussian ones are not.
+        self.output_activation = "sigmoid" if self.likelihood == "bernoulli" else "none"
+
+
+@dataclass
+class VAEConfig(VariationalOptions, ModelConfig):
+    """Config of the dense :class:`DenseVAE`: ``hidden`` (encoder hidden sizes; the decoder
+    mirrors them), ``latent_dim`` (code size), ``activation``, and the :class:`VariationalOptions`
+    (``beta``, ``likelihood``, ``variance``, ``std``)."""
 
     input_shape: tuple[int, ...] = (1, 28, 28)
     hidden: tuple[int, ...] = (512,)
     latent_dim: int = 20
     activation: str = "relu"
-    beta: float = 1.0
-    likelihood: str = "bernoulli"
 
     def __post_init__(self):
         super().__post_init__()
         self.hidden = check_int_tuple(self.hidden, "hidden")
-        if isinstance(self.latent_dim, bool) or int(self.latent_dim) != self.latent_dim or self.latent_dim < 1:
-            raise InvalidInputError(f"latent_dim must be an integer >= 1, got {self.latent_dim!r}")
-        self.latent_dim = int(self.latent_dim)
-        if self.likelihood not in LIKELIHOODS:
-            raise InvalidInputError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
-        if not (isinstance(self.beta, (int, float)) and math.isfinite(self.beta) and self.beta >= 0):
-            raise InvalidInputError(f"beta must be a finite number >= 0, got {self.beta!r}")
-        expected = "sigmoid" if self.likelihood == "bernoulli" else "none"
-        if self.output_activation != expected:
-            # The likelihood fixes the output: Bernoulli means are probabilities, Gaussian ones are not.
-            self.output_activation = expected
+        self.latent_dim = check_positive_int(self.latent_dim, "latent_dim")
+
+
+class VariationalAutoencoder(Autoencoder):
+    """Base of the VAEs. A subclass builds ``encoder`` (input -> features), ``to_mean`` and
+    ``to_logvar`` (features -> code statistics) and ``decoder`` (code -> output logits); a
+    conditional one also overrides :meth:`_encoder_input` and :meth:`_decoder_input`."""
+
+    generative = True
+    default_loss = "elbo"
+
+    def __init__(self, config: VAEConfig):
+        super().__init__(config)
+        # Only the kl_weight schedule of hg.fit changes this; it is not part of the model.
+        self.kl_weight = 1.0
+        if config.likelihood == "gaussian" and config.variance != "fixed":
+            shape = config.input_shape if config.variance == "learned" else (1,)
+            self.log_std = nn.Parameter(torch.full(shape, math.log(config.std)))
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        if hasattr(self, "log_std"):
+            nn.init.constant_(self.log_std, math.log(self.config.std))
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return (self.config.latent_dim,)
+
+    @torch.no_grad()
+    def init_from_data(self, target: torch.Tensor) -> None:
+        """Called by ``hg.fit`` before training: a learnt Gaussian std that still has its initial
+        value starts at the training targets' std (per element, or overall for
+        "learned-shared"), an upper bound of the residual's. Adam moves a log-std by about the
+        learning rate per step, so starting from 1 on data in [0, 1] would take thousands of
+        steps to reach the data's scale."""
+        if not hasattr(self, "log_std") or not torch.all(self.log_std == math.log(self.config.std)):
+            return
+        flat = target.float().flatten(1)
+        std = flat.std(dim=0) if self.config.variance == "learned" else flat.std().reshape(1)
+        self.log_std.copy_(std.clamp(min=math.exp(MIN_LOG_STD)).log().reshape(self.log_std.shape))
+
+    # -- the conditioning hooks (identity for an unconditional model) ------------------------
+    def _encoder_input(self, x: torch.Tensor, labels) -> torch.Tensor:
+        return x
+
+    def _decoder_input(self, z: torch.Tensor, labels) -> torch.Tensor:
+        return z
+
+    # -- encode / decode --------------------------------------------------------------------
+    def encode_distribution(self, x: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(z | x)."""
+        h = self.encoder(self._encoder_input(x, labels))
+        return self.to_mean(h), self.to_logvar(h)
+
+    def encode(self, x: torch.Tensor, labels=None) -> torch.Tensor:
+        return self.encode_distribution(x, labels)[0]
+
+    def decode_logits(self, z: torch.Tensor, labels=None) -> torch.Tensor:
+        return self.decoder(self._decoder_input(z, labels)).reshape(z.shape[0], *self.config.input_shape)
+
+    def decode(self, z: torch.Tensor, labels=None) -> torch.Tensor:
+        """The mean of p(x | z): pixel probabilities (Bernoulli) or values (Gaussian)."""
+        out = self.decode_logits(z, labels)
+        return torch.sigmoid(out) if self.config.output_activation == "sigmoid" else out
+
+    def forward(self, x: torch.Tensor, labels=None) -> torch.Tensor:
+        return self.decode(self.encode(x, labels), labels)
+
+    # -- likelihood and ELBO ------------------------------------------------------------------
+    def element_nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """-log p(target | z) per element, in nats, from the decoder's logits."""
+        if self.config.likelihood == "bernoulli":
+            return F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        if hasattr(self, "log_std"):
+            log_std = self.log_std.clamp(min=MIN_LOG_STD)
+        else:
+            log_std = torch.full((1,), math.log(self.config.std), device=logits.device, dtype=logits.dtype)
+        return 0.5 * ((logits - target) * torch.exp(-log_std)).square() + log_std + 0.5 * LOG_2PI
+
+    def negative_elbo(self, x: torch.Tensor, target: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per sample: reconstruction NLL (one reparameterised draw) and the analytic KL, in nats."""
+        mean, logvar = self.encode_distribution(x, labels)
+        # Draws come from torch's global generator, which hg.fit seeds from its own seed.
+        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        nll = self.element_nll(self.decode_logits(z, labels), target)
+        kl = -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(dim=1)
+        return nll.flatten(1).sum(dim=1), kl
+
+    def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "elbo", reduction: str = "mean",
+             labels=None) -> torch.Tensor:
+        if loss != "elbo":
+            raise InvalidInputError(f"a variational autoencoder trains with loss='elbo', got loss={loss!r}")
+        nll, kl = self.negative_elbo(x, target, labels)
+        per_sample = nll + (self.config.beta * self.kl_weight) * kl
+        return per_sample.mean() if reduction == "mean" else per_sample
+
+    def _draws(self, x: torch.Tensor, eps: torch.Tensor, labels, rows: int):
+        """For each chunk of the fixed standard-normal draws ``eps`` (k, latent): the codes
+        z = mean + std * eps, and the per-element NLL of ``x`` decoded from them, (k_chunk, n, ...).
+        Each chunk decodes about ``rows`` codes at once, which bounds the memory."""
+        mean, logvar = self.encode_distribution(x, labels)
+        std = torch.exp(0.5 * logvar)
+        n = len(x)
+        chunk = max(1, rows // n)
+        rep_labels = None
+        for i in range(0, len(eps), chunk):
+            e = eps[i:i + chunk, None, :]  # (kc, 1, latent)
+            z = mean[None] + std[None] * e  # (kc, n, latent)
+            kc = z.shape[0]
+            if labels is not None:
+                rep_labels = labels.repeat(kc)
+            logits = self.decode_logits(z.reshape(kc * n, -1), rep_labels)
+            nll = self.element_nll(logits, x.repeat(kc, *([1] * (x.dim() - 1))))
+            yield e.squeeze(1), z, logvar, nll.reshape(kc, n, *x.shape[1:])
+
+    def expected_nll_map(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int = 16384) -> torch.Tensor:
+        """Per element: -log p(x | z) averaged over the codes z = mean + std * eps (k draws)."""
+        total = None
+        for _, _, _, nll in self._draws(x, eps, labels, rows):
+            part = nll.sum(dim=0)
+            total = part if total is None else total + part
+        return total / len(eps)
+
+    def expected_negative_elbo(self, x: torch.Tensor, eps: torch.Tensor, labels=None) -> torch.Tensor:
+        """-ELBO per sample: the reconstruction NLL averaged over k draws, plus the analytic KL."""
+        mean, logvar = self.encode_distribution(x, labels)
+        kl = -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(dim=1)
+        return self.expected_nll_map(x, eps, labels).flatten(1).sum(dim=1) + kl
+
+    def log_weights(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int = 16384) -> torch.Tensor:
+        """log p(x | z_i) + log p(z_i) - log q(z_i | x) for the codes z_i = mean + std * eps_i,
+        shape (k, n). Their mean is an estimate of the ELBO; see :meth:`importance_weighted_nll`."""
+        log_ws = []
+        for e, z, logvar, nll in self._draws(x, eps, labels, rows):
+            log_px_z = -nll.flatten(2).sum(dim=2)  # (kc, n)
+            log_pz = -0.5 * (z.square().sum(dim=2) + z.shape[2] * LOG_2PI)
+            log_qz = -0.5 * (e.square().sum(dim=1, keepdim=True) + logvar.sum(dim=1)[None] + z.shape[2] * LOG_2PI)
+            log_ws.append(log_px_z + log_pz - log_qz)
+        return torch.cat(log_ws)
+
+    def importance_weighted_nll(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int = 16384) -> torch.Tensor:
+        """-log p(x) per sample, estimated with k importance samples from q(z | x) (Burda et al.):
+        -log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x). An upper bound on the true NLL (in
+        expectation) that tightens as k grows; k = 1 gives the -ELBO of one draw."""
+        log_w = self.log_weights(x, eps, labels, rows)
+        return -(torch.logsumexp(log_w, dim=0) - math.log(len(log_w)))
+
+
+def _mlp(sizes: list[int], activation: str) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), activation_layer(activation)]
+    return layers
 
 
 @register_model
-class DenseVAE(Autoencoder):
+class DenseVAE(VariationalAutoencoder):
     """Fully connected VAE; the classic MNIST model is ``hidden=(400,), latent_dim=20``."""
 
     name = "vae"
     config_class = VAEConfig
-    generative = True
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
         features = math.prod(config.input_shape)
-        sizes = [features, *config.hidden]
-        body: list[nn.Module] = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            body += [nn.Linear(a, b), activation_layer(config.activation)]
-        self.encoder = nn.Sequential(*body)
-        width = sizes[-1]
-        self.to_mean = nn.Linear(width, config.latent_dim)
-        self.to_logvar = nn.Linear(width, config.latent_dim)
-        back = [config.latent_dim, *config.hidden[::-1]]
-        dec: list[nn.Module] = []
-        for a, b in zip(back[:-1], back[1:]):
-            dec += [nn.Linear(a, b), activation_layer(config.activation)]
-        dec.append(nn.Linear(back[-1], features))
-        self.decoder = nn.Sequential(*dec)
+        extra = getattr(config, "n_classes", 0)
+        sizes = [features + extra, *config.hidden]
+        self.encoder = nn.Sequential(nn.Flatten(), *_mlp(sizes, config.activation))
+        self.to_mean = nn.Linear(sizes[-1], config.latent_dim)
+        self.to_logvar = nn.Linear(sizes[-1], config.latent_dim)
+        back = [config.latent_dim + extra, *config.hidden[::-1]]
+        self.decoder = nn.Sequential(*_mlp(back, config.activation), nn.Linear(back[-1], features))
 
-    def encode_distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of q(z | x)."""
-        h = self.encoder(x.flatten(1))
-        return self.to_mean(h), self.to_logvar(h)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encode_distribution(x)[0]
+@dataclass
+class CVAEConfig(VAEConfig):
+    """A :class:`VAEConfig` plus ``n_classes``: labels are integers in ``[0, n_classes)``."""
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).view(z.shape[0], *self.config.input_shape)
+    n_classes: int = 10
 
-    def negative_elbo(self, x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per sample: reconstruction NLL and KL, in nats, from one reparameterised draw."""
-        mean, logvar = self.encode_distribution(x)
-        # Draws come from torch's global generator, which hg.fit seeds from its own seed.
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        logits = self.decode_logits(z)
-        if self.config.likelihood == "bernoulli":
-            nll = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-        else:
-            nll = 0.5 * (logits - target).square() + 0.5 * math.log(2 * math.pi)
-        kl = -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(dim=1)
-        return nll.flatten(1).sum(dim=1), kl
+    def __post_init__(self):
+        super().__post_init__()
+        self.n_classes = check_positive_int(self.n_classes, "n_classes")
+        if self.n_classes < 2:
+            raise InvalidInputError(f"n_classes must be >= 2, got {self.n_classes}")
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "elbo", reduction: str = "mean") -> torch.Tensor:
-        if loss != "elbo":
-            raise InvalidInputError(f"a variational autoencoder trains with loss='elbo', got loss={loss!r}")
-        nll, kl = self.negative_elbo(x, target)
-        per_sample = nll + self.config.beta * kl
-        return per_sample.mean() if reduction == "mean" else per_sample
+
+@register_model
+class ConditionalVAE(DenseVAE):
+    """Conditional VAE (Sohn et al.): the one-hot label is appended to the flattened input and to
+    the code, so the code need not carry the class and ``hg.sample(model, n, labels=c)`` draws
+    new samples of class ``c``. Works for images and for tabular rows."""
+
+    name = "cvae"
+    config_class = CVAEConfig
+    conditional = True
+
+    def _one_hot(self, labels, like: torch.Tensor) -> torch.Tensor:
+        if labels is None:
+            raise InvalidInputError("a conditional VAE needs labels (integers in [0, n_classes))")
+        return F.one_hot(labels.long(), self.config.n_classes).to(like.dtype)
+
+    def _encoder_input(self, x: torch.Tensor, labels) -> torch.Tensor:
+        return torch.cat([x.flatten(1), self._one_hot(labels, x)], dim=1)
+
+    def _decoder_input(self, z: torch.Tensor, labels) -> torch.Tensor:
+        return torch.cat([z, self._one_hot(labels, z)], dim=1)
+
+
+@dataclass
+class ConvVAEConfig(VariationalOptions, ConvConfig):
+    """Config of :class:`ConvVAE`: the convolutional stages of ``conv`` (``channels``,
+    ``kernel_size``) with a dense layer of ``hidden`` units between them and the code, and the
+    :class:`VariationalOptions` (``beta``, ``likelihood``, ``variance``, ``std``)."""
+
+    channels: tuple[int, ...] = (32, 64)
+    hidden: int = 256
+    latent_dim: int = 20
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.hidden = check_positive_int(self.hidden, "hidden")
+        if self.latent_dim is None:
+            raise InvalidInputError("conv-vae needs an integer latent_dim")
+
+
+@register_model
+class ConvVAE(VariationalAutoencoder):
+    """Strided Conv2d stages down to feature maps, a dense layer, the mean / log-variance heads;
+    the decoder mirrors it with ConvTranspose2d stages and a last Conv2d."""
+
+    name = "conv-vae"
+    config_class = ConvVAEConfig
+
+    def __init__(self, config: ConvVAEConfig):
+        super().__init__(config)
+        enc, dec = strided_stacks(config)
+        down, up = linear_bottleneck(config, config.hidden)
+        act = activation_layer(config.activation)
+        self.encoder = nn.Sequential(*enc, *down, act)
+        self.to_mean = nn.Linear(config.hidden, config.latent_dim)
+        self.to_logvar = nn.Linear(config.hidden, config.latent_dim)
+        self.decoder = nn.Sequential(nn.Linear(config.latent_dim, config.hidden), activation_layer(config.activation),
+                                     *up, *dec)

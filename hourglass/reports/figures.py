@@ -76,3 +76,101 @@ def series_examples(examples: list[tuple[np.ndarray, np.ndarray, str]]) -> Figur
         series_reconstruction(x, x_hat, title=title, ax=ax)
     fig.tight_layout()
     return fig
+
+
+def _as_images(x) -> np.ndarray:
+    """(n, H, W) or (n, H, W, 3) arrays for imshow, from (n, C, H, W) / (n, H, W) / (n, D)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 4:
+        return x[:, 0] if x.shape[1] == 1 else np.clip(np.moveaxis(x, 1, -1), 0, 1)
+    if x.ndim == 3:
+        return x
+    side = int(round(np.sqrt(x.shape[1]))) if x.ndim == 2 else 0
+    if x.ndim == 2 and side * side == x.shape[1]:
+        return x.reshape(len(x), side, side)
+    raise ValueError(f"cannot show samples of shape {x.shape[1:]} as images")
+
+
+def image_grid(images, rows: int | None = None, row_labels=None, title: str = "", cell: float = 0.9) -> Figure:
+    """Images in a grid, ``rows`` rows filled left to right; ``row_labels`` name each row.
+
+    Takes ``(n, C, H, W)`` images (1 or 3 channels), ``(n, H, W)``, or flat square images."""
+    imgs = _as_images(images)
+    n = len(imgs)
+    rows = rows or int(np.ceil(np.sqrt(n)))
+    cols = int(np.ceil(n / rows))
+    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + (0.8 if row_labels is not None else 0), cell * rows),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if i < n:
+            ax.imshow(imgs[i], cmap="gray" if imgs[i].ndim == 2 else None, vmin=0, vmax=1)
+    if row_labels is not None:
+        for r, label in enumerate(row_labels):
+            axes[r, 0].set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=9)
+    height = cell * rows
+    if title:
+        fig.suptitle(title, y=1.0, va="bottom")
+    fig.subplots_adjust(left=0.0 if row_labels is None else 0.8 / fig.get_figwidth(), right=1.0, bottom=0.0,
+                        top=1.0 - 0.05 / height, wspace=0.05, hspace=0.05)
+    return fig
+
+
+def sample_grid(model, n_per_row: int = 10, rows: int = 8, labels=None, class_names=None, seed: int = 0) -> Figure:
+    """New samples from a generative model: ``rows`` x ``n_per_row`` draws from the prior, or,
+    for a conditional model, one row per class in ``labels`` (default: every class)."""
+    from hourglass.inference import sample
+
+    if getattr(model, "conditional", False):
+        classes = list(range(model.config.n_classes)) if labels is None else list(labels)
+        y = np.repeat(classes, n_per_row)
+        x = sample(model, len(y), labels=y, seed=seed)
+        names = [class_names[c] if class_names is not None else c for c in classes]
+        return image_grid(x, rows=len(classes), row_labels=names, title=f"{model.name}: samples per class")
+    x = sample(model, n_per_row * rows, seed=seed)
+    return image_grid(x, rows=rows, title=f"{model.name}: samples from the prior")
+
+
+def latent_scatter(codes, labels=None, class_names=None, title: str = "Latent space", max_points: int = 5000,
+                   seed: int = 0) -> Figure:
+    """Codes as points coloured by label: the two code dimensions when the code is 2-D, else
+    its first two principal components (scikit-learn's PCA)."""
+    z = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
+    y = None if labels is None else np.asarray(labels)
+    if len(z) > max_points:  # a scatter of more points only hides itself
+        keep = np.random.default_rng(seed).choice(len(z), max_points, replace=False)
+        z, y = z[keep], None if y is None else y[keep]
+    if z.shape[1] == 2:
+        xy, axis = z, ("z[0]", "z[1]")
+    else:
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=seed).fit(z)
+        xy = pca.transform(z)
+        share = pca.explained_variance_ratio_
+        axis = (f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%})")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    if y is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.6)
+    else:
+        classes = np.unique(y)
+        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        for i, c in enumerate(classes):
+            sel = y == c
+            name = class_names[c] if class_names is not None else c
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=4, alpha=0.6, color=cmap(i % cmap.N), label=str(name))
+        ax.legend(markerscale=3, fontsize="small", loc="best", ncol=2 if len(classes) > 5 else 1)
+    ax.set(xlabel=axis[0], ylabel=axis[1], title=title)
+    return fig
+
+
+def interpolation_strip(images, title: str = "Interpolation in the latent space") -> Figure:
+    """The decoded steps of :func:`hourglass.interpolate` in one row, from ``a`` to ``b``."""
+    imgs = _as_images(images)
+    fig = image_grid(imgs, rows=1, title=title)
+    fig.axes[0].set_xlabel("a", fontsize=9)
+    fig.axes[len(imgs) - 1].set_xlabel("b", fontsize=9)
+    return fig

@@ -33,6 +33,11 @@ class History:
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
+    # The loss's parts per epoch where it has several: a VAE's "reconstruction" (NLL) and "kl",
+    # both in nats per sample, averaged over all samples; without trim and warm-up,
+    # train_loss = reconstruction + beta * kl.
+    train_parts: dict[str, list[float]] = field(default_factory=dict)
+    val_parts: dict[str, list[float]] = field(default_factory=dict)
     epoch_seconds: list[float] = field(default_factory=list)
     best_epoch: int | None = None
     stopped_early: bool = False
@@ -79,6 +84,32 @@ def _prepare(model: Autoencoder, x, name: str) -> np.ndarray:
     return check_sample_shape(as_float_array(x, name), model.input_shape, name)
 
 
+def check_labels(model: Autoencoder, labels, n: int, name: str = "labels") -> np.ndarray | None:
+    """Class labels for a conditional model: integers in ``[0, n_classes)``, one per sample.
+    ``None`` for an unconditional model (which refuses labels)."""
+    if not model.conditional:
+        if labels is not None:
+            raise InvalidInputError(f"the {model.name!r} model is not conditional; call it without {name}")
+        return None
+    if labels is None:
+        raise InvalidInputError(f"the conditional {model.name!r} model needs {name}: one class per sample, "
+                                f"integers in [0, {model.config.n_classes})")
+    arr = np.asarray(labels)
+    if arr.ndim == 0:
+        arr = np.full(n, arr)
+    if arr.ndim != 1 or len(arr) != n:
+        raise InvalidInputError(f"{name} must hold one class per sample ({n}), got shape {np.shape(labels)}")
+    if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        arr = arr.astype(np.int64)
+    if arr.dtype.kind not in "iub":
+        raise InvalidInputError(f"{name} must be integers in [0, {model.config.n_classes}), got dtype {arr.dtype}")
+    bad = (arr < 0) | (arr >= model.config.n_classes)
+    if bad.any():
+        raise InvalidInputError(f"{name} must lie in [0, {model.config.n_classes}) for this model "
+                                f"(n_classes={model.config.n_classes}); got {arr[bad][0]} at position {int(np.argmax(bad))}")
+    return arr.astype(np.int64)
+
+
 def _split_validation(model, validation):
     if validation is None:
         return None, None
@@ -99,7 +130,7 @@ def fit(
     corruption=None,
     epochs: int = 10,
     batch_size: int = 32,
-    loss: str = "mse",
+    loss: str | None = None,
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     validation=None,
@@ -113,6 +144,9 @@ def fit(
     precision: str = "fp32",
     callbacks=(),
     trim: float = 0.0,
+    labels=None,
+    validation_labels=None,
+    kl_warmup: int = 0,
 ) -> History:
     """Train ``model`` to reconstruct ``target`` (default ``x``) from ``x`` with Adam.
 
@@ -129,8 +163,9 @@ def fit(
         for denoising, ``MaskingNoise(0.3)``; the target stays clean.
     epochs, batch_size : int
         Passes over the data and rows per step (the last batch may be smaller).
-    loss : {"mse", "mae", "bce"}
-        Reconstruction loss, averaged over elements.
+    loss : {"mse", "mae", "bce", "elbo"}, optional
+        Reconstruction loss, averaged over elements; a variational model trains with "elbo" (the
+        negative ELBO in nats per sample). Default: the model's own (``model.default_loss``).
     lr, weight_decay : float
         Adam's learning rate and L2 penalty.
     validation : array-like or (inputs, targets), optional
@@ -157,6 +192,12 @@ def fit(
         "bf16" runs the forward pass and loss under bfloat16 autocast (weights and optimizer
         state stay float32): faster on GPUs and on CPUs with bf16 instructions, at slightly
         different numerics. Off by default.
+    labels, validation_labels : array-like of int, optional
+        Class of each training / validation sample, for a conditional model (``cvae``) only.
+    kl_warmup : int, default 0
+        For a VAE: the KL term's weight grows linearly from 0 to ``beta`` over this many epochs
+        (step by step), so the decoder learns to use the code before the KL pulls it to the
+        prior. 0 = the plain ELBO throughout.
     callbacks : sequence of callables
         Each is called as ``callback(epoch, history, model)`` after every epoch (``epoch`` counts
         from 1, after the epoch's time is recorded); a callback that returns True stops training.
@@ -180,6 +221,9 @@ def fit(
         raise InvalidInputError(f"model must be an hourglass Autoencoder (from create_model), got {type(model).__name__}")
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
+    variational = hasattr(model, "negative_elbo")
+    if loss is None:
+        loss = model.default_loss
     if loss not in LOSSES:
         raise InvalidInputError(f"loss must be one of {LOSSES}, got {loss!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
@@ -190,6 +234,14 @@ def fit(
         raise InvalidInputError(f"precision must be 'fp32' or 'bf16', got {precision!r}")
     if isinstance(trim, bool) or not isinstance(trim, (int, float)) or not 0 <= trim < 0.5:
         raise InvalidInputError(f"trim must lie in [0, 0.5), got {trim!r}")
+    if variational and loss != "elbo":
+        raise InvalidInputError(f"a variational autoencoder trains with loss='elbo', got loss={loss!r}")
+    if loss == "elbo" and not variational:
+        raise InvalidInputError("loss='elbo' needs a variational model (e.g. create_model('vae'))")
+    if isinstance(kl_warmup, bool) or not isinstance(kl_warmup, int) or kl_warmup < 0:
+        raise InvalidInputError(f"kl_warmup must be an integer number of epochs >= 0, got {kl_warmup!r}")
+    if kl_warmup and not variational:
+        raise InvalidInputError(f"kl_warmup is for variational models; the {model.name!r} model has no KL term")
     if corruption is not None and not callable(corruption):
         raise InvalidInputError(f"corruption must be callable (e.g. hg.GaussianNoise(0.2)), got {corruption!r}")
 
@@ -198,13 +250,18 @@ def fit(
     if t_np is not None and len(t_np) != len(x_np):
         raise InvalidInputError(f"x has {len(x_np)} samples but target has {len(t_np)}")
     xv_np, tv_np = _split_validation(model, validation)
+    l_np = check_labels(model, labels, len(x_np))
+    lv_np = None if xv_np is None else check_labels(model, validation_labels, len(xv_np), "validation_labels")
     if xv_np is not None and tv_np is not None and len(xv_np) != len(tv_np):
         raise InvalidInputError(f"validation inputs have {len(xv_np)} samples but targets have {len(tv_np)}")
-    if loss == "bce":
-        for arr, name in ((t_np if t_np is not None else x_np, "target"), (tv_np, "validation target")):
+    if loss == "bce" or (variational and model.config.likelihood == "bernoulli"):
+        what = "loss='bce'" if loss == "bce" else "a Bernoulli likelihood"
+        for arr, name in ((t_np if t_np is not None else x_np, "target"),
+                          (tv_np if tv_np is not None else xv_np, "validation target")):
             if arr is not None and (arr.min() < 0 or arr.max() > 1):
-                raise InvalidInputError(f"loss='bce' needs {name} values in [0, 1]; scale the data first")
-        if model.config.output_activation != "sigmoid":
+                raise InvalidInputError(f"{what} needs {name} values in [0, 1]; scale the data first "
+                                        "(or use likelihood='gaussian' for real-valued data)")
+        if loss == "bce" and model.config.output_activation != "sigmoid":
             raise InvalidInputError("loss='bce' needs a model with output_activation='sigmoid'")
 
     dev = resolve_device(device)
@@ -216,6 +273,10 @@ def fit(
         return None if a is None else torch.from_numpy(a).to(dev).contiguous(memory_format=fmt)
 
     X, T = to_dev(x_np), to_dev(t_np)
+    L = None if l_np is None else torch.from_numpy(l_np).to(dev)
+    if hasattr(model, "init_from_data"):
+        model.init_from_data(X if T is None else T)
+    LV = None if lv_np is None else torch.from_numpy(lv_np).to(dev)
     gen = torch.Generator(device=dev)
     if seed is None:
         gen.seed()  # non-deterministic, and leaves torch's global generator alone
@@ -236,7 +297,7 @@ def fit(
     steps = math.ceil(n / batch_size)
     history = History(settings=dict(epochs=epochs, batch_size=batch_size, loss=loss, lr=lr,
                                     weight_decay=weight_decay, seed=seed, device=str(dev), n_train=n,
-                                    precision=precision, trim=trim,
+                                    precision=precision, trim=trim, kl_warmup=kl_warmup,
                                     corruption=repr(corruption) if corruption is not None else None))
     best, best_state, bad_epochs = math.inf, None, 0
 
@@ -251,10 +312,16 @@ def fit(
     if seed is not None:
         rng_scope.enter_context(torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []))
         torch.manual_seed(int(seed) + 2)
+    if variational:
+        history.train_parts = {"reconstruction": [], "kl": []}
+        if XV is not None:
+            history.val_parts = {"reconstruction": [], "kl": []}
+    warmup_steps = kl_warmup * steps
     try:
         for epoch in range(epochs):
             start = time.perf_counter()
             model.train()
+            parts = torch.zeros(2, device=dev)
             # Shuffled batches are gathered one at a time: a batch-sized copy stays in cache,
             # where shuffling the whole set at once streams it through memory twice.
             order = torch.randperm(n, device=dev, generator=gen) if shuffle else None
@@ -263,21 +330,34 @@ def fit(
                 if order is None:
                     xb = X[i * batch_size:(i + 1) * batch_size]
                     tb = xb if T is None else T[i * batch_size:(i + 1) * batch_size]
+                    lb = None if L is None else L[i * batch_size:(i + 1) * batch_size]
                 else:
                     idx = order[i * batch_size:(i + 1) * batch_size]
                     xb = X.index_select(0, idx)
                     tb = xb if T is None else T.index_select(0, idx)
+                    lb = None if L is None else L.index_select(0, idx)
                     if channels_last:
                         xb = xb.contiguous(memory_format=fmt)
                         tb = xb if T is None else tb.contiguous(memory_format=fmt)
                 inp = corruption(xb, gen) if corruption is not None else xb
                 with autocast:
-                    if trim:
+                    if variational:
+                        if warmup_steps:
+                            model.kl_weight = min(1.0, (epoch * steps + i + 1) / warmup_steps)
+                        nll, kl = model.negative_elbo(inp, tb, lb)
+                        per_sample = nll + (model.config.beta * model.kl_weight) * kl
+                        weight = len(xb) / batch_size
+                        parts += torch.stack([nll.detach().mean(), kl.detach().mean()]) * weight
+                    elif trim:
                         per_sample = model.loss(inp, tb, loss, reduction="none")
-                        keep = max(1, len(per_sample) - int(round(trim * len(per_sample))))
-                        batch_loss = torch.topk(per_sample, keep, largest=False, sorted=False).values.mean()
                     else:
+                        per_sample = None
                         batch_loss = model.loss(inp, tb, loss)
+                    if per_sample is not None:
+                        if trim:
+                            keep = max(1, len(per_sample) - int(round(trim * len(per_sample))))
+                            per_sample = torch.topk(per_sample, keep, largest=False, sorted=False).values
+                        batch_loss = per_sample.mean()
                 batch_loss.backward()
                 optimizer.step()
                 optimizer.zero_grad()
@@ -292,9 +372,18 @@ def fit(
                     "learning rate too high, or inputs far from the model's output range (scale them)"
                 )
             history.train_loss.append(train_loss)
+            if variational:
+                for name, value in zip(("reconstruction", "kl"), (parts * batch_size / n).tolist()):
+                    history.train_parts[name].append(value)
             if XV is not None:
                 with autocast:
-                    history.val_loss.append(_evaluate_loss(model, XV, TV, loss, max(batch_size, 1024)))
+                    if variational:
+                        nll, kl = _evaluate_elbo(model, XV, TV, LV, max(batch_size, 1024))
+                        history.val_parts["reconstruction"].append(nll)
+                        history.val_parts["kl"].append(kl)
+                        history.val_loss.append(nll + model.config.beta * kl)
+                    else:
+                        history.val_loss.append(_evaluate_loss(model, XV, TV, loss, max(batch_size, 1024)))
             history.epoch_seconds.append(time.perf_counter() - start)
             postfix = {"loss": f"{train_loss:.4g}"}
             if history.val_loss:
@@ -314,6 +403,8 @@ def fit(
                     history.stopped_early = True
                     break
     finally:
+        if variational:
+            model.kl_weight = 1.0
         rng_scope.close()
         bar.close()
         model.eval()
@@ -332,3 +423,18 @@ def _evaluate_loss(model: Autoencoder, x: torch.Tensor, target: torch.Tensor, lo
         total += model.loss(x[i:i + chunk], target[i:i + chunk], loss) * len(x[i:i + chunk])
     model.train()
     return float(total) / len(x)
+
+
+@torch.no_grad()
+def _evaluate_elbo(model, x: torch.Tensor, target: torch.Tensor, labels, chunk: int) -> tuple[float, float]:
+    """Mean reconstruction NLL and KL over the validation set (one draw per sample): the full
+    -ELBO, whatever the KL warm-up has reached."""
+    model.eval()
+    total = torch.zeros(2, device=x.device)
+    for i in range(0, len(x), chunk):
+        lb = None if labels is None else labels[i:i + chunk]
+        nll, kl = model.negative_elbo(x[i:i + chunk], target[i:i + chunk], lb)
+        total += torch.stack([nll.sum(), kl.sum()])
+    model.train()
+    nll, kl = (total / len(x)).tolist()
+    return nll, kl
