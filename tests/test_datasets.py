@@ -179,3 +179,21 @@ def test_npz_loader_never_unpickles(tmp_path, monkeypatch):
         hg.datasets.load("adbench/bad_y")
     with pytest.raises(hg.DataFileError, match="junk.npz"):
         hg.datasets.load("adbench/junk")
+
+
+def test_one_vs_rest_split(data_dir):
+    ds = hg.datasets.load("mnist", data_dir=data_dir, download=False)
+    ones = hg.datasets.one_vs_rest(ds, normal=[1])
+    # the anomaly-detection article's split: 6742 training ones; 1135 normal vs 8865 anomalous test images
+    assert len(ones.x_train) == 6742 and (ones.y_train == 0).all()
+    assert int((ones.y_test == 0).sum()) == 1135 and int(ones.y_test.sum()) == 8865
+    np.testing.assert_array_equal(ones.is_anomaly(ones.y_test), ones.y_test)
+    np.testing.assert_array_equal(ones.x_test[ones.y_test == 0], ds.x_test[ds.y_test == 1])
+    two = hg.datasets.one_vs_rest(ds, normal=3)
+    assert len(two.x_train) == int((ds.y_train == 3).sum())
+    with pytest.raises(hg.InvalidInputError, match="do not occur"):
+        hg.datasets.one_vs_rest(ds, normal=[11])
+    with pytest.raises(hg.InvalidInputError, match="only one class"):
+        hg.datasets.one_vs_rest(ds, normal=list(range(10)))
+    with pytest.raises(hg.InvalidInputError, match="integer labels"):
+        hg.datasets.one_vs_rest(ds, normal=[])

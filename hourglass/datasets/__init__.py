@@ -12,6 +12,7 @@ from hourglass.datasets import adbench, ecg5000, fashion_mnist, mnist
 from hourglass.datasets.base import Dataset
 from hourglass.datasets.files import Resource, cache_dir, fetch
 from hourglass.datasets.images import ImageFolder, read_image_folder
+from hourglass.datasets.splits import one_vs_rest
 from hourglass.datasets.tabular import Table, read_csv, read_npy, read_npz, read_table
 from hourglass.errors import DatasetNotFoundError
 
@@ -58,5 +59,5 @@ def load(name: str, *, data_dir=None, download: bool = True, cache_dir=None, bas
     return _LOADERS[key](**fetch_kw, **options)
 
 
-__all__ = ["Dataset", "ImageFolder", "Resource", "Table", "cache_dir", "fetch", "list_datasets", "load", "read_csv",
+__all__ = ["Dataset", "ImageFolder", "Resource", "Table", "cache_dir", "fetch", "list_datasets", "load", "one_vs_rest", "read_csv",
            "read_image_folder", "read_npy", "read_npz", "read_table"]
