@@ -216,3 +216,44 @@ def test_trimmed_loss_resists_anomalies_in_the_training_data(ecg):
     assert aurocs[0.45] > aurocs[0.0] + 0.02, aurocs
     with pytest.raises(hg.InvalidInputError, match="trim"):
         hg.fit(hg.create_model("stacked", seed=0), ecg.x_train[:10], trim=0.5, progress=False)
+
+
+def test_downsample_and_salt_and_pepper_corruptions():
+    torch = pytest.importorskip("torch")
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) / 72
+    coarse = hg.Downsample(2)(x)
+    assert coarse.shape == x.shape
+    # every 2 x 2 block holds its maximum
+    np.testing.assert_allclose(coarse[0, 0, :2, :2].numpy(), x[0, 0, :2, :2].max().item())
+    avg = hg.Downsample(4, mode="avg")(x)  # 6 is not a multiple of 4: a partial last block
+    assert avg.shape == x.shape
+    np.testing.assert_allclose(avg[0, 0, 0, 0].item(), x[0, 0, :4, :4].mean().item(), rtol=1e-6)
+    np.testing.assert_allclose(avg[0, 0, 5, 5].item(), x[0, 0, 4:, 4:].mean().item(), rtol=1e-6)
+    series = torch.rand(3, 140)
+    assert hg.Downsample(4)(series).shape == (3, 140)
+    assert hg.Downsample(4)(series.unsqueeze(1)).shape == (3, 1, 140)
+    for bad in (dict(factor=1), dict(factor=2.0), dict(factor=2, mode="median")):
+        with pytest.raises(hg.InvalidInputError, match="Downsample"):
+            hg.Downsample(**bad)
+    with pytest.raises(hg.InvalidInputError, match="Downsample takes"):
+        hg.Downsample(2)(torch.rand(2, 1, 2, 4, 4))
+    gen = torch.Generator().manual_seed(0)
+    noisy = hg.SaltAndPepper(0.2)(torch.full((200, 100), 0.5), gen)
+    salt, pepper = (noisy == 1).float().mean().item(), (noisy == 0).float().mean().item()
+    assert abs(salt - 0.1) < 0.01 and abs(pepper - 0.1) < 0.01
+    with pytest.raises(hg.InvalidInputError, match="rate"):
+        hg.SaltAndPepper(1.0)
+
+
+def test_super_resolution_training_restores_detail(fashion_small):
+    """hg.fit with Downsample: the model learns to bring a 2x max-pooled image back, and does so
+    better than the coarse input itself."""
+    x_train, x_test = fashion_small
+    model = hg.create_model("conv", seed=0)
+    history = hg.fit(model, x_train, corruption=hg.Downsample(2), epochs=3, batch_size=64, validation=x_test,
+                     seed=0, progress=False)
+    import torch
+
+    coarse = hg.Downsample(2)(torch.from_numpy(x_test)).numpy()
+    coarse_mse = float(((coarse - x_test) ** 2).mean())
+    assert history.val_loss[-1] < coarse_mse, (history.val_loss[-1], coarse_mse)

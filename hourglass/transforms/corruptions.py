@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 
 from hourglass.errors import InvalidInputError
 
@@ -60,7 +61,68 @@ class MaskingNoise:
         return torch.where(keep, x, torch.as_tensor(self.value, dtype=x.dtype, device=x.device))
 
 
-CORRUPTIONS = {cls.__name__: cls for cls in (GaussianNoise, MaskingNoise)}
+@dataclass(frozen=True)
+class SaltAndPepper:
+    """Set a random fraction ``rate`` of the elements to ``low`` or ``high`` (half each): the
+    impulse noise of scanned images and dead pixels."""
+
+    rate: float
+    low: float = 0.0
+    high: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 <= float(self.rate) < 1.0:
+            raise InvalidInputError(f"SaltAndPepper rate must lie in [0, 1), got {self.rate!r}")
+        if not float(self.low) < float(self.high):
+            raise InvalidInputError(f"SaltAndPepper needs low < high, got {self.low!r}, {self.high!r}")
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        u = torch.rand(x.shape, generator=generator, device=x.device)
+        out = torch.where(u < self.rate / 2, torch.as_tensor(self.low, dtype=x.dtype, device=x.device), x)
+        return torch.where((u >= self.rate / 2) & (u < self.rate),
+                           torch.as_tensor(self.high, dtype=x.dtype, device=x.device), out)
+
+
+@dataclass(frozen=True)
+class Downsample:
+    """Super-resolution training: pool the input down by ``factor`` (``mode`` "max" or "avg")
+    and scale it back up to its size by repetition, so the model sees a coarse input of the
+    original shape and learns to restore the full resolution. Works with any image model
+    ``(n, C, H, W)`` and on series ``(n, C, L)`` or ``(n, L)``; sizes that ``factor`` does not
+    divide keep a partial last block. Deterministic: the same input always gives the same output.
+    """
+
+    factor: int
+    mode: str = "max"
+
+    def __post_init__(self):
+        if isinstance(self.factor, bool) or not isinstance(self.factor, int) or self.factor < 2:
+            raise InvalidInputError(f"Downsample factor must be an integer >= 2, got {self.factor!r}")
+        if self.mode not in ("max", "avg"):
+            raise InvalidInputError(f"Downsample mode must be 'max' or 'avg', got {self.mode!r}")
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        if x.dim() not in (2, 3, 4):
+            raise InvalidInputError(f"Downsample takes images (n, C, H, W) or series (n, C, L) / (n, L), "
+                                    f"got a batch of shape {tuple(x.shape)}")
+        flat = x.dim() == 2
+        inp = x.unsqueeze(1) if flat else x
+        k = self.factor
+        if inp.dim() == 4:
+            pool = F.max_pool2d if self.mode == "max" else F.avg_pool2d
+            small = pool(inp, k, ceil_mode=True)
+            big = small.repeat_interleave(k, dim=2).repeat_interleave(k, dim=3)[..., :inp.shape[2], :inp.shape[3]]
+        else:
+            pool = F.max_pool1d if self.mode == "max" else F.avg_pool1d
+            small = pool(inp, k, ceil_mode=True)
+            big = small.repeat_interleave(k, dim=2)[..., :inp.shape[2]]
+        # keep the batch's memory layout (hg.fit trains conv models channels-last on CPU)
+        channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        big = big.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        return big.squeeze(1) if flat else big
+
+
+CORRUPTIONS = {cls.__name__: cls for cls in (GaussianNoise, MaskingNoise, SaltAndPepper, Downsample)}
 
 
 def corruption_to_dict(c) -> dict | None:
