@@ -257,3 +257,32 @@ def test_super_resolution_training_restores_detail(fashion_small):
     coarse = hg.Downsample(2)(torch.from_numpy(x_test)).numpy()
     coarse_mse = float(((coarse - x_test) ** 2).mean())
     assert history.val_loss[-1] < coarse_mse, (history.val_loss[-1], coarse_mse)
+
+
+def test_windows_cut_a_long_recording_and_scores_map_back(ecg, ecg_detector):
+    """A recording of ECG beats with two anomalous ones in the middle: windowed, scored, and
+    mapped back to one score per time step, the anomalous stretch stands out."""
+    det, _ = ecg_detector
+    normal = ecg.x_test[ecg.y_test == 1][:12]
+    odd = ecg.x_test[ecg.y_test != 1][:2]
+    recording = np.concatenate([*normal[:6], *odd, *normal[6:]])  # 14 beats of 140 steps
+    w = hg.windows(recording, length=140, stride=140)
+    assert w.shape == (14, 140)
+    np.testing.assert_array_equal(w[6], odd[0])
+    per_step = hg.scores_to_steps(det.score_samples(w), len(recording), 140, 140)
+    assert per_step.shape == (len(recording),)
+    inside = per_step[6 * 140:8 * 140]
+    assert inside.min() > np.median(np.r_[per_step[:6 * 140], per_step[8 * 140:]])
+    # overlapping windows: a step's score is the mean of the windows covering it
+    w2 = hg.windows(recording, length=140, stride=70)
+    maps = det.score_map(w2)
+    steps = hg.scores_to_steps(maps, len(recording), 140, 70)
+    np.testing.assert_allclose(steps[70:140], (maps[0, 70:] + maps[1, :70]) / 2)
+    with pytest.raises(hg.InvalidInputError, match="fewer than the window length"):
+        hg.windows(recording[:100], length=140)
+    broken = recording.copy()
+    broken[321] = np.nan
+    with pytest.raises(hg.InvalidInputError, match="time step 321"):
+        hg.windows(broken, length=140)
+    with pytest.raises(hg.InvalidInputError, match="windows"):
+        hg.scores_to_steps(np.zeros(5), len(recording), 140, 140)
