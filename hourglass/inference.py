@@ -9,6 +9,7 @@ import torch
 
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder
+from hourglass.models.vae import VariationalAutoencoder
 from hourglass.training.trainer import check_labels, model_device
 from hourglass.validation import as_float_array, check_positive_int, check_sample_shape
 
@@ -69,7 +70,7 @@ def encode(model: Autoencoder, x, *, labels=None, return_logvar: bool = False, b
     x = prepare_input(model, x)
     labels = check_labels(model, labels, len(x))
     if return_logvar:
-        if not hasattr(model, "encode_distribution"):
+        if not isinstance(model, VariationalAutoencoder):
             raise InvalidInputError(f"return_logvar=True needs a variational model; the {model.name!r} model's "
                                     "code is a point, not a distribution")
         return batched(model, x, model.encode_distribution, batch_size, labels)

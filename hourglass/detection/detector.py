@@ -143,12 +143,10 @@ class Detector:
         score, model = self.score, self.model
         xs = self._input(x, name)
         device = model_device(model)
-        if score == "elbo":
+        if score in VARIATIONAL_SCORES:
             eps = self._draws(device)
-            return batched(model, xs, lambda xb: model.expected_negative_elbo(xb, eps), self.batch_size)
-        if score == "nll":
-            eps = self._draws(device)
-            return batched(model, xs, lambda xb: model.importance_weighted_nll(xb, eps), self.batch_size)
+            per_sample = model.expected_negative_elbo if score == "elbo" else model.importance_weighted_nll
+            return batched(model, xs, lambda xb: per_sample(xb, eps), self.batch_size)
         scale = self._scale(device)
         return batched(model, xs, lambda xb: sample_scores(xb, model(xb), score, scale), self.batch_size)
 

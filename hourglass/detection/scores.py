@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from hourglass.errors import InvalidInputError
+from hourglass.models.vae import VariationalAutoencoder
 
 SCORES = ("mse", "mae", "l2", "elbo", "nll")
 # Scores that need a VAE: its negative ELBO, and an importance-weighted estimate of -log p(x).
@@ -28,7 +29,7 @@ VARIATIONAL_SCORES = ("elbo", "nll")
 def check_score(score: str, model=None) -> str:
     if score not in SCORES:
         raise InvalidInputError(f"score must be one of {SCORES}, got {score!r}")
-    if score in VARIATIONAL_SCORES and model is not None and not hasattr(model, "importance_weighted_nll"):
+    if score in VARIATIONAL_SCORES and model is not None and not isinstance(model, VariationalAutoencoder):
         raise InvalidInputError(f"score={score!r} needs a variational model (vae, conv-vae); the {model.name!r} "
                                 "model scores with 'mse', 'mae' or 'l2'")
     return score

@@ -50,7 +50,9 @@ class StackedConfig(DenseConfig):
     latent_dim: int = 8
 
 
-def _mlp(sizes: list[int], activation: str, last_activation: str | None, dropout: float = 0.0) -> nn.Sequential:
+def mlp(sizes: list[int], activation: str, last_activation: str | None, dropout: float = 0.0) -> nn.Sequential:
+    """Linear layers through ``sizes``: ``activation`` (and dropout) between them, ``last_activation``
+    (None: nothing) after the last."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
@@ -79,8 +81,8 @@ class DenseAutoencoder(Autoencoder):
         super().__init__(config)
         features = math.prod(config.input_shape)
         sizes = [features, *config.hidden, config.latent_dim]
-        self.encoder = _mlp(sizes, config.activation, config.latent_activation, config.dropout)
-        self.decoder = _mlp(sizes[::-1], config.activation, None, config.dropout)
+        self.encoder = mlp(sizes, config.activation, config.latent_activation, config.dropout)
+        self.decoder = mlp(sizes[::-1], config.activation, None, config.dropout)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.flatten(1))

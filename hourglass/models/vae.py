@@ -20,6 +20,7 @@ from torch import nn
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
 from hourglass.models.conv import ConvConfig, linear_bottleneck, strided_stacks
+from hourglass.models.dense import mlp
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
@@ -163,8 +164,7 @@ class VariationalAutoencoder(Autoencoder):
         # Draws come from torch's global generator, which hg.fit seeds from its own seed.
         z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
         nll = self.element_nll(self.decode_logits(z, labels), target)
-        kl = -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(dim=1)
-        return nll.flatten(1).sum(dim=1), kl
+        return nll.flatten(1).sum(dim=1), gaussian_kl(mean, logvar)
 
     def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "elbo", reduction: str = "mean",
              labels=None) -> torch.Tensor:
@@ -174,11 +174,12 @@ class VariationalAutoencoder(Autoencoder):
         per_sample = nll + (self.config.beta * self.kl_weight) * kl
         return per_sample.mean() if reduction == "mean" else per_sample
 
-    def _draws(self, x: torch.Tensor, eps: torch.Tensor, labels, rows: int):
+    def _draws(self, x: torch.Tensor, eps: torch.Tensor, labels, rows: int, stats=None):
         """For each chunk of the fixed standard-normal draws ``eps`` (k, latent): the codes
         z = mean + std * eps, and the per-element NLL of ``x`` decoded from them, (k_chunk, n, ...).
-        Each chunk decodes about ``rows`` codes at once, which bounds the memory."""
-        mean, logvar = self.encode_distribution(x, labels)
+        Each chunk decodes about ``rows`` codes at once, which bounds the memory. ``stats``:
+        q(z | x)'s (mean, logvar) when the caller has them already."""
+        mean, logvar = self.encode_distribution(x, labels) if stats is None else stats
         std = torch.exp(0.5 * logvar)
         n = len(x)
         chunk = max(1, rows // n)
@@ -193,10 +194,11 @@ class VariationalAutoencoder(Autoencoder):
             nll = self.element_nll(logits, x.repeat(kc, *([1] * (x.dim() - 1))))
             yield e.squeeze(1), z, logvar, nll.reshape(kc, n, *x.shape[1:])
 
-    def expected_nll_map(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int = 16384) -> torch.Tensor:
+    def expected_nll_map(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int = 16384,
+                         stats=None) -> torch.Tensor:
         """Per element: -log p(x | z) averaged over the codes z = mean + std * eps (k draws)."""
         total = None
-        for _, _, _, nll in self._draws(x, eps, labels, rows):
+        for _, _, _, nll in self._draws(x, eps, labels, rows, stats):
             part = nll.sum(dim=0)
             total = part if total is None else total + part
         return total / len(eps)
@@ -204,8 +206,8 @@ class VariationalAutoencoder(Autoencoder):
     def expected_negative_elbo(self, x: torch.Tensor, eps: torch.Tensor, labels=None) -> torch.Tensor:
         """-ELBO per sample: the reconstruction NLL averaged over k draws, plus the analytic KL."""
         mean, logvar = self.encode_distribution(x, labels)
-        kl = -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(dim=1)
-        return self.expected_nll_map(x, eps, labels).flatten(1).sum(dim=1) + kl
+        nll = self.expected_nll_map(x, eps, labels, stats=(mean, logvar))
+        return nll.flatten(1).sum(dim=1) + gaussian_kl(mean, logvar)
 
     def log_weights(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int = 16384) -> torch.Tensor:
         """log p(x | z_i) + log p(z_i) - log q(z_i | x) for the codes z_i = mean + std * eps_i,
@@ -226,11 +228,9 @@ class VariationalAutoencoder(Autoencoder):
         return -(torch.logsumexp(log_w, dim=0) - math.log(len(log_w)))
 
 
-def _mlp(sizes: list[int], activation: str) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), activation_layer(activation)]
-    return layers
+def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, I)) per sample, in nats."""
+    return -0.5 * (1 + logvar - mean.square() - logvar.exp()).sum(dim=1)
 
 
 @register_model
@@ -245,11 +245,12 @@ class DenseVAE(VariationalAutoencoder):
         features = math.prod(config.input_shape)
         extra = getattr(config, "n_classes", 0)
         sizes = [features + extra, *config.hidden]
-        self.encoder = nn.Sequential(nn.Flatten(), *_mlp(sizes, config.activation))
+        # Every layer, the last included, is Linear + activation: the heads and the output follow.
+        self.encoder = nn.Sequential(nn.Flatten(), *mlp(sizes, config.activation, config.activation))
         self.to_mean = nn.Linear(sizes[-1], config.latent_dim)
         self.to_logvar = nn.Linear(sizes[-1], config.latent_dim)
         back = [config.latent_dim + extra, *config.hidden[::-1]]
-        self.decoder = nn.Sequential(*_mlp(back, config.activation), nn.Linear(back[-1], features))
+        self.decoder = nn.Sequential(*mlp(back, config.activation, config.activation), nn.Linear(back[-1], features))
 
 
 @dataclass

@@ -124,7 +124,7 @@ def sample_grid(model, n_per_row: int = 10, rows: int = 8, labels=None, class_na
     for a conditional model, one row per class in ``labels`` (default: every class)."""
     from hourglass.inference import sample
 
-    if getattr(model, "conditional", False):
+    if model.conditional:
         classes = list(range(model.config.n_classes)) if labels is None else list(labels)
         y = np.repeat(classes, n_per_row)
         x = sample(model, len(y), labels=y, seed=seed)

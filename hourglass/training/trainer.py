@@ -19,6 +19,7 @@ import torch
 
 from hourglass.errors import HourglassError, InvalidInputError
 from hourglass.models.base import LOSSES, Autoencoder
+from hourglass.models.vae import VariationalAutoencoder
 from hourglass.training.optim import FastAdam
 from hourglass.validation import as_float_array, check_positive_int, check_sample_shape
 
@@ -221,7 +222,7 @@ def fit(
         raise InvalidInputError(f"model must be an hourglass Autoencoder (from create_model), got {type(model).__name__}")
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
-    variational = hasattr(model, "negative_elbo")
+    variational = isinstance(model, VariationalAutoencoder)
     if loss is None:
         loss = model.default_loss
     if loss not in LOSSES:
@@ -274,7 +275,7 @@ def fit(
 
     X, T = to_dev(x_np), to_dev(t_np)
     L = None if l_np is None else torch.from_numpy(l_np).to(dev)
-    if hasattr(model, "init_from_data"):
+    if variational:
         model.init_from_data(X if T is None else T)
     LV = None if lv_np is None else torch.from_numpy(lv_np).to(dev)
     gen = torch.Generator(device=dev)
