@@ -17,12 +17,12 @@ from hourglass.inference import decode, encode, interpolate, reconstruct, sample
 from hourglass.io import load, save
 from hourglass.models import Autoencoder, create_model, list_models, register_model
 from hourglass.training import History, TrainingError, fit
-from hourglass.transforms import Downsample, GaussianNoise, MaskingNoise, MinMaxScaler, SaltAndPepper, StandardScaler, scores_to_steps, windows
+from hourglass.transforms import Downsample, GaussianNoise, MaskingNoise, MinMaxScaler, SaltAndPepper, StandardScaler, scores_to_steps, stretches, windows
 
 __all__ = [
     "Autoencoder", "AutoencoderDetector", "AutoencoderTransformer", "BestF1", "ChecksumError", "Contamination", "DataFileError", "DatasetNotFoundError",
     "Detector", "DetectorEnsemble", "Downsample", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
     "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "SaltAndPepper", "StandardScaler", "Threshold",
     "TrainingError", "create_model", "datasets", "decode", "encode", "fit", "interpolate", "list_models", "load",
-    "reconstruct", "register_model", "sample", "save", "scores_to_steps", "windows", "__version__",
+    "reconstruct", "register_model", "sample", "save", "scores_to_steps", "stretches", "windows", "__version__",
 ]

@@ -11,7 +11,7 @@ from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder
 from hourglass.models.vae import VariationalAutoencoder
 from hourglass.training.trainer import check_labels, model_device
-from hourglass.validation import as_float_array, check_positive_int, check_sample_shape
+from hourglass.validation import as_float_array, check_model_input, check_positive_int, check_sample_shape
 
 
 def _check_model(model) -> Autoencoder:
@@ -46,9 +46,7 @@ def batched(model: Autoencoder, x: np.ndarray, fn: Callable[..., torch.Tensor], 
     return np.concatenate(outputs)
 
 
-def prepare_input(model: Autoencoder, x, name: str = "x") -> np.ndarray:
-    """Validate ``x`` for ``model``: finite numbers, non-empty, samples of the model's shape."""
-    return check_sample_shape(as_float_array(x, name), model.input_shape, name)
+prepare_input = check_model_input  # validate x for a model: finite, non-empty, the model's shape
 
 
 def encode(model: Autoencoder, x, *, labels=None, return_logvar: bool = False, batch_size: int = 1024):

@@ -47,22 +47,45 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
     return arr
 
 
-def check_sample_shape(arr: np.ndarray, expected: Sequence[int], name: str = "x") -> np.ndarray:
+def check_sample_shape(arr: np.ndarray, expected: Sequence[int], name: str = "x",
+                       axes: Sequence[str] | None = None) -> np.ndarray:
     """Check that ``arr`` is a batch of samples of shape ``expected``.
 
     A batch of flat vectors is reshaped when its size matches (``(n, 784)`` for ``(1, 28, 28)``),
-    and a batch missing only a leading channel axis gets one (``(n, 28, 28)`` for ``(1, 28, 28)``).
+    a batch missing only a leading channel axis gets one (``(n, 28, 28)`` for ``(1, 28, 28)``),
+    and axes of size 1 may be added or left out (``(n, 1, 140)`` for ``(140,)``). ``axes`` names
+    the axes of a sample (such as ``("channels", "time steps")``) so that a mismatch is named.
     """
     expected = tuple(int(d) for d in expected)
     got = tuple(arr.shape[1:])
     if got == expected:
         return arr
-    if int(np.prod(got)) == int(np.prod(expected)) and (len(got) == 1 or got == expected[1:]):
+    same_size = int(np.prod(got)) == int(np.prod(expected))
+    squeezed = tuple(d for d in got if d != 1) == tuple(d for d in expected if d != 1)
+    if same_size and (len(got) == 1 or got == expected[1:] or squeezed):
         return arr.reshape((arr.shape[0], *expected))
+    if axes is not None and len(axes) == len(expected):
+        full = got if len(got) == len(expected) else (1, *got) if len(got) == len(expected) - 1 else None
+        if full is not None:
+            wrong = [f"{axis}: {g} where the model expects {e}"
+                     for axis, g, e in zip(axes, full, expected) if g != e]
+            hint = ""
+            if "time steps" in axes and full[axes.index("time steps")] != expected[axes.index("time steps")]:
+                hint = (f". The model is built for series of {expected[axes.index('time steps')]} steps: cut a "
+                        "longer recording into windows with hg.windows(series, length, stride), or build the "
+                        "model for this length")
+            raise InvalidInputError(
+                f"{name} has samples of shape {got} (array shape {arr.shape}) that do not fit the model's "
+                f"{tuple(expected)} ({', '.join(axes)}): " + "; ".join(wrong) + hint)
     raise InvalidInputError(
         f"{name} has samples of shape {got} (array shape {arr.shape}), but the model expects "
         f"samples of shape {expected}, i.e. an array of shape (n, {', '.join(map(str, expected))})"
     )
+
+
+def check_model_input(model, x, name: str = "x") -> np.ndarray:
+    """``x`` as float32 samples of ``model.input_shape``: finite, non-empty, of the right shape."""
+    return check_sample_shape(as_float_array(x, name), model.input_shape, name, getattr(model, "axis_names", None))
 
 
 def check_positive_int(value, name: str) -> int:

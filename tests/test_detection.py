@@ -168,3 +168,29 @@ def test_ensemble_averages_standardised_member_scores(ecg):
     np.testing.assert_allclose(ens.score_samples(ecg.x_test), expected, rtol=1e-6)
     assert ens.evaluate(ecg.x_test, ecg.is_anomaly(ecg.y_test))["auroc"] > 0.9
     assert ens.score_map(ecg.x_test[:4]).shape == (4, 140)
+
+
+def test_one_class_mnist_heatmaps_and_top_anomalies(data_dir, tmp_path):
+    from hourglass.reports import figures
+
+    ds = hg.datasets.one_vs_rest(hg.datasets.load("mnist", data_dir=data_dir, download=False), normal=[1])
+    model = hg.create_model("conv-bn", seed=0)
+    hg.fit(model, ds.x_train[:2000], epochs=2, batch_size=64, loss="mae", seed=0, progress=False)
+    det = hg.Detector(model, score="mae").fit(ds.x_train[:2000])
+    x, y = ds.x_test[:600], ds.y_test[:600]
+    assert det.evaluate(x, y)["auroc"] > 0.9
+    scores = det.score_samples(x)
+    top = np.argsort(-scores)[:16]
+    assert y[top].mean() >= 15 / 16  # the most anomalous images are not ones
+    maps = det.score_map(x[top[:6]])
+    assert maps.shape == (6, 1, 28, 28)
+    np.testing.assert_allclose(maps.reshape(6, -1).mean(1), scores[top[:6]], rtol=1e-5)
+    grid = figures.top_anomalies(x, scores, k=16, labels=y, class_names=["normal", "anomaly"])
+    captions = [ax.get_xlabel() for ax in grid.axes if ax.get_xlabel()]
+    assert len(captions) == 16 and captions[0] == f"{scores[top[0]]:.3g} · anomaly"
+    heat = figures.anomaly_heatmaps(x[top[:6]], maps, scores[top[:6]])
+    assert len(heat.axes) == 13  # 6 inputs, 6 maps, the colour bar
+    for name, fig in (("top.png", grid), ("heat.svg", heat)):
+        assert figures.save_figure(fig, tmp_path / name).stat().st_size > 5000
+    with pytest.raises(ValueError, match="do not match"):
+        figures.anomaly_heatmaps(x[:3], maps)

@@ -11,12 +11,12 @@ import torch
 import hourglass as hg
 
 SHAPES = {"dense": (1, 28, 28), "stacked": (140,), "conv": (1, 28, 28), "conv-bn": (1, 28, 28), "vae": (1, 28, 28),
-          "conv-vae": (1, 28, 28), "cvae": (6,)}
+          "conv-vae": (1, 28, 28), "cvae": (6,), "conv1d": (140,), "lstm": (3, 20)}
 
 
 def test_registry_lists_and_filters():
-    assert hg.list_models() == ["conv", "conv-bn", "conv-vae", "cvae", "dense", "stacked", "vae"]
-    assert hg.list_models("conv*") == ["conv", "conv-bn", "conv-vae"]
+    assert hg.list_models() == ["conv", "conv-bn", "conv-vae", "conv1d", "cvae", "dense", "lstm", "stacked", "vae"]
+    assert hg.list_models("conv*") == ["conv", "conv-bn", "conv-vae", "conv1d"]
     assert hg.list_models("*vae") == ["conv-vae", "cvae", "vae"]
     assert hg.list_models("nothing*") == []
 

@@ -2,15 +2,16 @@
 
 >>> import hourglass as hg
 >>> hg.list_models("conv*")
-['conv', 'conv-bn', 'conv-vae']
+['conv', 'conv-bn', 'conv-vae', 'conv1d']
 """
 
-from hourglass.models import conv, dense, vae  # noqa: F401  (registers the models)
+from hourglass.models import conv, dense, sequence, vae  # noqa: F401  (registers the models)
 from hourglass.models.base import Autoencoder, ModelConfig
 from hourglass.models.conv import ConvAutoencoder, ConvBNAutoencoder
 from hourglass.models.dense import DenseAutoencoder, StackedAutoencoder
+from hourglass.models.sequence import Conv1dAutoencoder, LSTMAutoencoder, SequenceAutoencoder
 from hourglass.models.vae import ConditionalVAE, ConvVAE, DenseVAE, VariationalAutoencoder
 from hourglass.models.registry import create_model, list_models, model_from_config, register_model
 
-__all__ = ["Autoencoder", "ModelConfig", "ConvAutoencoder", "ConvBNAutoencoder", "ConditionalVAE", "ConvVAE", "DenseAutoencoder", "DenseVAE",
+__all__ = ["Autoencoder", "ModelConfig", "ConvAutoencoder", "ConvBNAutoencoder", "Conv1dAutoencoder", "LSTMAutoencoder", "SequenceAutoencoder", "ConditionalVAE", "ConvVAE", "DenseAutoencoder", "DenseVAE",
            "StackedAutoencoder", "VariationalAutoencoder", "create_model", "list_models", "model_from_config", "register_model"]

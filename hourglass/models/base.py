@@ -100,6 +100,7 @@ class Autoencoder(nn.Module):
     generative: ClassVar[bool] = False  # can hg.sample draw new data from it (a VAE)?
     conditional: ClassVar[bool] = False  # do encode / decode take class labels (a CVAE)?
     default_loss: ClassVar[str] = "mse"  # what hg.fit trains with when no loss is given
+    axis_names: tuple[str, ...] | None = None  # names of a sample's axes, for shape errors
 
     def __init__(self, config: ModelConfig):
         super().__init__()

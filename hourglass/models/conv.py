@@ -19,6 +19,9 @@ from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
 
+IMAGE_AXES = ("channels", "height", "width")
+
+
 @dataclass
 class ConvConfig(ModelConfig):
     """channels : output channels of each downsampling stage; the decoder mirrors them.
@@ -104,6 +107,7 @@ class ConvAutoencoder(Autoencoder):
 
     name = "conv"
     config_class = ConvConfig
+    axis_names = IMAGE_AXES
 
     def __init__(self, config: ConvConfig):
         super().__init__(config)
@@ -122,6 +126,7 @@ class ConvBNAutoencoder(Autoencoder):
 
     name = "conv-bn"
     config_class = ConvBNConfig
+    axis_names = IMAGE_AXES
 
     def __init__(self, config: ConvBNConfig):
         super().__init__(config)

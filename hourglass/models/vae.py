@@ -19,7 +19,7 @@ from torch import nn
 
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
-from hourglass.models.conv import ConvConfig, linear_bottleneck, strided_stacks
+from hourglass.models.conv import IMAGE_AXES, ConvConfig, linear_bottleneck, strided_stacks
 from hourglass.models.dense import mlp
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
@@ -312,6 +312,7 @@ class ConvVAE(VariationalAutoencoder):
 
     name = "conv-vae"
     config_class = ConvVAEConfig
+    axis_names = IMAGE_AXES
 
     def __init__(self, config: ConvVAEConfig):
         super().__init__(config)

@@ -91,15 +91,18 @@ def _as_images(x) -> np.ndarray:
     raise ValueError(f"cannot show samples of shape {x.shape[1:]} as images")
 
 
-def image_grid(images, rows: int | None = None, row_labels=None, title: str = "", cell: float = 0.9) -> Figure:
-    """Images in a grid, ``rows`` rows filled left to right; ``row_labels`` name each row.
+def image_grid(images, rows: int | None = None, row_labels=None, title: str = "", cell: float = 0.9,
+               captions=None) -> Figure:
+    """Images in a grid, ``rows`` rows filled left to right; ``row_labels`` name each row and
+    ``captions`` (one string per image) go under the images.
 
     Takes ``(n, C, H, W)`` images (1 or 3 channels), ``(n, H, W)``, or flat square images."""
     imgs = _as_images(images)
     n = len(imgs)
     rows = rows or int(np.ceil(np.sqrt(n)))
     cols = int(np.ceil(n / rows))
-    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + (0.8 if row_labels is not None else 0), cell * rows),
+    row_height = cell + (0.3 if captions is not None else 0)
+    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + (0.8 if row_labels is not None else 0), row_height * rows),
                              squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
@@ -108,14 +111,121 @@ def image_grid(images, rows: int | None = None, row_labels=None, title: str = ""
             spine.set_visible(False)
         if i < n:
             ax.imshow(imgs[i], cmap="gray" if imgs[i].ndim == 2 else None, vmin=0, vmax=1)
+            if captions is not None:
+                ax.set_xlabel(str(captions[i]), fontsize=7, labelpad=2)
     if row_labels is not None:
         for r, label in enumerate(row_labels):
             axes[r, 0].set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=9)
-    height = cell * rows
+    height = row_height * rows
     if title:
         fig.suptitle(title, y=1.0, va="bottom")
-    fig.subplots_adjust(left=0.0 if row_labels is None else 0.8 / fig.get_figwidth(), right=1.0, bottom=0.0,
-                        top=1.0 - 0.05 / height, wspace=0.05, hspace=0.05)
+    fig.subplots_adjust(left=0.0 if row_labels is None else 0.8 / fig.get_figwidth(), right=1.0,
+                        bottom=0.0 if captions is None else 0.3 / height, top=1.0 - 0.05 / height, wspace=0.05,
+                        hspace=0.05 if captions is None else 0.35)
+    return fig
+
+
+def top_anomalies(images, scores, k: int = 16, labels=None, class_names=None, rows: int | None = None,
+                  title: str = "") -> Figure:
+    """The ``k`` images with the highest anomaly scores, most anomalous first, each captioned with
+    its score (and its label when ``labels`` are given)."""
+    scores = np.ravel(np.asarray(scores, dtype=np.float64))
+    if len(scores) != len(images):
+        raise ValueError(f"{len(scores)} scores for {len(images)} images")
+    order = np.argsort(-scores, kind="stable")[: min(k, len(scores))]
+    captions = []
+    for i in order:
+        text = f"{scores[i]:.3g}"
+        if labels is not None:
+            label = labels[i]
+            text += f" · {class_names[label] if class_names is not None else label}"
+        captions.append(text)
+    return image_grid(np.asarray(images)[order], rows=rows, captions=captions,
+                      title=title or f"The {len(order)} most anomalous of {len(scores)} images (score · label)"
+                      if labels is not None else title or f"The {len(order)} most anomalous of {len(scores)} images")
+
+
+def anomaly_heatmaps(images, maps, scores=None, title: str = "Where the model sees anomalies",
+                     cell: float = 1.3) -> Figure:
+    """Each image above its per-pixel anomaly map (``Detector.score_map``) laid over it as a
+    heatmap. The maps share one colour scale (0 to their 99.5th percentile), drawn as a colour bar,
+    so that a brighter spot means a larger error across the whole figure."""
+    imgs = _as_images(images)
+    heat = np.asarray(maps, dtype=np.float32)
+    if heat.ndim == 4:  # (n, C, H, W): the error of a pixel is the mean over its channels
+        heat = heat.mean(axis=1)
+    heat = _as_images(heat) if heat.ndim != 3 else heat
+    if heat.shape[:3] != imgs.shape[:3]:
+        raise ValueError(f"maps of shape {np.shape(maps)} do not match images of shape {np.shape(images)}")
+    n = len(imgs)
+    vmax = float(np.percentile(heat, 99.5)) or 1.0
+    fig, axes = plt.subplots(2, n, figsize=(cell * n + 0.8, 2 * cell + 0.5), squeeze=False)
+    for i in range(n):
+        top, bottom = axes[0, i], axes[1, i]
+        top.imshow(imgs[i], cmap="gray" if imgs[i].ndim == 2 else None, vmin=0, vmax=1)
+        grey = imgs[i] if imgs[i].ndim == 2 else imgs[i].mean(-1)
+        bottom.imshow(grey, cmap="gray", vmin=0, vmax=1)
+        shown = bottom.imshow(heat[i], cmap="inferno", vmin=0, vmax=vmax, alpha=0.65)
+        if scores is not None:
+            top.set_title(f"{float(np.ravel(scores)[i]):.3g}", fontsize=8)
+        for ax in (top, bottom):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("input", fontsize=9)
+    axes[1, 0].set_ylabel("error map", fontsize=9)
+    fig.suptitle(title)
+    right = 1 - 0.9 / fig.get_figwidth()
+    fig.subplots_adjust(left=0.25 / fig.get_figwidth(), right=right, top=0.84, wspace=0.05, hspace=0.15)
+    bar = fig.add_axes((right + 0.15 / fig.get_figwidth(), 0.12, 0.12 / fig.get_figwidth(), 0.72))
+    fig.colorbar(shown, cax=bar, label="per-pixel error")
+    return fig
+
+
+def signal_anomalies(series, step_scores=None, threshold: float | None = None, flags=None, truth=None,
+                     title: str = "Anomalous stretches") -> Figure:
+    """A long signal with its anomalous stretches shaded, above its score per time step.
+
+    series : ``(time,)`` or ``(channels, time)``.
+    step_scores : one score per time step (:func:`hourglass.scores_to_steps`), drawn in a lower
+        panel; with ``threshold`` the steps above it are the anomalous ones.
+    flags : boolean per time step, the anomalous steps, instead of scores and threshold.
+    truth : boolean per time step, the known anomalies, drawn as a band under the signal.
+    """
+    from hourglass.transforms.windows import stretches
+
+    x = np.atleast_2d(np.asarray(series, dtype=np.float64))
+    n_steps = x.shape[1]
+    if flags is None and step_scores is not None and threshold is not None:
+        flags = np.ravel(step_scores) > threshold
+    for name, arr in (("step_scores", step_scores), ("flags", flags), ("truth", truth)):
+        if arr is not None and np.size(arr) != n_steps:
+            raise ValueError(f"{name} has {np.size(arr)} values for a signal of {n_steps} time steps")
+    panels = 2 if step_scores is not None else 1
+    fig, axes = plt.subplots(panels, 1, figsize=(10, 2.6 * panels + 0.4), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": [2, 1][:panels]})
+    ax = axes[0, 0]
+    t = np.arange(n_steps)
+    for c, channel in enumerate(x):
+        ax.plot(t, channel, lw=0.8, label=f"channel {c}" if len(x) > 1 else "signal")
+    found = stretches(flags) if flags is not None else []
+    for i, (start, stop) in enumerate(found):
+        ax.axvspan(start - 0.5, stop - 0.5, color="tab:red", alpha=0.25, lw=0,
+                   label="flagged anomalous" if i == 0 else None)
+    if truth is not None:
+        for i, (start, stop) in enumerate(stretches(truth)):
+            ax.axvspan(start - 0.5, stop - 0.5, ymin=0, ymax=0.04, color="black",
+                       label="known anomaly" if i == 0 else None)
+    ax.set(title=title + (f" ({len(found)} flagged)" if flags is not None else ""))
+    ax.legend(loc="upper right", fontsize="small")
+    if step_scores is not None:
+        low = axes[1, 0]
+        low.plot(t, np.ravel(step_scores), lw=0.9, color="tab:purple", label="score per time step")
+        if threshold is not None:
+            low.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:.4g}")
+        low.legend(loc="upper right", fontsize="small")
+        low.set(ylabel="score")
+    axes[-1, 0].set(xlabel="time step")
+    fig.tight_layout()
     return fig
 
 

@@ -21,7 +21,7 @@ from hourglass.errors import HourglassError, InvalidInputError
 from hourglass.models.base import LOSSES, Autoencoder
 from hourglass.models.vae import VariationalAutoencoder
 from hourglass.training.optim import FastAdam
-from hourglass.validation import as_float_array, check_positive_int, check_sample_shape
+from hourglass.validation import check_model_input, check_positive_int
 
 
 class TrainingError(HourglassError, FloatingPointError):
@@ -81,10 +81,6 @@ def _uses_conv2d(model: torch.nn.Module) -> bool:
     return any(isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) for m in model.modules())
 
 
-def _prepare(model: Autoencoder, x, name: str) -> np.ndarray:
-    return check_sample_shape(as_float_array(x, name), model.input_shape, name)
-
-
 def check_labels(model: Autoencoder, labels, n: int, name: str = "labels") -> np.ndarray | None:
     """Class labels for a conditional model: integers in ``[0, n_classes)``, one per sample.
     ``None`` for an unconditional model (which refuses labels)."""
@@ -118,8 +114,8 @@ def _split_validation(model, validation):
         if len(validation) != 2:
             raise InvalidInputError("validation must be an array or a tuple (inputs, targets)")
         xv, tv = validation
-        return _prepare(model, xv, "validation input"), _prepare(model, tv, "validation target")
-    xv = _prepare(model, validation, "validation")
+        return check_model_input(model, xv, "validation input"), check_model_input(model, tv, "validation target")
+    xv = check_model_input(model, validation, "validation")
     return xv, None
 
 
@@ -246,8 +242,8 @@ def fit(
     if corruption is not None and not callable(corruption):
         raise InvalidInputError(f"corruption must be callable (e.g. hg.GaussianNoise(0.2)), got {corruption!r}")
 
-    x_np = _prepare(model, x, "x")
-    t_np = None if target is None else _prepare(model, target, "target")
+    x_np = check_model_input(model, x, "x")
+    t_np = None if target is None else check_model_input(model, target, "target")
     if t_np is not None and len(t_np) != len(x_np):
         raise InvalidInputError(f"x has {len(x_np)} samples but target has {len(t_np)}")
     xv_np, tv_np = _split_validation(model, validation)

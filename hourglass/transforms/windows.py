@@ -84,3 +84,19 @@ def scores_to_steps(scores, n_steps: int, length: int, stride: int = 1) -> np.nd
     np.add.at(total, index, s)
     np.add.at(count, index, 1.0)
     return total / count
+
+
+def stretches(flags, min_length: int = 1) -> list[tuple[int, int]]:
+    """The runs of consecutive ``True`` time steps in ``flags``, as ``(start, stop)`` pairs
+    (``stop`` exclusive, like a slice), keeping runs of at least ``min_length`` steps.
+
+    >>> stretches([0, 1, 1, 0, 0, 1, 0, 1, 1, 1])
+    [(1, 3), (5, 6), (7, 10)]
+    """
+    min_length = check_positive_int(min_length, "min_length")
+    mask = np.asarray(flags)
+    if mask.ndim != 1:
+        raise InvalidInputError(f"flags must be 1-D, one per time step; got shape {mask.shape}")
+    edges = np.diff(np.concatenate([[0], mask.astype(bool).view(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [(int(a), int(b)) for a, b in zip(starts, stops) if b - a >= min_length]
