@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from hourglass.errors import InvalidInputError, ModelFileError
+from hourglass.transforms.corruptions import corruption_from_dict, corruption_to_dict
 
 FORMAT = "hourglass"
 FORMAT_VERSION = 1
@@ -35,6 +36,7 @@ def _detector_meta(det) -> dict:
         "train_scores": det.train_scores_,
         "feature_names": None if det.feature_names is None else [str(n) for n in det.feature_names],
         "n_samples": int(det.n_samples),
+        "input_transform": corruption_to_dict(getattr(det, "input_transform", None)),
     }
 
 
@@ -179,7 +181,8 @@ def _build_detector(model, d: dict, arrays: dict, prefix: str = ""):
 
     det = Detector(model, score=d["score"], threshold=threshold_from_dict(d["threshold"]),
                    scaler=scaler_from_dict(d.get("scaler")), batch_size=int(d.get("batch_size", 1024)),
-                   feature_names=d.get("feature_names"), n_samples=int(d.get("n_samples", 64)))
+                   feature_names=d.get("feature_names"), n_samples=int(d.get("n_samples", 64)),
+                   input_transform=corruption_from_dict(d.get("input_transform")))
     det.threshold_ = float(d["threshold_value"])
     det.train_scores_ = d.get("train_scores", {})
     det.calibration_scores_ = arrays.get(prefix + "calibration_scores", np.zeros(0))

@@ -245,7 +245,7 @@ def test_downsample_and_salt_and_pepper_corruptions():
         hg.SaltAndPepper(1.0)
 
 
-def test_super_resolution_training_restores_detail(fashion_small):
+def test_super_resolution_training_restores_detail(fashion_small, tmp_path):
     """hg.fit with Downsample: the model learns to bring a 2x max-pooled image back, and does so
     better than the coarse input itself."""
     x_train, x_test = fashion_small
@@ -257,6 +257,20 @@ def test_super_resolution_training_restores_detail(fashion_small):
     coarse = hg.Downsample(2)(torch.from_numpy(x_test)).numpy()
     coarse_mse = float(((coarse - x_test) ** 2).mean())
     assert history.val_loss[-1] < coarse_mse, (history.val_loss[-1], coarse_mse)
+    # a Detector scores it the way it was trained: coarse input, error against the full image
+    det = hg.Detector(model, score="mse", input_transform=hg.Downsample(2)).fit(x_train[:500])
+    scores = det.score_samples(x_test)
+    restored = hg.reconstruct(model, coarse)
+    np.testing.assert_allclose(scores, ((restored - x_test) ** 2).reshape(len(x_test), -1).mean(1), rtol=1e-4,
+                               atol=1e-7)
+    assert scores.mean() == pytest.approx(history.val_loss[-1], rel=1e-3)
+    np.testing.assert_allclose(det.score_map(x_test[:3]), (restored[:3] - x_test[:3]) ** 2, rtol=1e-4, atol=1e-7)
+    hg.save(det, tmp_path / "sr")
+    again = hg.load(tmp_path / "sr")
+    assert again.input_transform == hg.Downsample(2)
+    np.testing.assert_array_equal(again.score_samples(x_test), scores)
+    with pytest.raises(hg.InvalidInputError, match="deterministic"):
+        hg.Detector(model, input_transform=hg.GaussianNoise(0.1)).fit(x_train[:100])
 
 
 def test_windows_cut_a_long_recording_and_scores_map_back(ecg, ecg_detector):
@@ -286,3 +300,24 @@ def test_windows_cut_a_long_recording_and_scores_map_back(ecg, ecg_detector):
         hg.windows(broken, length=140)
     with pytest.raises(hg.InvalidInputError, match="windows"):
         hg.scores_to_steps(np.zeros(5), len(recording), 140, 140)
+
+
+def test_steps_per_epoch_streams_batches_across_passes(ecg):
+    x = ecg.x_train[:60]
+
+    def run(**kw):
+        model = hg.create_model("stacked", input_shape=(140,), seed=0)
+        history = hg.fit(model, x, batch_size=20, seed=0, progress=False, **kw)
+        return history, torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    # one epoch of 6 steps is two shuffled passes of 3 steps: the same batches, the same weights
+    h_two, w_two = run(epochs=2)
+    h_one, w_one = run(epochs=1, steps_per_epoch=6)
+    torch.testing.assert_close(w_one, w_two, rtol=0, atol=0)
+    assert h_one.settings["steps_per_epoch"] == 6 and len(h_one.train_loss) == 1
+    assert h_one.train_loss[0] == pytest.approx(np.mean(h_two.train_loss), rel=1e-5)
+    # epochs shorter than a pass carry on where the last one stopped
+    _, w_short = run(epochs=3, steps_per_epoch=2)
+    torch.testing.assert_close(w_short, w_two, rtol=0, atol=0)
+    with pytest.raises(hg.InvalidInputError, match="steps_per_epoch"):
+        run(epochs=1, steps_per_epoch=0)

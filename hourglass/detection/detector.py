@@ -14,6 +14,7 @@ from hourglass.detection.thresholds import FixedFPR, MeanStd, Threshold
 from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.inference import batched, prepare_input
 from hourglass.models.base import Autoencoder
+from hourglass.transforms.corruptions import Downsample
 from hourglass.training.trainer import model_device
 from hourglass.validation import as_float_array, check_positive_int
 
@@ -45,6 +46,12 @@ class Detector:
         Codes drawn from q(z | x) per sample for the ``"elbo"`` and ``"nll"`` scores. The same
         k standard-normal draws (seeded) serve every sample, so a sample's score does not depend
         on what it is batched with, and scoring twice gives the same result.
+    input_transform : hg.Downsample, optional
+        Applied to each input before the model sees it at scoring time, while the error is still
+        measured against the untouched input: a super-resolution model (trained with
+        ``corruption=hg.Downsample(k)``) is scored on how well it restores full resolution from
+        the coarse input it was trained on. Must be deterministic (random noise would make a
+        sample's score change from call to call).
 
     Attributes
     ----------
@@ -70,7 +77,8 @@ class Detector:
     """
 
     def __init__(self, model: Autoencoder, score: str = "mae", threshold: Threshold | None = None,
-                 scaler=None, batch_size: int = 1024, feature_names=None, n_samples: int = 64):
+                 scaler=None, batch_size: int = 1024, feature_names=None, n_samples: int = 64,
+                 input_transform=None):
         self.model = model
         self.score = score
         self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
@@ -78,6 +86,7 @@ class Detector:
         self.batch_size = batch_size
         self.feature_names = feature_names
         self.n_samples = n_samples
+        self.input_transform = input_transform
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, x, y=None, *, calibration=None) -> "Detector":
@@ -95,6 +104,7 @@ class Detector:
         if self.model.conditional:
             raise InvalidInputError(f"the conditional {self.model.name!r} model needs a class for every sample; "
                                     "score it with hg.reconstruct(model, x, labels=...), or detect with a vae")
+        self._check_input_transform()
         if not isinstance(self.threshold, Threshold):
             raise InvalidInputError(f"threshold must be an hourglass threshold such as hg.MeanStd(k=1), got {self.threshold!r}")
         if self.feature_names is not None:
@@ -139,6 +149,20 @@ class Detector:
         k = check_positive_int(self.n_samples, "n_samples")
         return torch.randn((k, *self.model.latent_shape), generator=gen).to(device)
 
+    def _check_input_transform(self) -> None:
+        t = getattr(self, "input_transform", None)
+        if t is None:
+            return
+        if not isinstance(t, Downsample):
+            raise InvalidInputError(f"input_transform must be deterministic, such as hg.Downsample(2); got {t!r} "
+                                    "(random corruptions would change a sample's score from call to call)")
+        if self.score in VARIATIONAL_SCORES:
+            raise InvalidInputError(f"input_transform is for reconstruction scores (mse, mae, l2), not {self.score!r}")
+
+    def _reconstruct(self, xb: torch.Tensor) -> torch.Tensor:
+        t = getattr(self, "input_transform", None)
+        return self.model(xb if t is None else t(xb))
+
     def _scores(self, x, name: str = "x") -> np.ndarray:
         score, model = self.score, self.model
         xs = self._input(x, name)
@@ -148,7 +172,7 @@ class Detector:
             per_sample = model.expected_negative_elbo if score == "elbo" else model.importance_weighted_nll
             return batched(model, xs, lambda xb: per_sample(xb, eps), self.batch_size)
         scale = self._scale(device)
-        return batched(model, xs, lambda xb: sample_scores(xb, model(xb), score, scale), self.batch_size)
+        return batched(model, xs, lambda xb: sample_scores(xb, self._reconstruct(xb), score, scale), self.batch_size)
 
     def score_samples(self, x) -> np.ndarray:
         """One reconstruction error per sample, shape ``(n,)``; higher = more anomalous."""
@@ -167,7 +191,7 @@ class Detector:
             out = batched(model, xs, lambda xb: model.expected_nll_map(xb, eps), self.batch_size)
         else:
             scale = self._scale(device)
-            out = batched(model, xs, lambda xb: error_map(xb, model(xb), score, scale), self.batch_size)
+            out = batched(model, xs, lambda xb: error_map(xb, self._reconstruct(xb), score, scale), self.batch_size)
         return out.reshape(shape)
 
     def p_values(self, x) -> np.ndarray:

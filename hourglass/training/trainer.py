@@ -144,6 +144,7 @@ def fit(
     labels=None,
     validation_labels=None,
     kl_warmup: int = 0,
+    steps_per_epoch: int | None = None,
 ) -> History:
     """Train ``model`` to reconstruct ``target`` (default ``x``) from ``x`` with Adam.
 
@@ -159,7 +160,11 @@ def fit(
         Applied to each input batch, redrawn every step: ``GaussianNoise(0.2, clip=(0, 1))``
         for denoising, ``MaskingNoise(0.3)``; the target stays clean.
     epochs, batch_size : int
-        Passes over the data and rows per step (the last batch may be smaller).
+        Passes over the data and rows per step (the last batch of a pass may be smaller).
+    steps_per_epoch : int, optional
+        Batches per epoch, as in Keras' ``fit(generator, steps_per_epoch=...)``: the batches
+        come from an endless stream of shuffled passes over the data, so an epoch may cover part
+        of a pass or several. Default: one pass per epoch.
     loss : {"mse", "mae", "bce", "elbo"}, optional
         Reconstruction loss, averaged over elements; a variational model trains with "elbo" (the
         negative ELBO in nats per sample). Default: the model's own (``model.default_loss``).
@@ -218,6 +223,8 @@ def fit(
         raise InvalidInputError(f"model must be an hourglass Autoencoder (from create_model), got {type(model).__name__}")
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
+    if steps_per_epoch is not None:
+        steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
     variational = isinstance(model, VariationalAutoencoder)
     if loss is None:
         loss = model.default_loss
@@ -291,8 +298,9 @@ def fit(
     autocast = (torch.autocast(dev.type, dtype=torch.bfloat16) if precision == "bf16"
                 else contextlib.nullcontext())
     n = len(X)
-    steps = math.ceil(n / batch_size)
-    history = History(settings=dict(epochs=epochs, batch_size=batch_size, loss=loss, lr=lr,
+    steps = math.ceil(n / batch_size) if steps_per_epoch is None else steps_per_epoch
+    pos, order = n, None  # where the batch stream stands in the current pass
+    history = History(settings=dict(epochs=epochs, batch_size=batch_size, steps_per_epoch=steps, loss=loss, lr=lr,
                                     weight_decay=weight_decay, seed=seed, device=str(dev), n_train=n,
                                     precision=precision, trim=trim, kl_warmup=kl_warmup,
                                     corruption=repr(corruption) if corruption is not None else None))
@@ -319,17 +327,26 @@ def fit(
             start = time.perf_counter()
             model.train()
             parts = torch.zeros(2, device=dev)
-            # Shuffled batches are gathered one at a time: a batch-sized copy stays in cache,
-            # where shuffling the whole set at once streams it through memory twice.
-            order = torch.randperm(n, device=dev, generator=gen) if shuffle else None
             total = torch.zeros((), device=dev)
+            seen = 0
             for i in range(steps):
+                # Batches come from one stream of passes over the data; a pass (a new shuffle)
+                # starts whenever the last one is used up: at each epoch's start unless
+                # steps_per_epoch cuts epochs shorter or longer than one pass.
+                if pos >= n:
+                    pos = 0
+                    # Shuffled batches are gathered one at a time: a batch-sized copy stays in
+                    # cache, where shuffling the whole set at once streams it through memory twice.
+                    order = torch.randperm(n, device=dev, generator=gen) if shuffle else None
+                lo, hi = pos, min(pos + batch_size, n)
+                pos = hi
+                seen += hi - lo
                 if order is None:
-                    xb = X[i * batch_size:(i + 1) * batch_size]
-                    tb = xb if T is None else T[i * batch_size:(i + 1) * batch_size]
-                    lb = None if L is None else L[i * batch_size:(i + 1) * batch_size]
+                    xb = X[lo:hi]
+                    tb = xb if T is None else T[lo:hi]
+                    lb = None if L is None else L[lo:hi]
                 else:
-                    idx = order[i * batch_size:(i + 1) * batch_size]
+                    idx = order[lo:hi]
                     xb = X.index_select(0, idx)
                     tb = xb if T is None else T.index_select(0, idx)
                     lb = None if L is None else L.index_select(0, idx)
@@ -362,7 +379,7 @@ def fit(
                 total += batch_loss.detach() if len(xb) == batch_size else batch_loss.detach() * (len(xb) / batch_size)
                 if (i + 1) % tick == 0 or i == steps - 1:
                     bar.update(tick if (i + 1) % tick == 0 else (i + 1) % tick)
-            train_loss = float(total) * batch_size / n  # the epoch's only host sync
+            train_loss = float(total) * batch_size / seen  # the epoch's only host sync
             if not math.isfinite(train_loss):
                 raise TrainingError(
                     f"the training loss became {train_loss} in epoch {epoch + 1}; usual causes: a "
@@ -370,7 +387,7 @@ def fit(
                 )
             history.train_loss.append(train_loss)
             if variational:
-                for name, value in zip(("reconstruction", "kl"), (parts * batch_size / n).tolist()):
+                for name, value in zip(("reconstruction", "kl"), (parts * batch_size / seen).tolist()):
                     history.train_parts[name].append(value)
             if XV is not None:
                 with autocast:

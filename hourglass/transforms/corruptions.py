@@ -129,3 +129,14 @@ def corruption_to_dict(c) -> dict | None:
     if c is None:
         return None
     return {"type": type(c).__name__, **asdict(c)}
+
+
+def corruption_from_dict(d: dict | None):
+    """Inverse of :func:`corruption_to_dict`; an unknown type is a clear error."""
+    if d is None:
+        return None
+    d = dict(d)
+    kind = d.pop("type", None)
+    if kind not in CORRUPTIONS:
+        raise InvalidInputError(f"unknown transform type {kind!r}; known: {sorted(CORRUPTIONS)}")
+    return CORRUPTIONS[kind](**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
