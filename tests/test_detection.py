@@ -194,3 +194,28 @@ def test_one_class_mnist_heatmaps_and_top_anomalies(data_dir, tmp_path):
         assert figures.save_figure(fig, tmp_path / name).stat().st_size > 5000
     with pytest.raises(ValueError, match="do not match"):
         figures.anomaly_heatmaps(x[:3], maps)
+
+
+def test_roc_pr_and_reconstruction_figures(ecg, ecg_detector, fashion_small, tmp_path):
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from hourglass.reports import figures
+
+    det, _ = ecg_detector
+    y = ecg.is_anomaly(ecg.y_test)
+    scores = det.score_samples(ecg.x_test)
+    roc = figures.roc_curve(y, scores, det.threshold_)
+    labels = roc.axes[0].get_legend_handles_labels()[1]
+    assert labels[0] == f"AUROC {roc_auc_score(y, scores):.4f}" and labels[-1].startswith("threshold")
+    m = det.evaluate(ecg.x_test, y)
+    point = roc.axes[0].lines[-1].get_xydata()[0]  # the operating point is the detector's FPR / recall
+    np.testing.assert_allclose(point, [m["fp"] / (m["fp"] + m["tn"]), m["recall"]])
+    pr = figures.pr_curve(y, scores, det.threshold_)
+    assert pr.axes[0].get_legend_handles_labels()[1][0] == f"AUPRC {average_precision_score(y, scores):.4f}"
+    np.testing.assert_allclose(pr.axes[0].lines[-1].get_xydata()[0], [m["recall"], m["precision"]])
+    x = fashion_small[1][:8]
+    grid = figures.reconstruction_grid(x, x[::-1], noisy=np.clip(x + 0.2, 0, 1), n=6)
+    assert len([ax for ax in grid.axes if ax.images]) == 18
+    assert [grid.axes[r * 6].get_ylabel() for r in range(3)] == ["original", "noisy input", "denoised"]
+    for name, fig in (("roc.png", roc), ("pr.svg", pr), ("grid.png", grid)):
+        assert figures.save_figure(fig, tmp_path / name).stat().st_size > 3000

@@ -284,3 +284,58 @@ def interpolation_strip(images, title: str = "Interpolation in the latent space"
     fig.axes[0].set_xlabel("a", fontsize=9)
     fig.axes[len(imgs) - 1].set_xlabel("b", fontsize=9)
     return fig
+
+
+def reconstruction_grid(originals, reconstructions, noisy=None, n: int = 10,
+                        title: str = "Originals and reconstructions") -> Figure:
+    """The first ``n`` images in rows: originals, the noisy inputs (if given), the model's output."""
+    rows = [("original", originals)] + ([("noisy input", noisy)] if noisy is not None else [])
+    rows.append(("denoised" if noisy is not None else "reconstruction", reconstructions))
+    n = min(n, *(len(r[1]) for r in rows))
+    images = np.concatenate([_as_images(np.asarray(r[1])[:n]) for r in rows])
+    return image_grid(images, rows=len(rows), row_labels=[r[0] for r in rows], title=title)
+
+
+def _operating_point(y, scores, threshold):
+    y, s = np.asarray(y).astype(bool), np.ravel(scores)
+    flagged = s > threshold
+    tp, fp = int((flagged & y).sum()), int((flagged & ~y).sum())
+    return tp, fp, int(y.sum()), int((~y).sum())
+
+
+def roc_curve(y_true, scores, threshold: float | None = None, title: str = "ROC curve") -> Figure:
+    """ROC curve of anomaly scores (anomaly = positive) with its AUROC; the detector's operating
+    point is marked when ``threshold`` is given."""
+    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import roc_curve as sk_roc_curve
+
+    fpr, tpr, _ = sk_roc_curve(y_true, np.ravel(scores))
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot(fpr, tpr, lw=1.6, label=f"AUROC {roc_auc_score(y_true, np.ravel(scores)):.4f}")
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="chance")
+    if threshold is not None:
+        tp, fp, pos, neg = _operating_point(y_true, scores, threshold)
+        ax.plot(fp / max(neg, 1), tp / max(pos, 1), "o", color="black", label=f"threshold {threshold:.4g}")
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate (recall)", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def pr_curve(y_true, scores, threshold: float | None = None, title: str = "Precision-recall curve") -> Figure:
+    """Precision-recall curve of anomaly scores (anomaly = positive) with its AUPRC (average
+    precision) and the share of anomalies, the curve of a random detector."""
+    from sklearn.metrics import average_precision_score, precision_recall_curve
+
+    precision, recall, _ = precision_recall_curve(y_true, np.ravel(scores))
+    base = float(np.mean(np.asarray(y_true).astype(bool)))
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot(recall, precision, lw=1.6, label=f"AUPRC {average_precision_score(y_true, np.ravel(scores)):.4f}")
+    ax.axhline(base, color="grey", ls=":", lw=1, label=f"chance ({base:.2f})")
+    if threshold is not None:
+        tp, fp, pos, _ = _operating_point(y_true, scores, threshold)
+        ax.plot(tp / max(pos, 1), tp / max(tp + fp, 1), "o", color="black", label=f"threshold {threshold:.4g}")
+    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower left", fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig
