@@ -36,7 +36,7 @@ def _detector_meta(det) -> dict:
         "train_scores": det.train_scores_,
         "feature_names": None if det.feature_names is None else [str(n) for n in det.feature_names],
         "n_samples": int(det.n_samples),
-        "input_transform": corruption_to_dict(getattr(det, "input_transform", None)),
+        "input_transform": corruption_to_dict(det.input_transform),
     }
 
 

@@ -150,7 +150,7 @@ class Detector:
         return torch.randn((k, *self.model.latent_shape), generator=gen).to(device)
 
     def _check_input_transform(self) -> None:
-        t = getattr(self, "input_transform", None)
+        t = self.input_transform
         if t is None:
             return
         if not isinstance(t, Downsample):
@@ -160,7 +160,7 @@ class Detector:
             raise InvalidInputError(f"input_transform is for reconstruction scores (mse, mae, l2), not {self.score!r}")
 
     def _reconstruct(self, xb: torch.Tensor) -> torch.Tensor:
-        t = getattr(self, "input_transform", None)
+        t = self.input_transform
         return self.model(xb if t is None else t(xb))
 
     def _scores(self, x, name: str = "x") -> np.ndarray:

@@ -59,6 +59,18 @@ def check_int_tuple(value, name: str, *, allow_empty: bool = True) -> tuple[int,
     return out
 
 
+def check_dropout(value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise InvalidInputError(f"dropout must lie in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_odd_kernel(value) -> int:
+    if isinstance(value, bool) or int(value) != value or value < 1 or value % 2 == 0:
+        raise InvalidInputError(f"kernel_size must be an odd integer >= 1, got {value!r}")
+    return int(value)
+
+
 def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, activation: str,
                         reduction: str = "mean") -> torch.Tensor:
     """Reconstruction loss of a batch, from the decoder's pre-activation output: the mean

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from hourglass.errors import InvalidInputError
-from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
+from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple, check_odd_kernel
 from hourglass.models.layers import OutputConv2d
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
@@ -45,8 +45,7 @@ class ConvConfig(ModelConfig):
             raise InvalidInputError(
                 f"convolutional models take images (channels, height, width); input_shape={self.input_shape}"
             )
-        if int(self.kernel_size) != self.kernel_size or self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise InvalidInputError(f"kernel_size must be an odd integer >= 1, got {self.kernel_size!r}")
+        self.kernel_size = check_odd_kernel(self.kernel_size)
         factor = 2 ** len(self.channels)
         _, h, w = self.input_shape
         if h % factor or w % factor:
@@ -62,9 +61,10 @@ class ConvConfig(ModelConfig):
         return self.channels[-1], self.input_shape[1] // factor, self.input_shape[2] // factor
 
 
-def linear_bottleneck(config: ConvConfig, latent_dim: int) -> tuple[list[nn.Module], list[nn.Module]]:
-    """Layers that turn the last stage's feature maps into a ``latent_dim`` vector (appended to
-    the encoder) and back (prepended to the decoder)."""
+def linear_bottleneck(config, latent_dim: int) -> tuple[list[nn.Module], list[nn.Module]]:
+    """Layers that turn the last stage's feature maps (``config.feature_shape()``: images or
+    series) into a ``latent_dim`` vector (appended to the encoder) and back (prepended to the
+    decoder)."""
     shape = config.feature_shape()
     width = math.prod(shape)
     down = [nn.Flatten(), nn.Linear(width, latent_dim)]

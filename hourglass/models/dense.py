@@ -8,10 +8,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
+from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_dropout, check_int_tuple
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
-from hourglass.errors import InvalidInputError
 
 
 @dataclass
@@ -34,9 +33,7 @@ class DenseConfig(ModelConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise InvalidInputError(f"dropout must lie in [0, 1), got {self.dropout!r}")
-        self.dropout = float(self.dropout)
+        self.dropout = check_dropout(self.dropout)
         self.hidden = check_int_tuple(self.hidden, "hidden")
         self.latent_dim = check_positive_int(self.latent_dim, "latent_dim")
 

@@ -11,7 +11,6 @@ univariate series given as ``(n, length)``, like ECG5000's rows.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from hourglass.errors import InvalidInputError
-from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
+from hourglass.models.base import (Autoencoder, ModelConfig, activation_layer, check_dropout, check_int_tuple,
+                                   check_odd_kernel)
+from hourglass.models.conv import linear_bottleneck
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
@@ -81,10 +82,8 @@ class Conv1dConfig(SequenceConfig):
     def __post_init__(self):
         super().__post_init__()
         self.channels = check_int_tuple(self.channels, "channels", allow_empty=False)
-        if int(self.kernel_size) != self.kernel_size or self.kernel_size < 1 or self.kernel_size % 2 == 0:
-            raise InvalidInputError(f"kernel_size must be an odd integer >= 1, got {self.kernel_size!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
-            raise InvalidInputError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        self.kernel_size = check_odd_kernel(self.kernel_size)
+        self.dropout = check_dropout(self.dropout)
         if self.latent_dim is not None:
             self.latent_dim = check_positive_int(self.latent_dim, "latent_dim")
 
@@ -135,11 +134,8 @@ class Conv1dAutoencoder(SequenceAutoencoder):
             prev = c
         dec.append(nn.Conv1d(prev, config.n_channels, k, padding=pad))
         if config.latent_dim is not None:
-            shape = config.feature_shape()
-            width = math.prod(shape)
-            enc += [nn.Flatten(), nn.Linear(width, config.latent_dim)]
-            dec = [nn.Linear(config.latent_dim, width), activation_layer(config.activation),
-                   nn.Unflatten(1, shape)] + dec
+            down, up = linear_bottleneck(config, config.latent_dim)
+            enc, dec = enc + down, up + dec
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
 

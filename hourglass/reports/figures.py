@@ -140,9 +140,9 @@ def top_anomalies(images, scores, k: int = 16, labels=None, class_names=None, ro
             label = labels[i]
             text += f" · {class_names[label] if class_names is not None else label}"
         captions.append(text)
-    return image_grid(np.asarray(images)[order], rows=rows, captions=captions,
-                      title=title or f"The {len(order)} most anomalous of {len(scores)} images (score · label)"
-                      if labels is not None else title or f"The {len(order)} most anomalous of {len(scores)} images")
+    if not title:
+        title = f"The {len(order)} most anomalous of {len(scores)} images" + (" (score · label)" if labels is not None else "")
+    return image_grid(np.asarray(images)[order], rows=rows, captions=captions, title=title)
 
 
 def anomaly_heatmaps(images, maps, scores=None, title: str = "Where the model sees anomalies",
