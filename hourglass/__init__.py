@@ -12,8 +12,9 @@ from hourglass import datasets
 from hourglass.detection import BestF1, Contamination, Detector, DetectorEnsemble, FixedFPR, MeanStd, Percentile, Threshold
 from hourglass.estimators import AutoencoderDetector, AutoencoderTransformer
 from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError, HourglassError,
-                              InvalidInputError, ModelFileError, NotFittedError)
+                              InvalidInputError, MissingDependencyError, ModelFileError, NotFittedError)
 from hourglass.inference import decode, encode, interpolate, reconstruct, sample
+from hourglass.export import export_onnx
 from hourglass.io import load, save
 from hourglass.models import Autoencoder, create_model, list_models, register_model
 from hourglass.training import History, TrainingError, fit
@@ -23,6 +24,6 @@ __all__ = [
     "Autoencoder", "AutoencoderDetector", "AutoencoderTransformer", "BestF1", "ChecksumError", "Contamination", "DataFileError", "DatasetNotFoundError",
     "Detector", "DetectorEnsemble", "Downsample", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
     "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "SaltAndPepper", "StandardScaler", "Threshold",
-    "TrainingError", "create_model", "datasets", "decode", "encode", "fit", "interpolate", "list_models", "load",
+    "MissingDependencyError", "TrainingError", "create_model", "datasets", "decode", "encode", "export_onnx", "fit", "interpolate", "list_models", "load",
     "reconstruct", "register_model", "sample", "save", "scores_to_steps", "stretches", "windows", "__version__",
 ]

@@ -32,3 +32,7 @@ class ModelFileError(HourglassError, OSError):
 
 class NotFittedError(HourglassError, ValueError, AttributeError):
     """A method that needs fitted state was called before ``fit``."""
+
+
+class MissingDependencyError(HourglassError, ImportError):
+    """An optional feature needs a package that is not installed; the message says what to install."""

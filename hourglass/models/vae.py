@@ -174,15 +174,16 @@ class VariationalAutoencoder(Autoencoder):
         per_sample = nll + (self.config.beta * self.kl_weight) * kl
         return per_sample.mean() if reduction == "mean" else per_sample
 
-    def _draws(self, x: torch.Tensor, eps: torch.Tensor, labels, rows: int, stats=None):
+    def _draws(self, x: torch.Tensor, eps: torch.Tensor, labels, rows: int | None, stats=None):
         """For each chunk of the fixed standard-normal draws ``eps`` (k, latent): the codes
         z = mean + std * eps, and the per-element NLL of ``x`` decoded from them, (k_chunk, n, ...).
-        Each chunk decodes about ``rows`` codes at once, which bounds the memory. ``stats``:
-        q(z | x)'s (mean, logvar) when the caller has them already."""
+        Each chunk decodes about ``rows`` codes at once, which bounds the memory; ``rows=None``
+        decodes all k draws in one chunk (what an exported graph needs: its batch size is not
+        known when it is traced). ``stats``: q(z | x)'s (mean, logvar) when the caller has them."""
         mean, logvar = self.encode_distribution(x, labels) if stats is None else stats
         std = torch.exp(0.5 * logvar)
-        n = len(x)
-        chunk = max(1, rows // n)
+        n = x.shape[0]  # not len(x): that would fix the batch size in an exported graph
+        chunk = len(eps) if rows is None else max(1, rows // n)
         rep_labels = None
         for i in range(0, len(eps), chunk):
             e = eps[i:i + chunk, None, :]  # (kc, 1, latent)
@@ -194,7 +195,7 @@ class VariationalAutoencoder(Autoencoder):
             nll = self.element_nll(logits, x.repeat(kc, *([1] * (x.dim() - 1))))
             yield e.squeeze(1), z, logvar, nll.reshape(kc, n, *x.shape[1:])
 
-    def expected_nll_map(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int = 16384,
+    def expected_nll_map(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int | None = 16384,
                          stats=None) -> torch.Tensor:
         """Per element: -log p(x | z) averaged over the codes z = mean + std * eps (k draws)."""
         total = None
@@ -203,13 +204,14 @@ class VariationalAutoencoder(Autoencoder):
             total = part if total is None else total + part
         return total / len(eps)
 
-    def expected_negative_elbo(self, x: torch.Tensor, eps: torch.Tensor, labels=None) -> torch.Tensor:
+    def expected_negative_elbo(self, x: torch.Tensor, eps: torch.Tensor, labels=None,
+                               rows: int | None = 16384) -> torch.Tensor:
         """-ELBO per sample: the reconstruction NLL averaged over k draws, plus the analytic KL."""
         mean, logvar = self.encode_distribution(x, labels)
-        nll = self.expected_nll_map(x, eps, labels, stats=(mean, logvar))
+        nll = self.expected_nll_map(x, eps, labels, rows, stats=(mean, logvar))
         return nll.flatten(1).sum(dim=1) + gaussian_kl(mean, logvar)
 
-    def log_weights(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int = 16384) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int | None = 16384) -> torch.Tensor:
         """log p(x | z_i) + log p(z_i) - log q(z_i | x) for the codes z_i = mean + std * eps_i,
         shape (k, n). Their mean is an estimate of the ELBO; see :meth:`importance_weighted_nll`."""
         log_ws = []
@@ -220,7 +222,7 @@ class VariationalAutoencoder(Autoencoder):
             log_ws.append(log_px_z + log_pz - log_qz)
         return torch.cat(log_ws)
 
-    def importance_weighted_nll(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int = 16384) -> torch.Tensor:
+    def importance_weighted_nll(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int | None = 16384) -> torch.Tensor:
         """-log p(x) per sample, estimated with k importance samples from q(z | x) (Burda et al.):
         -log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x). An upper bound on the true NLL (in
         expectation) that tightens as k grows; k = 1 gives the -ELBO of one draw."""
