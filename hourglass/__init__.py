@@ -16,6 +16,7 @@ from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError
 from hourglass.inference import decode, encode, interpolate, reconstruct, sample
 from hourglass.export import export_onnx
 from hourglass.io import load, save
+from hourglass.reports.html import report
 from hourglass.models import Autoencoder, create_model, list_models, register_model
 from hourglass.training import History, TrainingError, fit
 from hourglass.transforms import Downsample, GaussianNoise, MaskingNoise, MinMaxScaler, SaltAndPepper, StandardScaler, scores_to_steps, stretches, windows
@@ -25,5 +26,5 @@ __all__ = [
     "Detector", "DetectorEnsemble", "Downsample", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
     "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "SaltAndPepper", "StandardScaler", "Threshold",
     "MissingDependencyError", "TrainingError", "create_model", "datasets", "decode", "encode", "export_onnx", "fit", "interpolate", "list_models", "load",
-    "reconstruct", "register_model", "sample", "save", "scores_to_steps", "stretches", "windows", "__version__",
+    "reconstruct", "register_model", "report", "sample", "save", "scores_to_steps", "stretches", "windows", "__version__",
 ]

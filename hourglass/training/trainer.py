@@ -81,6 +81,16 @@ def _uses_conv2d(model: torch.nn.Module) -> bool:
     return any(isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) for m in model.modules())
 
 
+def _describe_corruption(corruption) -> dict | str | None:
+    """The corruption as JSON: a dict for the library's own (rebuilt by ``corruption_from_dict``,
+    so a report can show noisy inputs), else its repr for a user's callable."""
+    from hourglass.transforms.corruptions import CORRUPTIONS, corruption_to_dict
+
+    if corruption is None or type(corruption).__name__ not in CORRUPTIONS:
+        return None if corruption is None else repr(corruption)
+    return corruption_to_dict(corruption)
+
+
 def check_labels(model: Autoencoder, labels, n: int, name: str = "labels") -> np.ndarray | None:
     """Class labels for a conditional model: integers in ``[0, n_classes)``, one per sample.
     ``None`` for an unconditional model (which refuses labels)."""
@@ -303,7 +313,7 @@ def fit(
     history = History(settings=dict(epochs=epochs, batch_size=batch_size, steps_per_epoch=steps, loss=loss, lr=lr,
                                     weight_decay=weight_decay, seed=seed, device=str(dev), n_train=n,
                                     precision=precision, trim=trim, kl_warmup=kl_warmup,
-                                    corruption=repr(corruption) if corruption is not None else None))
+                                    corruption=_describe_corruption(corruption)))
     best, best_state, bad_epochs = math.inf, None, 0
 
     from tqdm.auto import tqdm
