@@ -8,7 +8,7 @@
 
 __version__ = "0.1.0"
 
-from hourglass import datasets
+from hourglass import datasets, recipes
 from hourglass.detection import BestF1, Contamination, Detector, DetectorEnsemble, FixedFPR, MeanStd, Percentile, Threshold
 from hourglass.estimators import AutoencoderDetector, AutoencoderTransformer
 from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError, HourglassError,
@@ -16,6 +16,7 @@ from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError
 from hourglass.inference import decode, encode, interpolate, reconstruct, sample
 from hourglass.export import export_onnx
 from hourglass.io import load, save
+from hourglass.recipes import run_recipe
 from hourglass.reports.html import report
 from hourglass.models import Autoencoder, create_model, list_models, register_model
 from hourglass.training import History, TrainingError, fit
@@ -26,5 +27,5 @@ __all__ = [
     "Detector", "DetectorEnsemble", "Downsample", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
     "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "SaltAndPepper", "StandardScaler", "Threshold",
     "MissingDependencyError", "TrainingError", "create_model", "datasets", "decode", "encode", "export_onnx", "fit", "interpolate", "list_models", "load",
-    "reconstruct", "register_model", "report", "sample", "save", "scores_to_steps", "stretches", "windows", "__version__",
+    "reconstruct", "recipes", "register_model", "report", "run_recipe", "sample", "save", "scores_to_steps", "stretches", "windows", "__version__",
 ]

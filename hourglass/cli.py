@@ -34,78 +34,122 @@ def main():
     \b
     Examples:
       hourglass demo --out runs/demo
+      hourglass run fashion-denoise --out runs/denoise
       hourglass fit data.csv --label-column y --out runs/x
       hourglass score runs/x new.csv --out scores.csv
-      hourglass list models
+      hourglass export runs/x model.onnx
+      hourglass list recipes
     """
 
 
 @main.command()
 @click.option("--out", "out", default="runs/demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for metrics.json, the plots and the saved detector.")
+              help="Folder for report.html, metrics.json, the plots and the saved detector.")
 @click.option("--epochs", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
 @_fail_clearly
 def demo(out: str, epochs: int, seed: int, quiet: bool):
     """Train the ECG5000 anomaly detector on the bundled data and report how it does.
 
-    The classic tutorial's protocol: 80/20 split, min-max scaling, a stacked dense autoencoder
-    (140-32-16-8) trained on normal beats only with MAE loss, threshold = mean + 1 std of the
-    training errors. Writes metrics.json, PNG plots and the saved detector to --out.
+    Runs the built-in recipe ecg-anomaly, the classic tutorial's protocol: 80/20 split, min-max
+    scaling, a stacked dense autoencoder (140-32-16-8) trained on normal beats only with MAE loss,
+    threshold = mean + 1 std of the training errors. Writes report.html, metrics.json, PNG plots
+    and the saved detector to --out.
 
     \b
     Example:
       hourglass demo --out runs/demo
     """
-    import numpy as np
-
     import hourglass as hg
-    from hourglass.reports import figures
 
-    started = time.perf_counter()
-    out_dir = Path(out)
-    ds = hg.datasets.load("ecg5000", split="tutorial")
-    normal_train = ds.x_train[ds.y_train == 1]
-    y_test = ds.is_anomaly(ds.y_test)
-    model = hg.create_model("stacked", input_shape=(140,), hidden=(32, 16), latent_dim=8, seed=seed)
-    history = hg.fit(model, normal_train, epochs=epochs, batch_size=512, loss="mae", validation=ds.x_test,
-                     seed=seed, progress=not quiet)
-    detector = hg.Detector(model, score="mae", threshold=hg.MeanStd(k=1.0)).fit(normal_train)
-    metrics = detector.evaluate(ds.x_test, y_test)
-    seconds = time.perf_counter() - started
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    hg.save(detector, out_dir / "model", history=history)
-    scores = detector.score_samples(ds.x_test)
-    figures.save_figure(figures.loss_curves(history, "ECG5000: training on normal beats"), out_dir / "loss.png")
-    figures.save_figure(figures.error_histogram(scores[y_test == 0], scores[y_test == 1], detector.threshold_,
-                                                "ECG5000 test set: reconstruction error (MAE)"),
-                        out_dir / "error_histogram.png")
-    recon = hg.reconstruct(model, ds.x_test)
-    normal_i, anomaly_i = int(np.flatnonzero(y_test == 0)[0]), int(np.flatnonzero(y_test == 1)[0])
-    figures.save_figure(figures.series_examples([
-        (ds.x_test[normal_i], recon[normal_i], f"normal beat (error {scores[normal_i]:.3f})"),
-        (ds.x_test[anomaly_i], recon[anomaly_i], f"anomalous beat (error {scores[anomaly_i]:.3f})"),
-    ]), out_dir / "reconstructions.png")
+    result = hg.run_recipe("ecg-anomaly", out, overrides={"training.epochs": epochs, "training.seed": seed},
+                           progress=not quiet)
+    metrics, y_test = result.metrics, result.data.y_test
     # The Keras tutorial reports precision and recall with *normal* as the positive class.
     tn, fn, fp = metrics["tn"], metrics["fn"], metrics["fp"]
     normal_positive = {"precision": tn / max(tn + fn, 1), "recall": tn / max(tn + fp, 1)}
-    report = {"dataset": "ecg5000 (tutorial split)", "positive_class": "anomaly", "metrics": metrics,
-              "normal_as_positive": normal_positive,
-              "epochs": history.epochs, "final_train_loss": history.train_loss[-1],
-              "final_val_loss": history.val_loss[-1], "seconds": seconds, "seed": seed}
-    (out_dir / "metrics.json").write_text(json.dumps(report, indent=2))
-
-    click.echo(f"ECG5000 anomaly detection ({len(normal_train)} normal training beats, "
+    click.echo(f"ECG5000 anomaly detection ({len(result.data.x_train)} normal training beats, "
                f"{len(y_test)} test beats, {int(y_test.sum())} anomalous)")
-    for key in ("accuracy", "precision", "recall", "f1", "auroc", "auprc"):
-        click.echo(f"  {key:9s} {metrics[key]:.4f}")
+    _echo_metrics(metrics)
     click.echo(f"  threshold {metrics['threshold']:.4f} (mean + 1 std of training errors)")
     click.echo(f"  with normal as the positive class, as the Keras tutorial reports: precision "
                f"{normal_positive['precision']:.4f}, recall {normal_positive['recall']:.4f}")
-    click.echo(f"done in {seconds:.1f} s; wrote {out_dir}/metrics.json, loss.png, error_histogram.png, "
-               f"reconstructions.png and the detector in {out_dir}/model")
+    click.echo(f"done in {result.seconds:.1f} s; wrote {out}/report.html, metrics.json, the plots (PNG) and "
+               f"the detector in {out}/model")
+
+
+def _echo_metrics(metrics: dict) -> None:
+    for key in ("accuracy", "precision", "recall", "f1", "auroc", "auprc"):
+        if key in metrics:
+            click.echo(f"  {key:9s} {metrics[key]:.4f}")
+
+
+@main.command()
+@click.argument("recipe")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Run folder: report.html, metrics.json, recipe.json, the plots and the saved model.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Change one recipe value, e.g. --set training.epochs=2 (repeatable; values are TOML).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Where the data sets are (else HOURGLASS_DATA_DIR, the cache, or a download).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@_fail_clearly
+def run(recipe: str, out: str, overrides, data_dir, quiet: bool):
+    """Run RECIPE end to end: a built-in recipe's name or a TOML file.
+
+    The recipe names one choice per stage (data, transforms, model, training, detection,
+    report); every key is checked before anything loads or trains. See `hourglass list recipes`.
+
+    \b
+    Examples:
+      hourglass run ecg-anomaly --out runs/ecg
+      hourglass run fashion-denoise --out runs/denoise --set training.epochs=2
+      hourglass run my_recipe.toml --out runs/mine --data-dir ../shared/data
+    """
+    import hourglass as hg
+
+    parsed = dict(hg.recipes.parse_override(item) for item in overrides)
+    result = hg.run_recipe(recipe, out, overrides=parsed, data_dir=data_dir, progress=not quiet)
+    click.echo(f"{result.recipe.name}: {result.data.description}; {result.model.name} trained for "
+               f"{result.history.epochs} epochs in {result.seconds:.1f} s")
+    _echo_metrics(result.metrics)
+    for key in ("test_mse", "test_mae"):
+        if key in result.metrics:
+            click.echo(f"  {key:9s} {result.metrics[key]:.5f}")
+    click.echo(f"wrote {out}/report.html, metrics.json and the saved {'detector' if result.detector else 'model'} "
+               f"in {out}/model")
+
+
+@main.command()
+@click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--part", type=click.Choice(["auto", "full", "encoder", "decoder", "scorer"]), default="auto",
+              show_default=True, help="auto: the scorer for a saved detector, else the full model.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_fail_clearly
+def export(run_dir: Path, out: Path, part: str, quiet: bool):
+    """Export the model or detector saved in RUN to the ONNX file OUT (dynamic batch axis).
+
+    The scorer takes raw rows and gives the reconstruction, the anomaly score and the flag, with
+    the saved scaler and threshold inside the graph; check it with onnxruntime.
+
+    \b
+    Examples:
+      hourglass export runs/demo model.onnx
+      hourglass export runs/demo encoder.onnx --part encoder
+    """
+    from tqdm.auto import tqdm
+
+    import hourglass as hg
+
+    loaded = hg.load(_model_folder(run_dir))
+    if part == "auto":
+        part = "full" if isinstance(loaded, hg.Autoencoder) else "scorer"
+    with tqdm(total=1, desc=f"export {part}", disable=quiet, unit="graph") as bar:
+        path = hg.export_onnx(loaded, out, part=part)
+        bar.update()
+    click.echo(f"wrote {path} ({part}, {path.stat().st_size / 1e6:.2f} MB)")
 
 
 def _read_data(path: Path, *, label_column=None, columns=None, image_size=None, color="grayscale"):
@@ -265,8 +309,9 @@ def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epoc
 @click.option("--image-size", nargs=2, type=click.IntRange(min=1), default=None,
               help="Images: resize to HEIGHT WIDTH (default: the model's input size).")
 @click.option("--color", type=click.Choice(["grayscale", "rgb"]), default=None)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
 @_fail_clearly
-def score(run: Path, data: Path, out: Path, label_column, normal_label, image_size, color):
+def score(run: Path, data: Path, out: Path, label_column, normal_label, image_size, color, quiet):
     """Score DATA with the detector saved in RUN (by `hourglass fit` or `hourglass demo`).
 
     Writes one line per row: its anomaly score (reconstruction error, higher = more anomalous),
@@ -300,9 +345,13 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
         table = hg.datasets.read_table(data, label_column=label_column, columns=columns)
         x, y = table.x, table.y
     is_anomaly = _anomaly_labels(y, normal_label, label_column)
-    scores = det.score_samples(x)
+    from tqdm.auto import tqdm
+
+    chunk = 8192  # rows per step of the progress bar
+    scores = np.concatenate([det.score_samples(x[i:i + chunk])
+                             for i in tqdm(range(0, len(x), chunk), desc="score", unit="chunk", disable=quiet)])
     flagged = (scores > det.threshold_).astype(np.int64)
-    p_values = det.p_values(x) if len(det.calibration_scores_) else np.full(len(x), np.nan)
+    p_values = det.p_values_of_scores(scores) if len(det.calibration_scores_) else np.full(len(x), np.nan)
     header = ["row", "score", "is_anomaly", "p_value"]
     columns_out = [range(len(x)), [f"{s:.8g}" for s in scores], flagged, [f"{p:.6g}" for p in p_values]]
     if files is not None:
@@ -314,25 +363,32 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
     _write_csv_atomic(out, header, columns_out)
     click.echo(f"scored {len(x)} rows: {int(flagged.sum())} above the threshold {det.threshold_:.6g}; wrote {out}")
     if is_anomaly is not None:
-        metrics = det.evaluate(x, is_anomaly)
-        for key in ("auroc", "auprc", "precision", "recall", "f1", "accuracy"):
-            click.echo(f"  {key:9s} {metrics[key]:.4f}")
+        from hourglass.detection.metrics import detection_metrics
+
+        _echo_metrics(detection_metrics(is_anomaly, scores, det.threshold_))
 
 
 @main.command(name="list")
-@click.argument("what", type=click.Choice(["models", "datasets"]))
+@click.argument("what", type=click.Choice(["models", "datasets", "recipes"]))
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Also list ADBench files found here.")
 def list_(what: str, data_dir: str | None):
-    """List registered models or known data sets.
+    """List registered models, known data sets, or the built-in recipes (with what each does).
 
     \b
     Examples:
       hourglass list models
+      hourglass list recipes
       hourglass list datasets --data-dir ../shared/data
     """
     import hourglass as hg
 
+    if what == "recipes":
+        described = hg.recipes.describe_recipes()
+        width = max(map(len, described))
+        for name, text in described.items():
+            click.echo(f"{name:{width}s}  {text}")
+        return
     names = hg.list_models() if what == "models" else hg.datasets.list_datasets(data_dir)
     for name in names:
         click.echo(name)

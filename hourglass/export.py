@@ -23,8 +23,6 @@ import copy
 import io
 import json
 import logging
-import os
-import uuid
 import warnings
 from pathlib import Path
 
@@ -32,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from hourglass.atomic import write_bytes_atomic
 from hourglass.errors import InvalidInputError, MissingDependencyError
 from hourglass.models.base import Autoencoder
 
@@ -287,15 +286,4 @@ def export_onnx(model_or_detector, path, part: str = "full", *, example=None, op
     meta["hourglass_version"] = __version__
     onnx.helper.set_model_props(proto, meta)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(proto.SerializeToString())
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_bytes_atomic(path, proto.SerializeToString())

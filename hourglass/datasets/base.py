@@ -9,6 +9,17 @@ import numpy as np
 from hourglass.errors import InvalidInputError
 
 
+def label_name(class_names, label) -> str:
+    """The name of ``label``: ``class_names`` is a dict, a sequence indexed by label, or None;
+    a label it does not name is shown as itself."""
+    label = label.item() if isinstance(label, np.generic) else label
+    if isinstance(class_names, dict):
+        return str(class_names.get(label, label))
+    if class_names is not None and isinstance(label, int) and 0 <= label < len(class_names):
+        return str(class_names[label])
+    return str(label)
+
+
 @dataclass
 class Dataset:
     """A data set split into train and test parts, as plain NumPy arrays.
@@ -24,8 +35,9 @@ class Dataset:
     normal_labels : tuple of int or None
         Which labels count as normal in the data set's anomaly-detection use; ``None`` when the
         data set has no such convention (the image sets: choose with a one-vs-rest split).
-    class_names : tuple of str
-        Human-readable label names, where known.
+    class_names : tuple of str, or dict
+        Human-readable label names, where known: indexed by label, or a dict label -> name where
+        the labels do not count from 0 (ECG5000's classes are 1-5). See :func:`label_name`.
     info : dict
         Provenance: source files, protocol, scaling applied.
     """
@@ -36,8 +48,11 @@ class Dataset:
     x_test: np.ndarray
     y_test: np.ndarray
     normal_labels: tuple[int, ...] | None = None
-    class_names: tuple[str, ...] = ()
+    class_names: tuple[str, ...] | dict = ()
     info: dict = field(default_factory=dict)
+
+    def label_name(self, label) -> str:
+        return label_name(self.class_names, label)
 
     def is_anomaly(self, y: np.ndarray) -> np.ndarray:
         """Map labels to 1 (anomaly) / 0 (normal) with the data set's normal labels."""

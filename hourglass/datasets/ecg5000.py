@@ -16,7 +16,7 @@ from hourglass.errors import DataFileError, InvalidInputError
 from hourglass.transforms.scalers import MinMaxScaler
 
 NAME = "ecg5000"
-CLASSES = ("Normal", "R-on-T PVC", "PVC", "SP or EB", "Unclassified beat")
+CLASSES = {1: "Normal", 2: "R-on-T PVC", 3: "PVC", 4: "SP or EB", 5: "Unclassified beat"}  # labels are 1-5
 NORMAL_LABELS = (1,)
 
 

@@ -49,7 +49,7 @@ def one_vs_rest(ds: Dataset, normal) -> Dataset:
     if y_test.all() or not y_test.any():
         raise InvalidInputError(f"with normal={classes.tolist()} the test set of {ds.name} holds only one class; "
                                 "a one-class evaluation needs both normal and anomalous test samples")
-    names = [ds.class_names[c] if c < len(ds.class_names) else str(c) for c in classes.tolist()]
+    names = [ds.label_name(c) for c in classes.tolist()]
     return Dataset(
         name=f"{ds.name}/one-vs-rest({','.join(map(str, classes.tolist()))})",
         x_train=ds.x_train[train_normal], y_train=np.zeros(int(train_normal.sum()), dtype=np.int64),

@@ -202,8 +202,13 @@ class Detector:
         ``p <= a`` keeps the false-positive rate at most ``a``. Small p-values = anomalous.
         """
         self._check_fitted()
+        return self.p_values_of_scores(self._scores(x))
+
+    def p_values_of_scores(self, scores) -> np.ndarray:
+        """:meth:`p_values` from scores already computed by :meth:`score_samples`."""
+        self._check_fitted()
         cal = self.calibration_scores_
-        scores = self._scores(x).astype(np.float64)
+        scores = np.asarray(scores, dtype=np.float64)
         at_least = len(cal) - np.searchsorted(cal, scores, side="left")
         return (1.0 + at_least) / (len(cal) + 1.0)
 

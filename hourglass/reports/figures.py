@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from hourglass.datasets.base import label_name  # noqa: E402
+
 
 def save_figure(fig: Figure, path, dpi: int = 110) -> Path:
     path = Path(path)
@@ -138,7 +140,7 @@ def top_anomalies(images, scores, k: int = 16, labels=None, class_names=None, ro
         text = f"{scores[i]:.3g}"
         if labels is not None:
             label = labels[i]
-            text += f" · {class_names[label] if class_names is not None else label}"
+            text += f" · {label_name(class_names, label)}"
         captions.append(text)
     if not title:
         title = f"The {len(order)} most anomalous of {len(scores)} images" + (" (score · label)" if labels is not None else "")
@@ -238,7 +240,7 @@ def sample_grid(model, n_per_row: int = 10, rows: int = 8, labels=None, class_na
         classes = list(range(model.config.n_classes)) if labels is None else list(labels)
         y = np.repeat(classes, n_per_row)
         x = sample(model, len(y), labels=y, seed=seed)
-        names = [class_names[c] if class_names is not None else c for c in classes]
+        names = [label_name(class_names, c) for c in classes]
         return image_grid(x, rows=len(classes), row_labels=names, title=f"{model.name}: samples per class")
     x = sample(model, n_per_row * rows, seed=seed)
     return image_grid(x, rows=rows, title=f"{model.name}: samples from the prior")
@@ -270,7 +272,7 @@ def latent_scatter(codes, labels=None, class_names=None, title: str = "Latent sp
         cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
         for i, c in enumerate(classes):
             sel = y == c
-            name = class_names[c] if class_names is not None else c
+            name = label_name(class_names, c)
             ax.scatter(xy[sel, 0], xy[sel, 1], s=4, alpha=0.6, color=cmap(i % cmap.N), label=str(name))
         ax.legend(markerscale=3, fontsize="small", loc="best", ncol=2 if len(classes) > 5 else 1)
     ax.set(xlabel=axis[0], ylabel=axis[1], title=title)

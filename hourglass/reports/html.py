@@ -12,14 +12,13 @@ import base64
 import html
 import io
 import json
-import os
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hourglass.atomic import json_default, write_bytes_atomic
 from hourglass.errors import InvalidInputError
 
 STYLE = """
@@ -75,13 +74,16 @@ def _cards(items) -> str:
         f'<div class="card"><b>{_number(v)}</b><span>{_esc(k)}</span></div>' for k, v in items) + "</div>"
 
 
-def _figure(fig, caption: str) -> str:
-    """The figure as an embedded PNG (closed afterwards: a report makes many)."""
+def _figure(fig, caption: str, save_as: Path | None = None) -> str:
+    """The figure as an embedded PNG (closed afterwards: a report makes many); also written to
+    ``save_as`` when given."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
+    if save_as is not None:
+        write_bytes_atomic(save_as, buf.getvalue())
     data = base64.b64encode(buf.getvalue()).decode("ascii")
     return (f'<figure><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
@@ -107,7 +109,8 @@ def _resolve(obj):
 
 
 def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: str | None = None,
-           class_labels=None, class_names=None, corruption=None, progress: bool = False) -> Path:
+           class_labels=None, class_names=None, corruption=None, save_figures: bool = False,
+           progress: bool = False) -> Path:
     """Write ``out/report.html``: one self-contained page about a model or detector.
 
     Parameters
@@ -132,6 +135,8 @@ def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: 
     corruption : optional
         The training corruption (e.g. ``hg.GaussianNoise(0.3)``) to show noisy inputs next to
         the model's output; by default the one recorded in ``history``.
+    save_figures : bool
+        Also write each figure as a PNG file beside the report (``loss.png``, ``roc.png``, ...).
     progress : bool
         A progress bar over the report's sections.
 
@@ -173,8 +178,10 @@ def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: 
     corruption = corruption if corruption is not None else _recorded_corruption(history)
 
     builders = [_overview, _metrics, _history, _reconstructions, _anomalies, _latent, _samples, _configuration]
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
     ctx = _Context(model=model, det=det, x=x, y=y, history=history, class_labels=class_labels,
-                   class_names=class_names, corruption=corruption)
+                   class_names=class_names, corruption=corruption, figures_dir=out_dir if save_figures else None)
     sections = []
     for build in tqdm(builders, desc="report", unit="section", disable=not progress):
         section = build(ctx)
@@ -192,18 +199,8 @@ def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: 
             f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body><main>"
             f"<h1>{_esc(title)}</h1><p class=\"sub\">hourglass {__version__} · {stamp} · "
             f"{len(x):,} samples shown</p><nav>{nav}</nav>{body}</main></body></html>")
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "report.html"
-    tmp = out_dir / f".report.html.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(page)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_bytes_atomic(path, page.encode("utf-8"))
     return path
 
 
@@ -217,7 +214,11 @@ class _Context:
     class_labels: object
     class_names: object
     corruption: object
+    figures_dir: Path | None = None
     _cache: dict = field(default_factory=dict)
+
+    def figure(self, fig, caption: str, key: str) -> str:
+        return _figure(fig, caption, None if self.figures_dir is None else self.figures_dir / f"{key}.png")
 
     @property
     def kind(self) -> str:
@@ -327,17 +328,20 @@ def _metrics(ctx: _Context) -> _Section | None:
         section.parts.append(_table([[m[k] for k in keys]], header=keys))
         section.parts.append(_table([("normal", m["tn"], m["fp"]), ("anomaly", m["fn"], m["tp"])],
                                     header=("true \\ predicted", "normal", "anomaly")))
-        section.parts.append(_figure(figures.error_histogram(scores[ctx.y == 0], scores[ctx.y == 1], thr,
+        section.parts.append(ctx.figure(figures.error_histogram(scores[ctx.y == 0], scores[ctx.y == 1], thr,
                                                              "Anomaly scores on the test data"),
-                                     "Scores of normal and anomalous samples; the dashed line is the threshold."))
+                                     "Scores of normal and anomalous samples; the dashed line is the threshold.",
+                                        "error_histogram"))
         if 0 < ctx.y.sum() < len(ctx.y):
-            section.parts.append('<div class="row">' + _figure(figures.roc_curve(ctx.y, scores, thr),
-                                                               "ROC curve; the dot is the detector's threshold.")
-                                 + _figure(figures.pr_curve(ctx.y, scores, thr),
-                                           "Precision-recall curve; the dot is the detector's threshold.") + "</div>")
+            section.parts.append('<div class="row">' + ctx.figure(figures.roc_curve(ctx.y, scores, thr),
+                                                                  "ROC curve; the dot is the detector's threshold.", "roc")
+                                 + ctx.figure(figures.pr_curve(ctx.y, scores, thr),
+                                           "Precision-recall curve; the dot is the detector's threshold.",
+                                              "precision_recall") + "</div>")
     else:
-        section.parts.append(_figure(figures.error_histogram(scores, None, thr, "Anomaly scores"),
-                                     "Scores of the samples shown (no labels given); the dashed line is the threshold."))
+        section.parts.append(ctx.figure(figures.error_histogram(scores, None, thr, "Anomaly scores"),
+                                     "Scores of the samples shown (no labels given); the dashed line is the threshold.",
+                                        "error_histogram"))
     return section
 
 
@@ -353,8 +357,8 @@ def _reconstruction_error(ctx: _Context) -> _Section | None:
     section = _Section("errors", "Reconstruction error")
     section.parts.append(_table([("MAE", float(err.mean())), ("MSE", float(mse.mean())),
                                  ("samples", len(rows))]))
-    section.parts.append(_figure(figures.error_histogram(mse, None, None, "Reconstruction error per sample (MSE)"),
-                                 "How well the model reconstructs each sample shown."))
+    section.parts.append(ctx.figure(figures.error_histogram(mse, None, None, "Reconstruction error per sample (MSE)"),
+                                 "How well the model reconstructs each sample shown.", "error_histogram"))
     return section
 
 
@@ -365,7 +369,7 @@ def _history(ctx: _Context) -> _Section | None:
     if h is None or not h.train_loss:
         return None
     section = _Section("training", "Training")
-    section.parts.append(_figure(figures.loss_curves(h, "Loss per epoch"), "Training and validation loss."))
+    section.parts.append(ctx.figure(figures.loss_curves(h, "Loss per epoch"), "Training and validation loss.", "loss"))
     rows = [("epochs run", h.epochs), ("final training loss", h.train_loss[-1])]
     if h.val_loss:
         rows.append(("final validation loss", h.val_loss[-1]))
@@ -408,10 +412,10 @@ def _reconstructions(ctx: _Context) -> _Section | None:
         if recon is None:
             return None
         title = "Noisy inputs and what the model restores" if noisy is not None else "Originals and reconstructions"
-        section.parts.append(_figure(figures.reconstruction_grid(inputs, recon, noisy=noisy, title=title),
+        section.parts.append(ctx.figure(figures.reconstruction_grid(inputs, recon, noisy=noisy, title=title),
                                      "Top row: test images" + ("; middle: the training corruption applied; bottom: "
                                                                "the model's output." if noisy is not None
-                                                               else "; bottom: the model's reconstruction.")))
+                                                               else "; bottom: the model's reconstruction."), "reconstructions"))
     elif kind == "series":
         rows = _pick(ctx, 2) if ctx.det is not None and ctx.y is not None else np.arange(min(2, len(ctx.x)))
         recon = ctx.reconstruct(rows)
@@ -422,8 +426,9 @@ def _reconstructions(ctx: _Context) -> _Section | None:
             what = ("anomalous" if ctx.y[i] else "normal") if ctx.y is not None and ctx.det is not None else "sample"
             score = f" (score {ctx.scores[i]:.3g})" if ctx.det is not None else ""
             examples.append((_first_channel(ctx.model_input[i]), _first_channel(r), f"{what} #{i}{score}"))
-        section.parts.append(_figure(figures.series_examples(examples),
-                                     "Signals and their reconstructions; the shaded band is the error."))
+        section.parts.append(ctx.figure(figures.series_examples(examples),
+                                     "Signals and their reconstructions; the shaded band is the error.",
+                                        "reconstructions"))
     else:
         return None
     return section
@@ -444,20 +449,23 @@ def _anomalies(ctx: _Context) -> _Section | None:
     order = np.argsort(-scores, kind="stable")
     if ctx.kind == "images":
         labels = None if ctx.class_labels is None else np.asarray(ctx.class_labels)
-        section.parts.append(_figure(figures.top_anomalies(ctx.x, scores, k=16, labels=labels,
+        section.parts.append(ctx.figure(figures.top_anomalies(ctx.x, scores, k=16, labels=labels,
                                                            class_names=ctx.class_names),
-                                     "The highest-scoring images, most anomalous first (score · class)."))
+                                     "The highest-scoring images, most anomalous first (score · class).",
+                                        "top_anomalies"))
         top = order[:8]
         maps = det.score_map(ctx.x[top])
-        section.parts.append(_figure(figures.anomaly_heatmaps(ctx.model_input[top], maps, scores[top]),
-                                     "Per-pixel error of the eight most anomalous images (Detector.score_map)."))
+        section.parts.append(ctx.figure(figures.anomaly_heatmaps(ctx.model_input[top], maps, scores[top]),
+                                     "Per-pixel error of the eight most anomalous images (Detector.score_map).",
+                                        "heatmaps"))
     elif ctx.kind == "series":
         top = order[:3]
         recon = ctx.reconstruct(top)
         examples = [(_first_channel(ctx.model_input[i]), _first_channel(r), f"#{i}: score {scores[i]:.3g}")
                     for i, r in zip(top, recon)]
-        section.parts.append(_figure(figures.series_examples(examples),
-                                     "The three highest-scoring signals and their reconstructions."))
+        section.parts.append(ctx.figure(figures.series_examples(examples),
+                                     "The three highest-scoring signals and their reconstructions.",
+                                        "top_anomalies"))
     else:
         top = order[:10]
         explanation = det.explain(ctx.x[top], top=3)
@@ -491,8 +499,8 @@ def _latent(ctx: _Context) -> _Section | None:
     else:
         colour, names = None, None
     fig = figures.latent_scatter(codes, colour, class_names=names, title="Codes of the samples shown")
-    return _Section("latent", "Latent space", [_figure(fig, "Each sample's code (its first two principal components "
-                                                            "when the code has more than two dimensions).")])
+    return _Section("latent", "Latent space", [ctx.figure(fig, "Each sample's code (its first two principal components "
+                                                            "when the code has more than two dimensions).", "latent")])
 
 
 def _samples(ctx: _Context) -> _Section | None:
@@ -501,7 +509,7 @@ def _samples(ctx: _Context) -> _Section | None:
     if not ctx.model.generative or ctx.kind != "images":
         return None
     fig = figures.sample_grid(ctx.model, n_per_row=10, rows=4, class_names=ctx.class_names)
-    return _Section("samples", "Generated samples", [_figure(fig, "New images decoded from codes drawn from the prior.")])
+    return _Section("samples", "Generated samples", [ctx.figure(fig, "New images decoded from codes drawn from the prior.", "samples")])
 
 
 def _configuration(ctx: _Context) -> _Section:
@@ -516,12 +524,4 @@ def _configuration(ctx: _Context) -> _Section:
         config["detector"] = {k: v for k, v in _detector_meta(ctx.det).items() if k != "train_scores"}
     versions = _table([("hourglass", __version__), ("torch", torch.__version__)])
     return _Section("configuration", "Configuration",
-                    [f"<pre>{_esc(json.dumps(config, indent=2, default=_json_default), quote=False)}</pre>", versions])
-
-
-def _json_default(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
+                    [f"<pre>{_esc(json.dumps(config, indent=2, default=json_default), quote=False)}</pre>", versions])

@@ -1,0 +1,251 @@
+"""Run a recipe end to end: data -> transforms -> model -> training -> detection -> report.
+
+Each stage calls the library's public functions (``hg.datasets.load``, ``hg.create_model``,
+``hg.fit``, ``hg.Detector``, ``hg.report``, ``hg.save``); the run folder receives the saved
+model or detector (``model/``), ``metrics.json``, ``recipe.json`` (the recipe as run) and
+``report.html`` with its figures.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hourglass.atomic import write_json_atomic
+from hourglass.errors import InvalidInputError
+from hourglass.recipes.schema import Recipe, RecipeError, load_recipe
+
+
+@dataclass
+class RunData:
+    x_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray | None          # 1 = anomaly / 0 = normal, where known
+    classes_train: np.ndarray | None   # the data set's own classes
+    classes_test: np.ndarray | None
+    class_names: tuple | dict = ()
+    description: str = ""
+
+
+@dataclass
+class RunResult:
+    """What :func:`run_recipe` made: the trained model, the detector (when the recipe detects),
+    the training history, test metrics, and where it all was written."""
+
+    recipe: Recipe
+    model: object
+    detector: object
+    history: object
+    metrics: dict
+    out: Path
+    seconds: float
+    data: RunData = field(repr=False, default=None)
+
+    @property
+    def report_path(self) -> Path:
+        return self.out / "report.html"
+
+
+def _subset(n: int, size: int, seed: int) -> np.ndarray:
+    if not size or size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+def _is_anomaly_from_labels(y, normal, name: str):
+    if y is None:
+        return None
+    if normal is not None:
+        return np.isin(y, normal, invert=True).astype(np.int64)
+    if set(np.unique(y).tolist()) <= {0, 1}:
+        return y.astype(np.int64)
+    raise RecipeError(f"{name} holds classes {sorted(np.unique(y).tolist())[:10]}; say which are normal with "
+                      "data.normal = [...]")
+
+
+def load_data(recipe: Recipe, *, data_dir=None, progress: bool = False) -> RunData:
+    """The data stage: a built-in data set or the user's own file, split into normal training
+    samples and labelled test samples."""
+    import hourglass as hg
+
+    d, seed = recipe.data, recipe.training["seed"] or 0
+    if d["dataset"] is not None:
+        options = {} if d["split"] is None else {"split": d["split"]}
+        ds = hg.datasets.load(d["dataset"], data_dir=data_dir, progress=progress, **options)
+        normal = d["normal"] if d["normal"] is not None else (list(ds.normal_labels) if ds.normal_labels else None)
+        x_train, c_train, x_test, c_test = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+        names, what = ds.class_names, ds.name
+    else:
+        x_train, c_train = _read_user_data(Path(d["path"]), d)
+        if d["test_path"] is not None:
+            x_test, c_test = _read_user_data(Path(d["test_path"]), d)
+        else:
+            x_test, c_test = x_train, c_train
+        normal, names, what = d["normal"], (), d["path"]
+    y_train = _is_anomaly_from_labels(c_train, normal, "the training labels") if normal is not None or (
+        c_train is not None and set(np.unique(c_train).tolist()) <= {0, 1}) else None
+    y_test = _is_anomaly_from_labels(c_test, normal, "the test labels") if y_train is not None or normal else None
+    if d["train_on"] == "normal" and y_train is not None and recipe.detection is not None:
+        keep = y_train == 0
+        if not keep.any():
+            raise RecipeError(f"data: no training sample of {what} is normal (normal = {normal})")
+        x_train, c_train = x_train[keep], c_train[keep]
+    rows = _subset(len(x_train), d["max_train"], seed)
+    x_train, c_train = x_train[rows], None if c_train is None else c_train[rows]
+    rows = _subset(len(x_test), d["max_test"], seed + 1)
+    x_test, c_test = x_test[rows], None if c_test is None else c_test[rows]
+    y_test = None if y_test is None else y_test[rows]
+    return RunData(x_train, x_test, y_test, c_train, c_test, names,
+                   f"{what}: {len(x_train):,} training and {len(x_test):,} test samples")
+
+
+def _read_user_data(path: Path, d: dict):
+    import hourglass as hg
+
+    if path.is_dir():
+        folder = hg.datasets.read_image_folder(path, size=d["image_size"], color=d["color"])
+        return folder.x, None
+    if not path.exists():
+        raise hg.DataFileError(f"data.path: {path} does not exist")
+    table = hg.datasets.read_table(path, label_column=d["label_column"])
+    y = table.y
+    if y is not None and y.dtype.kind not in "iub":
+        if y.dtype.kind == "f" and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise RecipeError(f"data.label_column {d['label_column']!r} must hold integer classes or 1 / 0 labels")
+    return table.x, y
+
+
+def _scaler(name: str):
+    import hourglass as hg
+
+    return {"none": None, "minmax": hg.MinMaxScaler(), "minmax-global": hg.MinMaxScaler(per_feature=False),
+            "standard": hg.StandardScaler()}[name]
+
+
+def _build_model(recipe: Recipe, input_shape):
+    import hourglass as hg
+
+    options = {k: v for k, v in recipe.model.items() if k != "name"}
+    options.setdefault("input_shape", tuple(int(s) for s in input_shape))
+    try:
+        return hg.create_model(recipe.model["name"], seed=recipe.training["seed"], **options)
+    except InvalidInputError as exc:
+        raise RecipeError(f"[model] {recipe.model['name']}: {exc}") from None
+
+
+def _build_transforms(recipe: Recipe):
+    """The corruption and the threshold the recipe names, built (so checked) before any data loads."""
+    from hourglass.detection.thresholds import threshold_from_dict
+    from hourglass.transforms.corruptions import corruption_from_dict
+
+    try:
+        corruption = corruption_from_dict(recipe.transforms["corruption"])
+    except (InvalidInputError, TypeError) as exc:
+        raise RecipeError(f"transforms.corruption: {exc}") from None
+    threshold = None
+    if recipe.detection is not None:
+        try:
+            threshold = threshold_from_dict(recipe.detection["threshold"])
+        except (InvalidInputError, TypeError) as exc:
+            raise RecipeError(f"detection.threshold: {exc}") from None
+    return corruption, threshold
+
+
+def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = True) -> RunResult:
+    """Run a recipe (a built-in name, a TOML file, a dict or a :class:`Recipe`) and write the
+    run folder ``out``.
+
+    Examples
+    --------
+    >>> import hourglass as hg, tempfile
+    >>> result = hg.run_recipe("ecg-anomaly", tempfile.mkdtemp(), overrides={"training.epochs": 2}, progress=False)
+    >>> sorted(p.name for p in result.out.iterdir())[:4]
+    ['error_histogram.png', 'latent.png', 'loss.png', 'metrics.json']
+    """
+    import hourglass as hg
+    from hourglass.transforms.corruptions import Downsample
+
+    started = time.perf_counter()
+    recipe = load_recipe(recipe, overrides)  # every key checked before anything is loaded or trained
+    corruption, threshold = _build_transforms(recipe)
+    data = load_data(recipe, data_dir=data_dir, progress=progress)
+    t, tr, d = recipe.transforms, recipe.training, recipe.data
+    x_train_raw, x_val_raw = data.x_train, None
+    if d["validation_split"] > 0:  # hold out before scaling: the scaler sees the training rows only
+        n_val = max(1, int(round(len(x_train_raw) * d["validation_split"])))
+        order = np.random.default_rng(tr["seed"]).permutation(len(x_train_raw))
+        x_val_raw, x_train_raw = x_train_raw[order[:n_val]], x_train_raw[order[n_val:]]
+        if data.classes_train is not None:
+            data.classes_train = data.classes_train[order[n_val:]]
+    scaler = _scaler(t["scaler"])
+    if scaler is not None:
+        scaler.fit(x_train_raw)
+
+    def scaled(x):
+        return x if scaler is None or x is None else scaler.transform(x)
+
+    x_fit = scaled(x_train_raw)
+    model = _build_model(recipe, x_fit.shape[1:])
+    validation = scaled(data.x_test) if d["validation"] == "test" else scaled(x_val_raw)
+    labels = validation_labels = None
+    if model.conditional:
+        if data.classes_train is None:
+            raise RecipeError(f"the conditional {model.name!r} model needs class labels; the data has none")
+        labels = data.classes_train
+        if validation is not None and d["validation"] == "test":
+            validation_labels = data.classes_test
+        elif validation is not None:
+            raise RecipeError("a conditional model validates on the test data only (data.validation = \"test\")")
+    history = hg.fit(model, x_fit, corruption=corruption, epochs=tr["epochs"], batch_size=tr["batch_size"],
+                     steps_per_epoch=tr["steps_per_epoch"], loss=tr["loss"], lr=tr["lr"],
+                     weight_decay=tr["weight_decay"], validation=validation, seed=tr["seed"], device=tr["device"],
+                     progress=progress, early_stopping=tr["early_stopping"], precision=tr["precision"],
+                     trim=tr["trim"], kl_warmup=tr["kl_warmup"], labels=labels,
+                     validation_labels=validation_labels)
+
+    detector, metrics = None, {}
+    if recipe.detection is not None:
+        det_cfg = recipe.detection
+        detector = hg.Detector(model, score=det_cfg["score"], threshold=threshold, scaler=scaler,
+                               input_transform=corruption if isinstance(corruption, Downsample) else None)
+        calibration = None
+        if det_cfg["calibrate_on"] == "validation":
+            if x_val_raw is None:
+                raise RecipeError("detection.calibrate_on = \"validation\" needs data.validation_split > 0")
+            calibration = x_val_raw  # held-out normal rows: what FixedFPR's guarantee needs
+        detector.fit(x_train_raw, calibration=calibration)
+        if data.y_test is not None and 0 < data.y_test.sum() < len(data.y_test):
+            metrics = detector.evaluate(data.x_test, data.y_test)
+        metrics["flagged"] = int(detector.predict(data.x_test).sum())
+        metrics["threshold"] = float(detector.threshold_)
+    else:
+        x_test = scaled(data.x_test)
+        recon = hg.reconstruct(model, x_test, labels=data.classes_test if model.conditional else None)
+        err = (recon - x_test).reshape(len(x_test), -1)
+        metrics = {"test_mse": float(np.mean(err ** 2)), "test_mae": float(np.mean(np.abs(err)))}
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    hg.save(detector if detector is not None else model, out / "model", history=history)
+    if recipe.report["enabled"]:
+        hg.report(detector if detector is not None else model, data.x_test if detector is not None
+                  else scaled(data.x_test),
+                  data.y_test if detector is not None else None, out=out, history=history,
+                  title=recipe.report["title"] or recipe.description or recipe.name,
+                  class_labels=data.classes_test, class_names=data.class_names or None, corruption=corruption,
+                  save_figures=recipe.report["figures"], progress=progress)
+    seconds = time.perf_counter() - started
+    summary = {"recipe": recipe.name, "data": data.description, "model": model.name,
+               "config": model.config.to_dict(), "metrics": metrics, "epochs": history.epochs,
+               "final_train_loss": history.train_loss[-1],
+               "final_val_loss": history.val_loss[-1] if history.val_loss else None, "seconds": seconds,
+               "seed": tr["seed"]}
+    write_json_atomic(out / "metrics.json", summary)
+    write_json_atomic(out / "recipe.json", recipe.to_dict())
+    return RunResult(recipe=recipe, model=model, detector=detector, history=history, metrics=metrics, out=out,
+                     seconds=seconds, data=data)
