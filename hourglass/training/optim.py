@@ -64,3 +64,26 @@ class FastAdam:
     def zero_grad(self) -> None:
         for p in self.params:
             p.grad = None
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Adam's state as flat tensors, ``"<param index>/<exp_avg | exp_avg_sq | step>"``."""
+        out = {}
+        for i, p in enumerate(self.params):
+            for key, value in self.optimizer.state.get(p, {}).items():
+                out[f"{i}/{key}"] = torch.as_tensor(value).detach().clone()
+        return out
+
+    @torch.no_grad()
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Inverse of :meth:`state_tensors`, in place (the fused path's shared step stays shared)."""
+        for i, p in enumerate(self.params):
+            keys = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.split("/", 1)[0] == str(i)}
+            if not keys:
+                continue
+            state = self.optimizer.state.setdefault(p, {})
+            for key, value in keys.items():
+                if key in state and isinstance(state[key], torch.Tensor):
+                    state[key].copy_(value)
+                else:
+                    state[key] = value.to(p.device) if key != "step" else value.clone()

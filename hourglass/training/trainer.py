@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -20,6 +21,8 @@ import torch
 from hourglass.errors import HourglassError, InvalidInputError
 from hourglass.models.base import LOSSES, Autoencoder
 from hourglass.models.vae import VariationalAutoencoder
+from hourglass.training.checkpoints import (CheckpointMismatchError, complete_checkpoints, data_fingerprint,
+                                            load_latest, save_checkpoint)
 from hourglass.training.optim import FastAdam
 from hourglass.validation import check_model_input, check_positive_int
 
@@ -155,6 +158,9 @@ def fit(
     validation_labels=None,
     kl_warmup: int = 0,
     steps_per_epoch: int | None = None,
+    checkpoint_dir=None,
+    checkpoint_every: int = 1,
+    resume: bool = False,
 ) -> History:
     """Train ``model`` to reconstruct ``target`` (default ``x``) from ``x`` with Adam.
 
@@ -210,6 +216,14 @@ def fit(
         For a VAE: the KL term's weight grows linearly from 0 to ``beta`` over this many epochs
         (step by step), so the decoder learns to use the code before the KL pulls it to the
         prior. 0 = the plain ELBO throughout.
+    checkpoint_dir : path, optional
+        Write a checkpoint here every ``checkpoint_every`` epochs (and after the last): weights,
+        Adam's state, the random generators, the batch stream's position and the history, as
+        safetensors + JSON, atomically (see :mod:`hourglass.training.checkpoints`).
+    resume : bool
+        Continue from the newest checkpoint in ``checkpoint_dir`` if there is one (else start
+        afresh). On CPU a resumed run ends with exactly the weights of an uninterrupted one. A
+        checkpoint of another model, data set or settings is refused; ``epochs`` may grow.
     callbacks : sequence of callables
         Each is called as ``callback(epoch, history, model)`` after every epoch (``epoch`` counts
         from 1, after the epoch's time is recorded); a callback that returns True stops training.
@@ -256,6 +270,9 @@ def fit(
         raise InvalidInputError(f"kl_warmup must be an integer number of epochs >= 0, got {kl_warmup!r}")
     if kl_warmup and not variational:
         raise InvalidInputError(f"kl_warmup is for variational models; the {model.name!r} model has no KL term")
+    checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
+    if resume and checkpoint_dir is None:
+        raise InvalidInputError("resume=True needs checkpoint_dir: the folder the interrupted run wrote to")
     if corruption is not None and not callable(corruption):
         raise InvalidInputError(f"corruption must be callable (e.g. hg.GaussianNoise(0.2)), got {corruption!r}")
 
@@ -315,11 +332,38 @@ def fit(
                                     precision=precision, trim=trim, kl_warmup=kl_warmup,
                                     corruption=_describe_corruption(corruption)))
     best, best_state, bad_epochs = math.inf, None, 0
+    fingerprint = {"model": model.name, "config": model.config.to_dict(), "data": data_fingerprint(x_np),
+                   "target": None if t_np is None else data_fingerprint(t_np), "shuffle": shuffle,
+                   **{k: history.settings[k] for k in ("batch_size", "steps_per_epoch", "loss", "lr", "weight_decay",
+                                                        "seed", "n_train", "precision", "trim", "kl_warmup")}}
+    start_epoch, restored = 0, None
+    if resume:
+        restored = load_latest(checkpoint_dir)
+    if restored is not None:
+        meta, saved = restored
+        if meta["fingerprint"] != json.loads(json.dumps(fingerprint)):
+            changed = sorted(k for k in fingerprint if json.loads(json.dumps(fingerprint[k])) != meta["fingerprint"].get(k))
+            raise CheckpointMismatchError(f"the checkpoint in {checkpoint_dir} is of another run (different "
+                                          f"{', '.join(changed)}); use a new checkpoint_dir or resume=False")
+        model.load_state_dict({k[6:]: v for k, v in saved.items() if k.startswith("model/")})
+        optimizer.load_state_tensors({k[6:]: v.to(dev) for k, v in saved.items() if k.startswith("optim/")})
+        gen.set_state(saved["rng/batches"])
+        start_epoch, pos = meta["epoch"], meta["position"]
+        order = saved["stream/order"].to(dev) if "stream/order" in saved else None
+        best = meta["best"] if meta["best"] is not None else math.inf
+        bad_epochs = meta["bad_epochs"]
+        if any(k.startswith("best/") for k in saved):
+            best_state = {k[5:]: v.to(dev) for k, v in saved.items() if k.startswith("best/")}
+        settings = history.settings
+        history = History.from_dict(meta["history"])
+        history.settings = {**settings, "resumed_from_epoch": start_epoch}
+        if history.stopped_early:
+            start_epoch = epochs  # that run had finished: nothing left to train
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=epochs * steps, disable=not progress, unit="batch", dynamic_ncols=True,
-               desc=f"fit {model.name}")
+    bar = tqdm(total=epochs * steps, initial=min(start_epoch, epochs) * steps, disable=not progress, unit="batch",
+               dynamic_ncols=True, desc=f"fit {model.name}")
     tick = max(1, steps // 50)  # bar updates are cheap but not free: ~50 per epoch
     # Randomness inside the model (dropout, a VAE's draws) comes from torch's global generator:
     # seed it from ``seed`` for this run only, and give the caller's generator state back after.
@@ -327,17 +371,39 @@ def fit(
     if seed is not None:
         rng_scope.enter_context(torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []))
         torch.manual_seed(int(seed) + 2)
-    if variational:
+        if restored is not None:
+            torch.set_rng_state(restored[1]["rng/torch"])
+            if dev.type == "cuda" and "rng/cuda" in restored[1]:
+                torch.cuda.set_rng_state(restored[1]["rng/cuda"], dev)
+    if variational and restored is None:
         history.train_parts = {"reconstruction": [], "kl": []}
         if XV is not None:
             history.val_parts = {"reconstruction": [], "kl": []}
+
+    def checkpoint(epoch_done: int) -> None:
+        tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+        tensors.update({f"optim/{k}": v for k, v in optimizer.state_tensors().items()})
+        tensors["rng/batches"] = gen.get_state()
+        if seed is not None:
+            tensors["rng/torch"] = torch.get_rng_state()
+            if dev.type == "cuda":
+                tensors["rng/cuda"] = torch.cuda.get_rng_state(dev)
+        if order is not None:
+            tensors["stream/order"] = order
+        if best_state is not None:
+            tensors.update({f"best/{k}": v for k, v in best_state.items()})
+        save_checkpoint(checkpoint_dir, epoch_done, tensors,
+                        {"position": pos, "best": best if math.isfinite(best) else None, "bad_epochs": bad_epochs,
+                         "history": history.to_dict(), "fingerprint": fingerprint})
+
     warmup_steps = kl_warmup * steps
     try:
-        for epoch in range(epochs):
+        for epoch in range(start_epoch, epochs):
             start = time.perf_counter()
             model.train()
             parts = torch.zeros(2, device=dev)
             total = torch.zeros((), device=dev)
+            step_losses = torch.zeros(steps, device=dev)  # to name the first bad step without a sync per step
             seen = 0
             for i in range(steps):
                 # Batches come from one stream of passes over the data; a pass (a new shuffle)
@@ -387,13 +453,22 @@ def fit(
                 optimizer.zero_grad()
                 # Full batches are summed as they are; only a short last batch needs a weight.
                 total += batch_loss.detach() if len(xb) == batch_size else batch_loss.detach() * (len(xb) / batch_size)
+                step_losses[i] = batch_loss.detach()
                 if (i + 1) % tick == 0 or i == steps - 1:
                     bar.update(tick if (i + 1) % tick == 0 else (i + 1) % tick)
             train_loss = float(total) * batch_size / seen  # the epoch's only host sync
             if not math.isfinite(train_loss):
+                bad = int((~torch.isfinite(step_losses)).nonzero()[0, 0])
+                value = float(step_losses[bad])
+                kept = complete_checkpoints(checkpoint_dir) if checkpoint_dir is not None else []
+                where = (f"; the last good checkpoint (epoch {int(kept[-1].stem.split('-')[1])}) is kept in "
+                         f"{checkpoint_dir}: fix the cause and call fit again with resume=True"
+                         if kept else "")
                 raise TrainingError(
-                    f"the training loss became {train_loss} in epoch {epoch + 1}; usual causes: a "
-                    "learning rate too high, or inputs far from the model's output range (scale them)"
+                    f"the training loss became {value} at epoch {epoch + 1}, step {bad + 1} of {steps} "
+                    f"(step {epoch * steps + bad + 1} of the run); usual causes: a learning rate too high "
+                    f"(lr={lr}), or unscaled inputs far from the model's output range (scale them, e.g. "
+                    f"hg.StandardScaler), or NaN / inf in a target{where}"
                 )
             history.train_loss.append(train_loss)
             if variational:
@@ -414,8 +489,7 @@ def fit(
                 postfix["val_loss"] = f"{history.val_loss[-1]:.4g}"
             bar.set_postfix(postfix, refresh=False)
 
-            if any([cb(epoch + 1, history, model) for cb in callbacks]):
-                break
+            stop = any([cb(epoch + 1, history, model) for cb in callbacks])
             monitored = history.val_loss[-1] if history.val_loss else train_loss
             if monitored < best - min_delta:
                 best, bad_epochs, history.best_epoch = monitored, 0, epoch + 1
@@ -424,8 +498,11 @@ def fit(
             else:
                 bad_epochs += 1
                 if early_stopping is not None and bad_epochs >= early_stopping:
-                    history.stopped_early = True
-                    break
+                    history.stopped_early = stop = True
+            if checkpoint_dir is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stop):
+                checkpoint(epoch + 1)
+            if stop:
+                break
     finally:
         if variational:
             model.kl_weight = 1.0
