@@ -154,7 +154,10 @@ def _read_meta(path: Path) -> dict:
         raise ModelFileError(f"{cfg}: corrupt JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{cfg}: not an hourglass model description")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    version = meta.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ModelFileError(f"{cfg}: format_version must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
         raise ModelFileError(f"{cfg}: written by a newer hourglass (format {meta['format_version']}); upgrade")
     return meta
 
@@ -195,7 +198,25 @@ def _build_detector(model, d: dict, arrays: dict, prefix: str = ""):
 
 
 def load(path, *, device: str | torch.device = "cpu"):
-    """Load a model, detector, ensemble or estimator saved by :func:`save`. Never unpickles anything."""
+    """Load a model, detector, ensemble or estimator saved by :func:`save`. Never unpickles anything.
+
+    Anything wrong with the folder (a missing, truncated or corrupt file, a hand-edited description
+    with wrong types) raises :class:`~hourglass.ModelFileError` naming the file.
+    """
+    from hourglass.errors import HourglassError
+
+    path = Path(path)
+    meta = _read_meta(path)
+    try:
+        return _load(path, meta, device)
+    except HourglassError:
+        raise
+    # a description that parses as JSON but holds the wrong types or values somewhere
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RuntimeError) as exc:
+        raise ModelFileError(f"{path / CONFIG_FILE}: invalid model description ({type(exc).__name__}: {exc})") from None
+
+
+def _load(path: Path, meta: dict, device):
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -203,8 +224,6 @@ def load(path, *, device: str | torch.device = "cpu"):
     from hourglass.detection.thresholds import threshold_from_dict
     from hourglass.training.trainer import History, resolve_device
 
-    path = Path(path)
-    meta = _read_meta(path)
     device = resolve_device(device)
     weights = path / WEIGHTS_FILE
     if not weights.is_file():

@@ -12,16 +12,22 @@ import numpy as np
 import torch
 
 from hourglass.errors import InvalidInputError
+from hourglass.streaming import is_mapped, row_chunks
 
 
-def as_float_array(x, name: str = "x") -> np.ndarray:
-    """Return ``x`` as a finite, non-empty float32 NumPy array, or raise a clear error."""
+def as_float_array(x, name: str = "x", offset: int = 0) -> np.ndarray:
+    """Return ``x`` as a finite, non-empty float32 NumPy array, or raise a clear error.
+
+    ``offset``: the index of ``x``'s first sample in the caller's data (when ``x`` is a chunk of
+    it), so that an error names the caller's sample. A read-only memory-mapped array is checked
+    chunk by chunk and returned as it is (not copied into memory; see :mod:`hourglass.streaming`).
+    """
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     if x is None:
         raise InvalidInputError(f"{name} is None; expected an array of numbers")
     try:
-        arr = np.asarray(x)
+        arr = x if is_mapped(x) else np.asarray(x)  # asarray would drop the memmap's identity
     except (ValueError, TypeError) as exc:  # ragged nested lists
         raise InvalidInputError(f"{name} could not be read as an array: {exc}") from None
     if arr.dtype == object or arr.dtype.kind in "USV":
@@ -35,16 +41,25 @@ def as_float_array(x, name: str = "x") -> np.ndarray:
         raise InvalidInputError(f"{name} is a scalar; expected an array of samples")
     if arr.shape[0] == 0 or arr.size == 0:
         raise InvalidInputError(f"{name} is empty (shape {arr.shape}); expected at least one sample")
+    if is_mapped(arr):
+        for start, chunk in row_chunks(arr):
+            _check_finite(chunk, name, offset + start)
+        return arr
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        bad = ~np.isfinite(arr)
-        rows = np.unique(np.nonzero(bad.reshape(len(arr), -1))[0])
-        kind = "NaN" if np.isnan(arr).any() else "inf"
-        raise InvalidInputError(
-            f"{name} contains {int(bad.sum())} non-finite values ({kind}) in {len(rows)} sample(s), "
-            f"first at sample {int(rows[0])}; remove or impute them before training or scoring"
-        )
+    _check_finite(arr, name, offset)
     return arr
+
+
+def _check_finite(arr: np.ndarray, name: str, offset: int) -> None:
+    if np.isfinite(arr).all():
+        return
+    bad = ~np.isfinite(arr)
+    rows = np.unique(np.nonzero(bad.reshape(len(arr), -1))[0])
+    kind = "NaN" if np.isnan(arr).any() else "inf"
+    raise InvalidInputError(
+        f"{name} contains {int(bad.sum())} non-finite values ({kind}) in {len(rows)} sample(s), "
+        f"first at sample {offset + int(rows[0])}; remove or impute them before training or scoring"
+    )
 
 
 def check_sample_shape(arr: np.ndarray, expected: Sequence[int], name: str = "x",
@@ -83,9 +98,10 @@ def check_sample_shape(arr: np.ndarray, expected: Sequence[int], name: str = "x"
     )
 
 
-def check_model_input(model, x, name: str = "x") -> np.ndarray:
+def check_model_input(model, x, name: str = "x", offset: int = 0) -> np.ndarray:
     """``x`` as float32 samples of ``model.input_shape``: finite, non-empty, of the right shape."""
-    return check_sample_shape(as_float_array(x, name), model.input_shape, name, getattr(model, "axis_names", None))
+    return check_sample_shape(as_float_array(x, name, offset), model.input_shape, name,
+                              getattr(model, "axis_names", None))
 
 
 def check_positive_int(value, name: str) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tokenize
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,12 +189,20 @@ def read_csv(path, *, label_column=None, header="infer", delimiter=None, columns
                  label_name=None if label_idx is None else names[label_idx], source=str(path))
 
 
+# What np.load raises on a malformed file: its header is parsed as a Python literal (SyntaxError,
+# tokenize.TokenError), its sizes may overflow or ask for absurd memory, and the zip layer has its
+# own errors. Found by the fuzz tests (tests/test_fuzz.py).
+NUMPY_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, SyntaxError,
+                     tokenize.TokenError, MemoryError, OverflowError, TypeError, KeyError, IndexError,
+                     NotImplementedError, RecursionError)
+
+
 def _load_numpy(path: Path):
     if not path.is_file():
         raise DataFileError(f"{path}: no such file")
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except NUMPY_READ_ERRORS as exc:
         raise _numpy_error(path, exc) from None
 
 
@@ -222,7 +231,7 @@ def read_npy(path) -> Table:
         if not isinstance(arr, np.ndarray):
             raise DataFileError(f"{path}: an .npz archive with a .npy suffix; rename it to .npz")
         x = _as_rows(arr, path, "the array").astype(np.float32)
-    except ValueError as exc:  # e.g. a truncated payload found while reading the data
+    except NUMPY_READ_ERRORS as exc:  # e.g. a truncated payload found while reading the data
         raise _numpy_error(path, exc) from None
     d = int(np.prod(x.shape[1:]))
     return Table(x=x, y=None, feature_names=[f"x{i}" for i in range(d)], label_name=None, source=str(path))
@@ -250,7 +259,7 @@ def read_npz(path, *, x_key=None, y_key=None) -> Table:
         try:
             x = _as_rows(archive[x_key], path, f"array {x_key!r}").astype(np.float32)
             y = None if y_key is None else np.asarray(archive[y_key]).ravel()
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        except NUMPY_READ_ERRORS as exc:
             raise _numpy_error(path, exc) from None
     if y is not None and len(y) != len(x):
         raise DataFileError(f"{path}: {len(x)} rows in {x_key!r} but {len(y)} labels in {y_key!r}")

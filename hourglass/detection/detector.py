@@ -13,6 +13,7 @@ from hourglass.detection.scores import VARIATIONAL_SCORES, check_score, error_ma
 from hourglass.detection.thresholds import FixedFPR, MeanStd, Threshold
 from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.inference import batched, prepare_input
+from hourglass.streaming import row_chunks, should_stream
 from hourglass.models.base import Autoencoder
 from hourglass.transforms.corruptions import Downsample
 from hourglass.training.trainer import model_device
@@ -133,11 +134,18 @@ class Detector:
                               "min": float(scores.min()), "max": float(scores.max()), "n": int(len(scores))}
 
     # -- scoring ---------------------------------------------------------------------------
-    def _input(self, x, name: str = "x") -> np.ndarray:
-        x = as_float_array(x, name)
+    def _input(self, x, name: str = "x", offset: int = 0) -> np.ndarray:
+        x = as_float_array(x, name, offset)
         if self.scaler is not None:
             x = self.scaler.transform(x)
-        return prepare_input(self.model, x, name)
+        return prepare_input(self.model, x, name, offset)
+
+    def _streamed(self, x, name: str, per_chunk) -> np.ndarray:
+        """``per_chunk(model_input)`` over ``x``: at once for ordinary data, chunk by chunk for a
+        memory-mapped or very long array, so memory stays bounded by the chunk size."""
+        if not should_stream(x):
+            return per_chunk(self._input(x, name))
+        return np.concatenate([per_chunk(self._input(chunk, name, start)) for start, chunk in row_chunks(x)])
 
     def _scale(self, device) -> torch.Tensor | None:
         scale = getattr(self, "scale_", None)
@@ -165,14 +173,15 @@ class Detector:
 
     def _scores(self, x, name: str = "x") -> np.ndarray:
         score, model = self.score, self.model
-        xs = self._input(x, name)
         device = model_device(model)
         if score in VARIATIONAL_SCORES:
             eps = self._draws(device)
             per_sample = model.expected_negative_elbo if score == "elbo" else model.importance_weighted_nll
-            return batched(model, xs, lambda xb: per_sample(xb, eps), self.batch_size)
+            return self._streamed(x, name, lambda xs: batched(model, xs, lambda xb: per_sample(xb, eps),
+                                                              self.batch_size))
         scale = self._scale(device)
-        return batched(model, xs, lambda xb: sample_scores(xb, self._reconstruct(xb), score, scale), self.batch_size)
+        return self._streamed(x, name, lambda xs: batched(
+            model, xs, lambda xb: sample_scores(xb, self._reconstruct(xb), score, scale), self.batch_size))
 
     def score_samples(self, x) -> np.ndarray:
         """One reconstruction error per sample, shape ``(n,)``; higher = more anomalous."""
@@ -184,14 +193,15 @@ class Detector:
         ``nll`` the reconstruction negative log-likelihood in nats, averaged over the draws."""
         shape = np.shape(x)
         score, model = self.score, self.model
-        xs = self._input(x)
         device = model_device(model)
         if score in VARIATIONAL_SCORES:
             eps = self._draws(device)
-            out = batched(model, xs, lambda xb: model.expected_nll_map(xb, eps), self.batch_size)
+            out = self._streamed(x, "x", lambda xs: batched(model, xs, lambda xb: model.expected_nll_map(xb, eps),
+                                                            self.batch_size))
         else:
             scale = self._scale(device)
-            out = batched(model, xs, lambda xb: error_map(xb, self._reconstruct(xb), score, scale), self.batch_size)
+            out = self._streamed(x, "x", lambda xs: batched(
+                model, xs, lambda xb: error_map(xb, self._reconstruct(xb), score, scale), self.batch_size))
         return out.reshape(shape)
 
     def p_values(self, x) -> np.ndarray:

@@ -21,6 +21,7 @@ import torch
 from hourglass.errors import HourglassError, InvalidInputError
 from hourglass.models.base import LOSSES, Autoencoder
 from hourglass.models.vae import VariationalAutoencoder
+from hourglass.streaming import MappedRows, is_mapped
 from hourglass.training.checkpoints import (CheckpointMismatchError, complete_checkpoints, data_fingerprint,
                                             load_latest, save_checkpoint)
 from hourglass.training.optim import FastAdam
@@ -303,10 +304,15 @@ def fit(
     def to_dev(a):
         return None if a is None else torch.from_numpy(a).to(dev).contiguous(memory_format=fmt)
 
-    X, T = to_dev(x_np), to_dev(t_np)
+    def rows(a):
+        # a memory-mapped file stays on disk: batches are gathered from it (hourglass.streaming)
+        return MappedRows(a, model.input_shape, dev, fmt) if is_mapped(a) else to_dev(a)
+
+    X, T = rows(x_np), rows(t_np)
     L = None if l_np is None else torch.from_numpy(l_np).to(dev)
     if variational:
-        model.init_from_data(X if T is None else T)
+        stats_from = X if T is None else T
+        model.init_from_data(stats_from.head() if isinstance(stats_from, MappedRows) else stats_from)
     LV = None if lv_np is None else torch.from_numpy(lv_np).to(dev)
     gen = torch.Generator(device=dev)
     if seed is None:
@@ -508,6 +514,9 @@ def fit(
             model.kl_weight = 1.0
         rng_scope.close()
         bar.close()
+        for rows_of in (X, T):
+            if isinstance(rows_of, MappedRows):
+                rows_of.release()
         model.eval()
         if channels_last:
             model.to(memory_format=torch.contiguous_format)
