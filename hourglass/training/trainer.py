@@ -22,6 +22,8 @@ from hourglass.errors import HourglassError, InvalidInputError
 from hourglass.models.base import LOSSES, Autoencoder
 from hourglass.models.vae import VariationalAutoencoder
 from hourglass.streaming import MappedRows, is_mapped
+from hourglass.training.distributed import local_device
+from hourglass.training.distributed import setup as distributed_setup
 from hourglass.training.checkpoints import (CheckpointMismatchError, complete_checkpoints, data_fingerprint,
                                             load_latest, save_checkpoint)
 from hourglass.training.optim import FastAdam
@@ -297,9 +299,14 @@ def fit(
             raise InvalidInputError("loss='bce' needs a model with output_activation='sigmoid'")
 
     dev = resolve_device(device)
+    if str(device) == "auto" and local_device() is not None:
+        dev = local_device()  # under torchrun: this process's own GPU
+    ddp = distributed_setup(dev)  # None unless launched by torchrun with several processes
     channels_last = dev.type == "cpu" and len(model.input_shape) == 3 and _uses_conv2d(model)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model.to(dev, memory_format=fmt)
+    if ddp is not None:
+        ddp.broadcast_parameters(model)  # every process starts from rank 0's weights
 
     def to_dev(a):
         return None if a is None else torch.from_numpy(a).to(dev).contiguous(memory_format=fmt)
@@ -319,6 +326,11 @@ def fit(
         gen.seed()  # non-deterministic, and leaves torch's global generator alone
     else:
         gen.manual_seed(int(seed))
+    noise_gen = gen
+    if ddp is not None:
+        # the shuffle generator must stay identical across processes: noise gets its own, per process
+        noise_gen = torch.Generator(device=dev)
+        noise_gen.manual_seed((int(seed) if seed is not None else 0) * 1000 + 17 + ddp.rank)
     XV, TV = to_dev(xv_np), to_dev(tv_np)
     if XV is not None and TV is None:
         TV = XV
@@ -368,8 +380,9 @@ def fit(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=epochs * steps, initial=min(start_epoch, epochs) * steps, disable=not progress, unit="batch",
-               dynamic_ncols=True, desc=f"fit {model.name}")
+    bar = tqdm(total=epochs * steps, initial=min(start_epoch, epochs) * steps,
+               disable=not progress or (ddp is not None and not ddp.is_main), unit="batch", dynamic_ncols=True,
+               desc=f"fit {model.name}")
     tick = max(1, steps // 50)  # bar updates are cheap but not free: ~50 per epoch
     # Randomness inside the model (dropout, a VAE's draws) comes from torch's global generator:
     # seed it from ``seed`` for this run only, and give the caller's generator state back after.
@@ -422,7 +435,12 @@ def fit(
                     order = torch.randperm(n, device=dev, generator=gen) if shuffle else None
                 lo, hi = pos, min(pos + batch_size, n)
                 pos = hi
-                seen += hi - lo
+                global_rows = hi - lo
+                if ddp is not None:
+                    if global_rows < ddp.world:
+                        continue  # a last batch with fewer rows than processes: every process skips it
+                    lo, hi = ddp.share(lo, hi)  # this process's rows of the global batch
+                seen += global_rows
                 if order is None:
                     xb = X[lo:hi]
                     tb = xb if T is None else T[lo:hi]
@@ -435,7 +453,7 @@ def fit(
                     if channels_last:
                         xb = xb.contiguous(memory_format=fmt)
                         tb = xb if T is None else tb.contiguous(memory_format=fmt)
-                inp = corruption(xb, gen) if corruption is not None else xb
+                inp = corruption(xb, noise_gen) if corruption is not None else xb
                 with autocast:
                     if variational:
                         if warmup_steps:
@@ -454,7 +472,13 @@ def fit(
                             keep = max(1, len(per_sample) - int(round(trim * len(per_sample))))
                             per_sample = torch.topk(per_sample, keep, largest=False, sorted=False).values
                         batch_loss = per_sample.mean()
-                batch_loss.backward()
+                if ddp is None:
+                    batch_loss.backward()
+                else:
+                    # weight by this process's share of the rows: the summed gradients are then the
+                    # gradient of the global batch's mean loss
+                    (batch_loss * (len(xb) / global_rows)).backward()
+                    ddp.sum_gradients(optimizer.params)
                 optimizer.step()
                 optimizer.zero_grad()
                 # Full batches are summed as they are; only a short last batch needs a weight.
@@ -462,6 +486,9 @@ def fit(
                 step_losses[i] = batch_loss.detach()
                 if (i + 1) % tick == 0 or i == steps - 1:
                     bar.update(tick if (i + 1) % tick == 0 else (i + 1) % tick)
+            if ddp is not None:
+                ddp.sum_(total)
+                ddp.sum_(parts)
             train_loss = float(total) * batch_size / seen  # the epoch's only host sync
             if not math.isfinite(train_loss):
                 bad = int((~torch.isfinite(step_losses)).nonzero()[0, 0])
@@ -505,7 +532,8 @@ def fit(
                 bad_epochs += 1
                 if early_stopping is not None and bad_epochs >= early_stopping:
                     history.stopped_early = stop = True
-            if checkpoint_dir is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stop):
+            if checkpoint_dir is not None and (ddp is None or ddp.is_main) and (
+                    (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stop):
                 checkpoint(epoch + 1)
             if stop:
                 break

@@ -1,0 +1,88 @@
+"""Data-parallel training over several processes (GPUs or machines), through ``torch.distributed``.
+
+The user's script does not change: launched with ``torchrun --nproc_per_node=N script.py`` (which
+sets ``WORLD_SIZE``, ``RANK``, ``LOCAL_RANK`` and the rendezvous address), ``hg.fit`` joins the
+process group itself (NCCL on CUDA, gloo on CPU) and trains data-parallel:
+
+- every process holds the same data and the same initial weights (broadcast from rank 0), and
+  draws the same shuffle, so all agree on each global batch of ``batch_size`` rows;
+- each process takes its share of the global batch (rows split as evenly as possible), and its
+  loss is weighted by its share of the rows, so that summing the gradients over processes (one
+  all-reduce of one flat buffer per step) gives the gradient of the global batch's mean loss:
+  the same update as one process training with the same global batch, up to floating-point
+  summation order;
+- the epoch's loss is summed over processes; validation, early stopping and callbacks see the
+  same values everywhere; only rank 0 shows a progress bar and writes checkpoints.
+
+Differences from one process, by design: batch normalisation uses each process's share of the
+batch for its statistics (as PyTorch's DDP does by default), a trimmed loss trims each share, and
+random corruption noise is drawn per process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+
+@dataclass
+class Distributed:
+    rank: int
+    world: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def share(self, lo: int, hi: int) -> tuple[int, int]:
+        """This process's rows ``[a, b)`` of the global batch ``[lo, hi)``."""
+        n = hi - lo
+        return lo + n * self.rank // self.world, lo + n * (self.rank + 1) // self.world
+
+    def broadcast_parameters(self, model: torch.nn.Module) -> None:
+        with torch.no_grad():
+            for tensor in list(model.parameters()) + list(model.buffers()):
+                dist.broadcast(tensor.data, src=0)
+
+    def sum_gradients(self, params) -> None:
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = _flatten_dense_tensors(grads)
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        for g, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
+            g.copy_(synced)
+
+    def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor
+
+
+def launched_world_size() -> int:
+    try:
+        return int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 1
+
+
+def setup(device: torch.device) -> Distributed | None:
+    """Join (or reuse) the process group when launched by torchrun with more than one process."""
+    if dist.is_available() and dist.is_initialized():
+        world = dist.get_world_size()
+        return Distributed(dist.get_rank(), world) if world > 1 else None
+    if launched_world_size() <= 1 or not dist.is_available():
+        return None
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend=backend)
+    return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def local_device() -> torch.device | None:
+    """The GPU of this process under torchrun (``cuda:LOCAL_RANK``), when CUDA is present."""
+    if launched_world_size() > 1 and torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return None
