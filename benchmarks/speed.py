@@ -10,6 +10,7 @@ size on Fashion-MNIST: the tutorial's dense AE (plain reconstruction) and its co
 
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/speed.py            # full
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/speed.py --quick    # a smoke run
+    python benchmarks/speed.py --device cuda [--compile] [--precision bf16]  # on a GPU machine
 
 The two loops' epochs alternate (hg.fit's epoch k, then the typical loop's epoch k, through an
 hg.fit callback), so that both meet the same machine conditions; the speedup is the median of
@@ -63,9 +64,9 @@ def copy_weights(source, target):
 class TypicalLoop:
     """The hand-written loop, one epoch per call, so its epochs can interleave with hg.fit's."""
 
-    def __init__(self, model, x, batch_size, seed, denoise):
+    def __init__(self, model, x, batch_size, seed, denoise, device="cpu"):
         torch.manual_seed(seed)
-        self.model, self.denoise = model, denoise
+        self.model, self.denoise, self.device = model.to(device), denoise, device
         self.loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x), batch_size=batch_size,
                                                   shuffle=True)
         self.opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -77,29 +78,33 @@ class TypicalLoop:
         start = time.perf_counter()
         running = 0.0
         for xb, yb in self.loader:
+            xb, yb = xb.to(self.device), yb.to(self.device)  # what a tutorial's GPU loop does
             inp = torch.clamp(xb + NOISE * torch.randn_like(xb), 0.0, 1.0) if self.denoise else xb
             opt.zero_grad()
             loss = F.mse_loss(model(inp), yb)
             loss.backward()
             opt.step()
             running += loss.item() * len(xb)
+        if str(self.device).startswith("cuda"):
+            torch.cuda.synchronize()
         self.seconds.append(time.perf_counter() - start)
         self.losses.append(running / len(self.loader.dataset))
         model.eval()
 
 
-def paired_run(name, x_train, x_tensor, batch_size, epochs, seed, denoise, precision="fp32"):
+def paired_run(name, x_train, x_tensor, batch_size, epochs, seed, denoise, precision="fp32", device="cpu",
+               compile=False):
     """Train both loops from the same initial weights, alternating epochs (hg.fit's epoch k, then
     the typical loop's epoch k), so that both see the same machine conditions."""
     ours = hg.create_model(name, input_shape=(1, 28, 28), seed=seed)
-    typical = TypicalLoop(copy_weights(ours, plain_model(name)), x_tensor, batch_size, seed, denoise)
+    typical = TypicalLoop(copy_weights(ours, plain_model(name)), x_tensor, batch_size, seed, denoise, device)
 
     def run_typical_epoch(epoch, history, model):
         typical.epoch()
 
     history = hg.fit(ours, x_train, corruption=hg.GaussianNoise(NOISE, clip=(0, 1)) if denoise else None,
-                     epochs=epochs, batch_size=batch_size, loss="mse", seed=seed, device="cpu", progress=False,
-                     precision=precision, callbacks=[run_typical_epoch])
+                     epochs=epochs, batch_size=batch_size, loss="mse", seed=seed, device=device, progress=False,
+                     precision=precision, compile=compile, callbacks=[run_typical_epoch])
     return typical, ours, history
 
 
@@ -112,8 +117,9 @@ def val_mse(model, x_val, denoise, seed=1234):
     if isinstance(model, hg.models.Autoencoder):
         out = hg.reconstruct(model, x_in)
     else:
+        device = next(model.parameters()).device
         with torch.no_grad():
-            out = torch.cat([model(b) for b in torch.from_numpy(x_in).split(1024)]).numpy()
+            out = torch.cat([model(b.to(device)).cpu() for b in torch.from_numpy(x_in).split(1024)]).numpy()
     return float(np.mean((out - x_val) ** 2))
 
 
@@ -125,6 +131,8 @@ def main():
     ap.add_argument("--models", nargs="+", default=["dense", "conv"])
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="hg.fit's precision (the typical loop always runs fp32)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (both loops run there)")
+    ap.add_argument("--compile", action="store_true", help="hg.fit(compile=True): torch.compile / CUDA graphs")
     ap.add_argument("--quick", action="store_true", help="6,000 rows, 1 epoch, 1 seed")
     ap.add_argument("--out")
     args = ap.parse_args()
@@ -134,6 +142,7 @@ def main():
     if args.quick:
         x_train, x_val, args.epochs, args.seeds = x_train[:6000], x_val[:2000], 1, args.seeds[:1]
     x_tensor = torch.from_numpy(x_train)
+    device = str(hg.training.trainer.resolve_device(args.device))
 
     rows = []
     for name in args.models:
@@ -144,7 +153,7 @@ def main():
             ratios = []
             for seed in args.seeds:
                 typical, ours, history = paired_run(name, x_train, x_tensor, bs, args.epochs, seed, denoise,
-                                                    args.precision)
+                                                    args.precision, device, args.compile)
                 sec["typical"] += typical.seconds
                 sec["hourglass"] += history.epoch_seconds
                 ratios += [a / b for a, b in zip(typical.seconds, history.epoch_seconds)]
@@ -153,7 +162,7 @@ def main():
             t_typ, t_hg = statistics.median(sec["typical"]), statistics.median(sec["hourglass"])
             row = {
                 "model": name, "task": "denoise 0.2" if denoise else "reconstruct", "batch_size": bs,
-                "hourglass_precision": args.precision,
+                "hourglass_precision": args.precision, "device": device, "compile": args.compile,
                 "epochs": args.epochs, "seeds": args.seeds, "rows": len(x_train),
                 "typical_sec_per_epoch": t_typ, "hourglass_sec_per_epoch": t_hg,
                 "speedup_median_of_paired_epochs": statistics.median(ratios),
@@ -162,11 +171,13 @@ def main():
                 "typical_epoch_seconds": sec["typical"], "hourglass_epoch_seconds": sec["hourglass"],
             }
             rows.append(row)
-            print(f"{name:6s} bs={bs:4d} {args.precision}  typical {t_typ:6.2f} s/epoch  hourglass {t_hg:6.2f} s/epoch  "
+            print(f"{name:6s} bs={bs:4d} {args.precision} {device}{' compiled' if args.compile else ''}  typical {t_typ:6.2f} s/epoch  hourglass {t_hg:6.2f} s/epoch  "
                   f"speedup {row['speedup_median_of_paired_epochs']:4.2f}x (paired epochs: {min(ratios):.2f}-"
                   f"{max(ratios):.2f})  val MSE typical {np.mean(val['typical']):.5f} "
                   f"hourglass {np.mean(val['hourglass']):.5f}", flush=True)
-    write_json("speed" if args.precision == "fp32" else f"speed_{args.precision}",
+    suffix = "".join(f"_{p}" for p in (args.precision if args.precision != "fp32" else "",
+                                        "gpu" if device.startswith("cuda") else "", "compiled" if args.compile else "") if p)
+    write_json(f"speed{suffix}",
                {"benchmark": "speed", "results": rows}, args.out)
 
 
