@@ -239,6 +239,10 @@ def fit(
         Each is called as ``callback(epoch, history, model)`` after every epoch (``epoch`` counts
         from 1, after the epoch's time is recorded); a callback that returns True stops training.
 
+    Several processes: a script launched with ``torchrun --nproc_per_node=N`` trains
+    data-parallel with no change (see :mod:`hourglass.training.distributed`); ``batch_size`` is
+    the global batch, shared out among the processes.
+
     Returns
     -------
     History
@@ -569,11 +573,15 @@ def _compiled(fn, eager, dev: torch.device):
     a missing C++ compiler or an unsupported operation must not stop the user's training."""
     import warnings
 
-    compiled = torch.compile(fn, mode="reduce-overhead" if dev.type == "cuda" else None, dynamic=False)
+    graphs = dev.type == "cuda"
+    compiled = torch.compile(fn, mode="reduce-overhead" if graphs else None, dynamic=False)
     state = {"fn": compiled}
 
     def call(*args, **kwargs):
         try:
+            if graphs and state["fn"] is compiled:
+                # one training step per call: the previous step's graph outputs may be reused
+                torch.compiler.cudagraph_mark_step_begin()
             return state["fn"](*args, **kwargs)
         except Exception as exc:  # the compiler's many error types; eager still works
             if state["fn"] is eager:
