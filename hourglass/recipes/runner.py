@@ -55,15 +55,16 @@ def _subset(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
-def _is_anomaly_from_labels(y, normal, name: str):
-    if y is None:
+def _anomaly_labels(classes, normal):
+    """1 = anomaly / 0 = normal: the classes not in ``normal``; labels that are already 0 / 1 as
+    they are; None when neither tells (classes with no normal class named: no metrics)."""
+    if classes is None:
         return None
     if normal is not None:
-        return np.isin(y, normal, invert=True).astype(np.int64)
-    if set(np.unique(y).tolist()) <= {0, 1}:
-        return y.astype(np.int64)
-    raise RecipeError(f"{name} holds classes {sorted(np.unique(y).tolist())[:10]}; say which are normal with "
-                      "data.normal = [...]")
+        return np.isin(classes, normal, invert=True).astype(np.int64)
+    if set(np.unique(classes).tolist()) <= {0, 1}:
+        return classes.astype(np.int64)
+    return None
 
 
 def load_data(recipe: Recipe, *, data_dir=None, progress: bool = False) -> RunData:
@@ -85,9 +86,7 @@ def load_data(recipe: Recipe, *, data_dir=None, progress: bool = False) -> RunDa
         else:
             x_test, c_test = x_train, c_train
         normal, names, what = d["normal"], (), d["path"]
-    y_train = _is_anomaly_from_labels(c_train, normal, "the training labels") if normal is not None or (
-        c_train is not None and set(np.unique(c_train).tolist()) <= {0, 1}) else None
-    y_test = _is_anomaly_from_labels(c_test, normal, "the test labels") if y_train is not None or normal else None
+    y_train, y_test = _anomaly_labels(c_train, normal), _anomaly_labels(c_test, normal)
     if d["train_on"] == "normal" and y_train is not None and recipe.detection is not None:
         keep = y_train == 0
         if not keep.any():

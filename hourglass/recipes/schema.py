@@ -58,7 +58,7 @@ DATA = {
     "label_column": ("str", None),     # CSV column with labels (1 = anomaly / 0 = normal, or classes)
     "split": ("str", None),            # ECG5000: "tutorial" (80 / 20) or "ucr"
     "normal": ("ints", None),          # classes that are normal: train on them, the rest are anomalies
-    "train_on": (("normal", "all"), "normal"),  # train on normal samples only (when known), or all
+    "train_on": (("normal", "all"), "normal"),  # a detector trains on the normal samples only (when known)
     "max_train": ("int", 0),           # 0 = all training samples; else a random subset of this size
     "max_test": ("int", 0),
     "validation": (("none", "test"), "none"),  # report the loss on the test data each epoch
