@@ -35,7 +35,9 @@ def batched(model: Autoencoder, x: np.ndarray, fn: Callable[..., torch.Tensor], 
     try:
         with torch.inference_mode():
             for i in range(0, len(x), batch_size):
-                xb = torch.from_numpy(x[i:i + batch_size]).to(device)
+                rows = x[i:i + batch_size]
+                # a read-only memory map cannot back a tensor (torch warns): copy the batch out
+                xb = torch.from_numpy(rows if rows.flags.writeable else np.array(rows)).to(device)
                 out = fn(xb) if labels is None else fn(xb, torch.from_numpy(labels[i:i + batch_size]).to(device))
                 outputs.append(tuple(o.float().cpu().numpy() for o in out) if isinstance(out, tuple)
                                else out.float().cpu().numpy())

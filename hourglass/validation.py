@@ -20,7 +20,8 @@ def as_float_array(x, name: str = "x", offset: int = 0) -> np.ndarray:
 
     ``offset``: the index of ``x``'s first sample in the caller's data (when ``x`` is a chunk of
     it), so that an error names the caller's sample. A read-only memory-mapped array is checked
-    chunk by chunk and returned as it is (not copied into memory; see :mod:`hourglass.streaming`).
+    chunk by chunk and returned as it is (not copied into memory; see :mod:`hourglass.streaming`)
+    when it holds float32; other dtypes are converted, which reads them into memory.
     """
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
@@ -41,7 +42,7 @@ def as_float_array(x, name: str = "x", offset: int = 0) -> np.ndarray:
         raise InvalidInputError(f"{name} is a scalar; expected an array of samples")
     if arr.shape[0] == 0 or arr.size == 0:
         raise InvalidInputError(f"{name} is empty (shape {arr.shape}); expected at least one sample")
-    if is_mapped(arr):
+    if is_mapped(arr) and arr.dtype == np.float32:
         for start, chunk in row_chunks(arr):
             _check_finite(chunk, name, offset + start)
         return arr

@@ -74,3 +74,21 @@ def test_training_on_a_memory_mapped_file_equals_training_in_memory(big):
     for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
         assert torch.equal(a, b)
     assert _resident_kb(path) <= STREAM_BYTES // 1024 * 1.1
+
+
+def test_other_dtypes_and_small_mapped_files_work_everywhere(tmp_path, ecg):
+    """A float64 memory map is converted (streaming is for float32 files); a small float32 one
+    goes through every public function without warnings about read-only memory."""
+    import warnings
+
+    model = hg.create_model("stacked", input_shape=(140,), seed=0)
+    np.save(tmp_path / "f64.npy", ecg.x_test[:300].astype(np.float64))
+    np.save(tmp_path / "f32.npy", ecg.x_test[:300])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for name in ("f64.npy", "f32.npy"):
+            mapped = np.load(tmp_path / name, mmap_mode="r")
+            assert hg.reconstruct(model, mapped).dtype == np.float32
+            hg.fit(model, mapped, epochs=1, progress=False)
+            det = hg.Detector(model, scaler=hg.StandardScaler()).fit(mapped)
+            np.testing.assert_allclose(det.score_samples(mapped), det.score_samples(ecg.x_test[:300]), rtol=1e-6)

@@ -315,6 +315,8 @@ def fit(
     if str(device) == "auto" and local_device() is not None:
         dev = local_device()  # under torchrun: this process's own GPU
     ddp = distributed_setup(dev)  # None unless launched by torchrun with several processes
+    if ddp is not None and len(x_np) < ddp.world:
+        raise InvalidInputError(f"{len(x_np)} training samples cannot be shared among {ddp.world} processes")
     channels_last = dev.type == "cpu" and len(model.input_shape) == 3 and _uses_conv2d(model)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model.to(dev, memory_format=fmt)
@@ -431,7 +433,7 @@ def fit(
     warmup_steps = kl_warmup * steps
     loss_fn, elbo_fn = model.loss, getattr(model, "negative_elbo", None)
     if compile:
-        loss_fn, elbo_fn = (None if fn is None else _compiled(fn, fn, dev) for fn in (loss_fn, elbo_fn))
+        loss_fn, elbo_fn = (None if fn is None else _compiled(fn, dev) for fn in (loss_fn, elbo_fn))
     try:
         for epoch in range(start_epoch, epochs):
             start = time.perf_counter()
@@ -507,15 +509,19 @@ def fit(
                 ddp.sum_(parts)
             train_loss = float(total) * batch_size / seen  # the epoch's only host sync
             if not math.isfinite(train_loss):
-                bad = int((~torch.isfinite(step_losses)).nonzero()[0, 0])
-                value = float(step_losses[bad])
+                bad_steps = (~torch.isfinite(step_losses)).nonzero()
+                if len(bad_steps):
+                    bad = int(bad_steps[0, 0])
+                    when = (f"{float(step_losses[bad])} at epoch {epoch + 1}, step {bad + 1} of {steps} "
+                            f"(step {epoch * steps + bad + 1} of the run)")
+                else:  # another process's step went bad first (several processes)
+                    when = f"{train_loss} in epoch {epoch + 1} (on another process)"
                 kept = complete_checkpoints(checkpoint_dir) if checkpoint_dir is not None else []
                 where = (f"; the last good checkpoint (epoch {int(kept[-1].stem.split('-')[1])}) is kept in "
                          f"{checkpoint_dir}: fix the cause and call fit again with resume=True"
                          if kept else "")
                 raise TrainingError(
-                    f"the training loss became {value} at epoch {epoch + 1}, step {bad + 1} of {steps} "
-                    f"(step {epoch * steps + bad + 1} of the run); usual causes: a learning rate too high "
+                    f"the training loss became {when}; usual causes: a learning rate too high "
                     f"(lr={lr}), or unscaled inputs far from the model's output range (scale them, e.g. "
                     f"hg.StandardScaler), or NaN / inf in a target{where}"
                 )
@@ -569,13 +575,13 @@ def fit(
     return history
 
 
-def _compiled(fn, eager, dev: torch.device):
-    """``fn`` through torch.compile, falling back to ``eager`` (with a warning) if compiling fails:
-    a missing C++ compiler or an unsupported operation must not stop the user's training."""
+def _compiled(eager, dev: torch.device):
+    """``eager`` through torch.compile, falling back to it (with a warning) if compiling fails: a
+    missing C++ compiler or an unsupported operation must not stop the user's training."""
     import warnings
 
     graphs = dev.type == "cuda"
-    compiled = torch.compile(fn, mode="reduce-overhead" if graphs else None, dynamic=False)
+    compiled = torch.compile(eager, mode="reduce-overhead" if graphs else None, dynamic=False)
     state = {"fn": compiled}
 
     def call(*args, **kwargs):
