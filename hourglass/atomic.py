@@ -6,24 +6,33 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 
-def write_bytes_atomic(path, data: bytes) -> Path:
+@contextmanager
+def atomic_open(path, mode: str = "wb", **kwargs):
+    """``open`` for writing ``path`` atomically: the file appears, complete, when the block ends
+    without an error, and not at all otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        with open(tmp, mode, **kwargs) as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
-    return path
+
+
+def write_bytes_atomic(path, data: bytes) -> Path:
+    with atomic_open(path, "wb") as f:
+        f.write(data)
+    return Path(path)
 
 
 def json_default(value):

@@ -195,17 +195,13 @@ def _model_folder(run: Path) -> Path:
 
 def _write_csv_atomic(path: Path, header: list[str], columns: list) -> None:
     import csv
-    import os
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    from hourglass.atomic import atomic_open
+
+    with atomic_open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(zip(*columns))
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 @main.command()

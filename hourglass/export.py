@@ -168,24 +168,6 @@ def _quiet_exporter():
         logger.setLevel(level)
 
 
-def _resolve(obj):
-    """-> (model, detector or None) from a model, a Detector / ensemble, or a fitted estimator."""
-    from hourglass.detection.detector import Detector
-
-    if isinstance(obj, Autoencoder):
-        return obj, None
-    if hasattr(obj, "_hourglass_save_"):  # AutoencoderDetector / AutoencoderTransformer
-        if not hasattr(obj, "detector_"):
-            from hourglass.errors import NotFittedError
-
-            raise NotFittedError(f"this {type(obj).__name__} is not fitted; call fit(X) before exporting it")
-        obj = obj.detector_
-    if isinstance(obj, Detector):
-        obj._check_fitted()
-        return obj.model, obj
-    raise InvalidInputError(f"export_onnx takes an hourglass model or detector, got {type(obj).__name__}")
-
-
 def _example(model: Autoencoder, part: str, example, rows: int = TRACE_ROWS):
     if example is not None:
         from hourglass.validation import as_float_array
@@ -234,7 +216,9 @@ def export_onnx(model_or_detector, path, part: str = "full", *, example=None, op
     """
     if part not in PARTS:
         raise InvalidInputError(f"part must be one of {PARTS}, got {part!r}")
-    model, det = _resolve(model_or_detector)
+    from hourglass.detection.detector import model_and_detector
+
+    model, det = model_and_detector(model_or_detector, "export_onnx")
     if part == "scorer" and det is None:
         raise InvalidInputError("part='scorer' needs a fitted detector (hg.Detector(model).fit(x_normal)): a bare "
                                 "model has no score or threshold")

@@ -268,6 +268,21 @@ class Detector:
                 f"scaler={self.scaler!r})")
 
 
+def model_and_detector(obj, action: str) -> tuple[Autoencoder, "Detector | None"]:
+    """``(model, detector or None)`` from a model, a fitted Detector / ensemble, or a fitted
+    scikit-learn style estimator; ``action`` (e.g. "exporting it") words the errors."""
+    if hasattr(obj, "_hourglass_save_"):  # AutoencoderDetector / AutoencoderTransformer
+        if not hasattr(obj, "detector_"):
+            raise NotFittedError(f"this {type(obj).__name__} is not fitted; call fit(X) before {action}")
+        obj = obj.detector_
+    if isinstance(obj, Detector):
+        obj._check_fitted()
+        return obj.model, obj
+    if isinstance(obj, Autoencoder):
+        return obj, None
+    raise InvalidInputError(f"{action} takes an hourglass model or detector, got {type(obj).__name__}")
+
+
 def _warn_if_uncalibrated(threshold) -> None:
     if isinstance(threshold, FixedFPR):
         warnings.warn("FixedFPR fitted on the training data: the false-positive guarantee holds only for scores "

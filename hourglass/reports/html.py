@@ -89,25 +89,6 @@ def _figure(fig, caption: str, save_as: Path | None = None) -> str:
             f"<figcaption>{_esc(caption)}</figcaption></figure>")
 
 
-def _resolve(obj):
-    """-> (model, detector or None)."""
-    from hourglass.detection.detector import Detector
-    from hourglass.models.base import Autoencoder
-
-    if hasattr(obj, "_hourglass_save_"):  # a fitted scikit-learn style estimator
-        if not hasattr(obj, "detector_"):
-            from hourglass.errors import NotFittedError
-
-            raise NotFittedError(f"this {type(obj).__name__} is not fitted; call fit(X) before reporting on it")
-        obj = obj.detector_
-    if isinstance(obj, Detector):
-        obj._check_fitted()
-        return obj.model, obj
-    if isinstance(obj, Autoencoder):
-        return obj, None
-    raise InvalidInputError(f"report takes an hourglass model or detector, got {type(obj).__name__}")
-
-
 def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: str | None = None,
            class_labels=None, class_names=None, corruption=None, save_figures: bool = False,
            progress: bool = False) -> Path:
@@ -160,7 +141,9 @@ def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: 
 
     from hourglass.validation import as_float_array
 
-    model, det = _resolve(obj)
+    from hourglass.detection.detector import model_and_detector
+
+    model, det = model_and_detector(obj, "report")
     x = as_float_array(x_test, "x_test")
     if len(x) == 0:
         raise InvalidInputError("x_test is empty: the report needs samples to show")
@@ -235,6 +218,15 @@ class _Context:
         return self._cache["scores"]
 
     @property
+    def metrics(self) -> dict:
+        """Detection metrics on x, y (a detector with labels only)."""
+        if "metrics" not in self._cache:
+            from hourglass.detection.metrics import detection_metrics
+
+            self._cache["metrics"] = detection_metrics(self.y, self.scores, self.det.threshold_)
+        return self._cache["metrics"]
+
+    @property
     def member(self):
         """The detector whose model the plots show (an ensemble's first member)."""
         return getattr(self.det, "detectors", [self.det])[0]
@@ -299,10 +291,7 @@ def _overview(ctx: _Context) -> _Section:
         flagged = int((ctx.scores > det.threshold_).sum())
         items += [("threshold", det.threshold_), ("flagged", f"{flagged:,} ({flagged / len(ctx.x):.1%})")]
         if ctx.y is not None:
-            from hourglass.detection.metrics import detection_metrics
-
-            ctx._cache["metrics"] = detection_metrics(ctx.y, ctx.scores, det.threshold_)
-            items += [("AUROC", ctx._cache["metrics"]["auroc"]), ("F1", ctx._cache["metrics"]["f1"])]
+            items += [("AUROC", ctx.metrics["auroc"]), ("F1", ctx.metrics["f1"])]
     return _Section("overview", "Overview", [_cards(items)])
 
 
@@ -322,7 +311,7 @@ def _metrics(ctx: _Context) -> _Section | None:
         ("input transform", repr(ctx.member.input_transform) if ctx.member.input_transform is not None else "none"),
     ] + [(f"calibration scores: {k}", v) for k, v in getattr(det, "train_scores_", {}).items()]))
     if ctx.y is not None:
-        m = ctx._cache["metrics"]
+        m = ctx.metrics
         keys = ("accuracy", "precision", "recall", "f1", "auroc", "auprc")
         section.parts.append("<h3>Metrics (anomaly = positive class)</h3>")
         section.parts.append(_table([[m[k] for k in keys]], header=keys))

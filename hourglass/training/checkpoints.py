@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from hourglass.atomic import write_bytes_atomic, write_json_atomic
 from hourglass.errors import HourglassError, ModelFileError
@@ -47,11 +47,7 @@ def save_checkpoint(directory, epoch: int, tensors: dict[str, torch.Tensor], met
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"epoch-{epoch:06d}"
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    tmp = directory / f".{stem}.safetensors.writing"
-    save_file(tensors, str(tmp))
-    # save_file does not sync: read the bytes back through one atomic, synced write
-    write_bytes_atomic(directory / f"{stem}.safetensors", tmp.read_bytes())
-    tmp.unlink(missing_ok=True)
+    write_bytes_atomic(directory / f"{stem}.safetensors", save(tensors))
     write_json_atomic(directory / f"{stem}.json", {"format": FORMAT, "format_version": FORMAT_VERSION,
                                                     "epoch": epoch, "weights": f"{stem}.safetensors", **meta})
     for old in complete_checkpoints(directory)[:-KEEP]:
