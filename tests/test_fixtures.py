@@ -1,0 +1,87 @@
+"""Saved folders are a promise: folders written by every earlier release load with the current code
+and give identical scores, predictions, p-values, maps, reconstructions and codes; saved again by
+the current code, they still do. The folders and their expected results are in tests/fixtures/
+(written by scripts/make_fixtures.py with that release)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import hourglass as hg
+
+FIXTURES = Path(__file__).parent / "fixtures"
+RELEASES = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+DETECTORS = ("detector", "conv-detector", "vae-detector")
+
+
+def expected(release: str) -> dict[str, np.ndarray]:
+    with np.load(FIXTURES / release / "expected.npz", allow_pickle=False) as f:
+        return dict(f)
+
+
+def check_detector(det, exp: dict, name: str) -> None:
+    x = exp[f"{name}/x"]
+    for method in ("score_samples", "predict", "decision_function", "p_values"):
+        got = getattr(det, method)(x)
+        np.testing.assert_array_equal(got, exp[f"{name}/{method}"], err_msg=f"{name}.{method}")
+        assert got.dtype == exp[f"{name}/{method}"].dtype, (name, method, got.dtype)
+    np.testing.assert_array_equal(det.score_map(x[:4]), exp[f"{name}/score_map"], err_msg=f"{name}.score_map")
+    assert det.threshold_ == float(exp[f"{name}/threshold"])
+
+
+def check_estimator(est, exp: dict, name: str) -> None:
+    x = exp[f"{name}/x"]
+    names = getattr(est, "feature_names_in_", None)
+    if names is not None:  # fitted on a DataFrame: score one with the same columns
+        import pandas as pd
+
+        x = pd.DataFrame(x, columns=names)
+    for method in ("score_samples", "predict", "decision_function", "p_values"):
+        if f"{name}/{method}" in exp:
+            np.testing.assert_array_equal(getattr(est, method)(x), exp[f"{name}/{method}"], err_msg=f"{name}.{method}")
+    if f"{name}/explain_indices" in exp:
+        np.testing.assert_array_equal(est.explain(x, top=3).indices, exp[f"{name}/explain_indices"])
+    assert est.threshold_ == float(exp[f"{name}/threshold"])
+
+
+def check_model(model, exp: dict) -> None:
+    x = exp["model/x"]
+    np.testing.assert_array_equal(hg.reconstruct(model, x), exp["model/reconstruct"])
+    np.testing.assert_array_equal(hg.encode(model, x), exp["model/encode"])
+
+
+@pytest.fixture(params=RELEASES)
+def release(request):
+    return request.param
+
+
+@pytest.mark.parametrize("resave", [False, True], ids=["as-saved", "saved-again"])
+def test_release_folders_load_with_identical_results(release, resave, tmp_path):
+    exp = expected(release)
+
+    def load(name):
+        obj = hg.load(FIXTURES / release / name)
+        if resave:
+            hg.save(obj, tmp_path / name)
+            obj = hg.load(tmp_path / name)
+        return obj
+
+    for name in DETECTORS:
+        det = load(name)
+        assert isinstance(det, hg.Detector), (name, type(det))
+        check_detector(det, exp, name)
+    assert load("detector").model.history_.epochs == 3  # the history saved with it
+    assert isinstance(load("conv-detector").input_transform, hg.Downsample)
+    for name in ("estimator-ensemble", "estimator-vae"):
+        est = load(name)
+        assert isinstance(est, hg.AutoencoderDetector)
+        check_estimator(est, exp, name)
+    ensemble = load("estimator-ensemble")
+    assert isinstance(ensemble.detector_, hg.DetectorEnsemble) and len(ensemble.models_) == 3
+    assert isinstance(ensemble.detector_.threshold, hg.FixedFPR)
+    model = load("model")
+    assert isinstance(model, hg.Autoencoder) and model.name == "conv1d" and model.history_.epochs == 2
+    check_model(model, exp)
