@@ -19,12 +19,12 @@ from hourglass.io import load, save
 from hourglass.recipes import run_recipe
 from hourglass.reports.html import report
 from hourglass.models import Autoencoder, create_model, list_models, register_model
-from hourglass.training import History, TrainingError, fit
+from hourglass.training import FitOptions, History, TrainingError, fit
 from hourglass.transforms import Downsample, GaussianNoise, MaskingNoise, MinMaxScaler, SaltAndPepper, StandardScaler, scores_to_steps, stretches, windows
 
 __all__ = [
     "Autoencoder", "AutoencoderDetector", "AutoencoderTransformer", "BestF1", "ChecksumError", "Contamination", "DataFileError", "DatasetNotFoundError",
-    "Detector", "DetectorEnsemble", "Downsample", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
+    "Detector", "DetectorEnsemble", "Downsample", "FitOptions", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
     "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "SaltAndPepper", "StandardScaler", "Threshold",
     "MissingDependencyError", "TrainingError", "create_model", "datasets", "decode", "encode", "export_onnx", "fit", "interpolate", "list_models", "load",
     "reconstruct", "recipes", "register_model", "report", "run_recipe", "sample", "save", "scores_to_steps", "stretches", "windows", "__version__",

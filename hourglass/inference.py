@@ -10,7 +10,8 @@ import torch
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder
 from hourglass.models.vae import VariationalAutoencoder
-from hourglass.training.trainer import check_labels, model_device
+from hourglass.devices import model_device
+from hourglass.labels import check_labels
 from hourglass.validation import as_float_array, check_model_input, check_positive_int, check_sample_shape
 
 

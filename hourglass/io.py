@@ -222,7 +222,8 @@ def _load(path: Path, meta: dict, device):
 
     from hourglass.detection.ensemble import DetectorEnsemble
     from hourglass.detection.thresholds import threshold_from_dict
-    from hourglass.training.trainer import History, resolve_device
+    from hourglass.devices import resolve_device
+    from hourglass.training.history import History
 
     device = resolve_device(device)
     weights = path / WEIGHTS_FILE

@@ -8,24 +8,18 @@
 
 from __future__ import annotations
 
-from hourglass.datasets import adbench, ecg5000, fashion_mnist, mnist
-from hourglass.datasets.base import Dataset
+from hourglass.datasets import adbench, ecg5000, fashion_mnist, mnist  # noqa: F401  (registers the loaders)
+from hourglass.datasets.base import DATASETS, Dataset, register_dataset
 from hourglass.datasets.files import Resource, cache_dir, fetch
 from hourglass.datasets.images import ImageFolder, read_image_folder
 from hourglass.datasets.splits import one_vs_rest
 from hourglass.datasets.tabular import Table, read_csv, read_npy, read_npz, read_table
-from hourglass.errors import DatasetNotFoundError
-
-_LOADERS = {
-    fashion_mnist.NAME: fashion_mnist.load,
-    mnist.NAME: mnist.load,
-    ecg5000.NAME: ecg5000.load,
-}
 
 
 def list_datasets(data_dir=None) -> list[str]:
-    """Names accepted by :func:`load`: the image and ECG sets, then ``adbench/<name>``."""
-    return sorted(_LOADERS) + [f"adbench/{n}" for n in adbench.available(data_dir)]
+    """Names accepted by :func:`load`: the registered sets, then ``adbench/<name>`` (the known
+    ADBench files and any found in the data folders)."""
+    return DATASETS.names() + [f"adbench/{n}" for n in adbench.available(data_dir)]
 
 
 def load(name: str, *, data_dir=None, download: bool = True, cache_dir=None, base_url=None,
@@ -51,13 +45,11 @@ def load(name: str, *, data_dir=None, download: bool = True, cache_dir=None, bas
     """
     fetch_kw = dict(data_dir=data_dir, download=download, cache=cache_dir, base_url=base_url,
                     progress=progress)
-    key = name.lower()
+    key = str(name).lower()
     if key.startswith("adbench/"):
         return adbench.load(name.split("/", 1)[1], **fetch_kw, **options)
-    if key not in _LOADERS:
-        raise DatasetNotFoundError(f"unknown data set {name!r}; choose from {list_datasets(data_dir)}")
-    return _LOADERS[key](**fetch_kw, **options)
+    return DATASETS[key](**fetch_kw, **options)
 
 
-__all__ = ["Dataset", "ImageFolder", "Resource", "Table", "cache_dir", "fetch", "list_datasets", "load", "one_vs_rest", "read_csv",
+__all__ = ["DATASETS", "Dataset", "register_dataset", "ImageFolder", "Resource", "Table", "cache_dir", "fetch", "list_datasets", "load", "one_vs_rest", "read_csv",
            "read_image_folder", "read_npy", "read_npz", "read_table"]

@@ -1,4 +1,4 @@
-"""The :class:`Dataset` every loader returns."""
+"""The :class:`Dataset` every loader returns, and the registry loaders join by name."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hourglass.errors import InvalidInputError
+from hourglass.errors import DatasetNotFoundError, InvalidInputError
+from hourglass.registry import Registry
+
+# name -> loader(**fetch_kw, **options) -> Dataset; a loader module registers with
+# ``@register_dataset(NAME)`` and is imported by hourglass/datasets/__init__.py.
+DATASETS: Registry = Registry("data set", error=DatasetNotFoundError)
+register_dataset = DATASETS.decorator
 
 
 def label_name(class_names, label) -> str:

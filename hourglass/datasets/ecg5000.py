@@ -11,9 +11,8 @@ from importlib import resources
 
 import numpy as np
 
-from hourglass.datasets.base import Dataset
+from hourglass.datasets.base import Dataset, register_dataset
 from hourglass.errors import DataFileError, InvalidInputError
-from hourglass.transforms.scalers import MinMaxScaler
 
 NAME = "ecg5000"
 CLASSES = {1: "Normal", 2: "R-on-T PVC", 3: "PVC", 4: "SP or EB", 5: "Unclassified beat"}  # labels are 1-5
@@ -29,6 +28,7 @@ def _read_bundled() -> dict[str, np.ndarray]:
         raise DataFileError(f"the bundled ECG5000 file {ref} is damaged ({exc}); reinstall hourglass") from None
 
 
+@register_dataset(NAME)
 def load(split: str = "ucr", *, data_dir=None, download=True, cache=None, base_url=None,
          progress=False) -> Dataset:
     """Load ECG5000.
@@ -39,7 +39,8 @@ def load(split: str = "ucr", *, data_dir=None, download=True, cache=None, base_u
         ``"ucr"``: the archive's own split, 500 train + 4,500 test rows, values as published.
         ``"tutorial"``: the classic Keras anomaly-detection tutorial's protocol: all 5,000 rows,
         ``train_test_split(test_size=0.2, random_state=21)``, min-max scaled to [0, 1] with the
-        global min and max of the training split (the fitted scaler is in ``info["scaler"]``).
+        global min and max of the training split (the fitted scaler's description is in
+        ``info["scaler"]``: ``hg.transforms.scaler_from_dict(info["scaler"])`` rebuilds it).
     data_dir, download, cache, base_url, progress
         Accepted so that every loader takes the same arguments; unused, the data ships with
         the package.
@@ -65,8 +66,10 @@ def load(split: str = "ucr", *, data_dir=None, download=True, cache=None, base_u
     x = np.concatenate([arrays["x_train"], arrays["x_test"]])
     y = np.concatenate([y_train, y_test])
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=21)
-    scaler = MinMaxScaler(per_feature=False).fit(x_train)
+    # hg.MinMaxScaler(per_feature=False) written out: a data set does not depend on transforms
+    low, high = np.float32(x_train.min()), np.float32(x_train.max())
+    span = high - low
     info.update(protocol="train_test_split(test_size=0.2, random_state=21); global min-max of train",
-                scaler=scaler)
-    return Dataset(NAME, scaler.transform(x_train), y_train, scaler.transform(x_test), y_test,
-                   normal_labels=NORMAL_LABELS, class_names=CLASSES, info=info)
+                scaler={"type": "MinMaxScaler", "per_feature": False, "min": float(low), "max": float(high)})
+    return Dataset(NAME, ((x_train - low) / span).astype(np.float32), y_train, ((x_test - low) / span).astype(np.float32),
+                   y_test, normal_labels=NORMAL_LABELS, class_names=CLASSES, info=info)

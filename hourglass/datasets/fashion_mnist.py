@@ -1,5 +1,6 @@
 """Fashion-MNIST (Zalando Research, MIT licence): 70,000 28x28 grayscale garments, 10 classes."""
 
+from hourglass.datasets.base import register_dataset
 from hourglass.datasets.files import Resource
 from hourglass.datasets.idx import load_idx_dataset
 
@@ -20,6 +21,7 @@ CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 
+@register_dataset(NAME)
 def load(**fetch_kw):
     """Load Fashion-MNIST: 60,000 train and 10,000 test images, float32 (n, 1, 28, 28) in [0, 1]."""
     return load_idx_dataset(NAME, NAME, RESOURCES, CLASSES, **fetch_kw)

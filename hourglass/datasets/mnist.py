@@ -1,5 +1,6 @@
 """MNIST handwritten digits (LeCun, Cortes, Burges): 70,000 28x28 grayscale digits."""
 
+from hourglass.datasets.base import register_dataset
 from hourglass.datasets.files import Resource
 from hourglass.datasets.idx import load_idx_dataset
 
@@ -19,6 +20,7 @@ RESOURCES = {
 CLASSES = tuple(str(d) for d in range(10))
 
 
+@register_dataset(NAME)
 def load(**fetch_kw):
     """Load MNIST: 60,000 train and 10,000 test images, float32 (n, 1, 28, 28) in [0, 1]."""
     return load_idx_dataset(NAME, NAME, RESOURCES, CLASSES, **fetch_kw)

@@ -16,7 +16,7 @@ from hourglass.inference import batched, prepare_input
 from hourglass.streaming import row_chunks, should_stream
 from hourglass.models.base import Autoencoder
 from hourglass.transforms.corruptions import Downsample
-from hourglass.training.trainer import model_device
+from hourglass.devices import model_device
 from hourglass.validation import as_float_array, check_positive_int
 
 

@@ -1,7 +1,9 @@
 """Thresholds on anomaly scores: a score above the threshold is an anomaly.
 
 Each threshold is fitted on scores the user hands over (``fit(scores, y=None)``), keeps its value
-in ``value_`` and round-trips through a JSON dict, so it is saved with the detector.
+in ``value_`` and round-trips through a JSON dict, so it is saved with the detector. Thresholds are
+registered by class name (:func:`list_thresholds`, :func:`create_threshold`); a new one is a
+:class:`Threshold` subclass with ``@register_threshold()``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,12 @@ import math
 import numpy as np
 
 from hourglass.errors import InvalidInputError, NotFittedError
+from hourglass.prepare import binary_labels
+from hourglass.registry import Registry
 from hourglass.validation import as_float_array, check_fraction
+
+THRESHOLDS: Registry = Registry("threshold")
+register_threshold = THRESHOLDS.decorator
 
 
 class Threshold:
@@ -23,7 +30,7 @@ class Threshold:
     def fit(self, scores, y=None) -> "Threshold":
         scores = as_float_array(scores, "scores").ravel().astype(np.float64)
         if y is not None:
-            y = _binary_labels(y, len(scores))
+            y = binary_labels(y, len(scores))
         elif self.needs_labels:
             raise InvalidInputError(f"{type(self).__name__} needs labels: fit(scores, y) with y = 1 for anomalies")
         self.value_ = float(self._compute(scores, y))
@@ -49,15 +56,7 @@ class Threshold:
         return f"{type(self).__name__}({args})"
 
 
-def _binary_labels(y, n: int) -> np.ndarray:
-    y = np.asarray(y).ravel()
-    if len(y) != n:
-        raise InvalidInputError(f"y has {len(y)} labels but there are {n} scores")
-    if not np.isin(y, (0, 1)).all():
-        raise InvalidInputError("y must hold 1 for anomalies and 0 for normal samples only")
-    return y.astype(np.int64)
-
-
+@register_threshold()
 class MeanStd(Threshold):
     """``mean + k * std`` of the scores (the classic tutorial's rule, k = 1, on normal data)."""
 
@@ -72,6 +71,7 @@ class MeanStd(Threshold):
         return scores.mean() + float(self.k) * scores.std()
 
 
+@register_threshold()
 class Percentile(Threshold):
     """The ``q``-th percentile (0-100) of the scores."""
 
@@ -86,6 +86,7 @@ class Percentile(Threshold):
         return np.percentile(scores, float(self.q))
 
 
+@register_threshold()
 class Contamination(Threshold):
     """Flag the top ``rate`` fraction of the scores (PyOD's ``contamination``)."""
 
@@ -99,6 +100,7 @@ class Contamination(Threshold):
         return np.quantile(scores, 1.0 - rate)
 
 
+@register_threshold()
 class BestF1(Threshold):
     """The threshold that maximises F1 on labelled scores (y = 1 for anomalies)."""
 
@@ -116,6 +118,7 @@ class BestF1(Threshold):
         return float(np.nextafter(cuts[best], -np.inf))
 
 
+@register_threshold()
 class FixedFPR(Threshold):
     """Split-conformal threshold: on new normal data exchangeable with the calibration scores,
     the false-positive rate is at most ``rate``.
@@ -139,10 +142,27 @@ class FixedFPR(Threshold):
         return math.inf if k > n else float(np.sort(scores)[k - 1])
 
 
-THRESHOLDS = {cls.__name__: cls for cls in (MeanStd, Percentile, Contamination, BestF1, FixedFPR)}
+def list_thresholds(pattern: str | None = None) -> list[str]:
+    """Registered threshold names (their class names), optionally filtered by a glob pattern."""
+    return THRESHOLDS.names(pattern)
+
+
+def threshold_parameters(name: str) -> list[str]:
+    """The parameters the threshold ``name`` takes."""
+    return list(THRESHOLDS[name]._params)
+
+
+def create_threshold(name: str, **params) -> Threshold:
+    """A threshold by name: ``create_threshold("FixedFPR", rate=0.01)``."""
+    cls = THRESHOLDS[name]
+    unknown = set(params) - set(cls._params)
+    if unknown:
+        raise InvalidInputError(f"{name} takes {list(cls._params) or 'no parameters'}, not {sorted(unknown)}")
+    return cls(**params)
 
 
 def threshold_from_dict(d: dict) -> Threshold:
+    """Rebuild a threshold (and its fitted value) from :meth:`Threshold.to_dict`'s description."""
     try:
         cls = THRESHOLDS[d["type"]]
         obj = cls(**{p: d[p] for p in cls._params})

@@ -1,11 +1,22 @@
-"""What every autoencoder shares: a JSON-serialisable config, encode / decode, the loss."""
+"""What every autoencoder shares: a JSON-serialisable config, encode / decode, its training
+loss, and its saved state.
+
+A model computes its own training loss (:meth:`Autoencoder.training_loss`): one value per sample
+plus named parts, so the fit loop can trim, weight and log any model's loss without knowing its
+family. A model also answers the loop's two other calls: :meth:`~Autoencoder.prepare_training`
+(check the run's options and data, set up what the model needs from them) and
+:meth:`~Autoencoder.training_step` (a schedule's position, e.g. a VAE's KL warm-up).
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -102,10 +113,44 @@ def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, a
     return per.flatten(1).mean(dim=1)
 
 
+class TrainingLoss:
+    """A batch's training loss as its model computes it.
+
+    ``per_sample`` : one loss value per sample (computed on first use when given as a function);
+    ``mean()`` : their mean, through a faster fused kernel when the model has one; ``parts`` : named
+    per-sample terms to log (a VAE's ``"reconstruction"`` and ``"kl"``), or empty.
+    """
+
+    __slots__ = ("_per_sample", "_mean", "parts")
+
+    def __init__(self, per_sample: torch.Tensor | Callable[[], torch.Tensor], *,
+                 mean: Callable[[], torch.Tensor] | None = None, parts: dict[str, torch.Tensor] | None = None):
+        self._per_sample = per_sample
+        self._mean = mean
+        self.parts = parts or {}
+
+    @property
+    def per_sample(self) -> torch.Tensor:
+        if callable(self._per_sample):
+            self._per_sample = self._per_sample()
+        return self._per_sample
+
+    def mean(self) -> torch.Tensor:
+        return self._mean() if self._mean is not None else self.per_sample.mean()
+
+    def trimmed_mean(self, trim: float) -> torch.Tensor:
+        """The mean over all but the ``trim`` fraction of samples with the highest loss."""
+        if not trim:
+            return self.mean()
+        per_sample = self.per_sample
+        keep = max(1, len(per_sample) - int(round(trim * len(per_sample))))
+        return torch.topk(per_sample, keep, largest=False, sorted=False).values.mean()
+
+
 class Autoencoder(nn.Module):
     """Base class: a subclass builds ``self.encoder`` and ``self.decoder`` from ``config``
     (overriding ``encode`` / ``decode_logits`` only when it must reshape); the output activation,
-    ``forward``, ``loss`` and initialisation live here."""
+    ``forward``, the training loss, initialisation and saved state live here."""
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
@@ -139,8 +184,43 @@ class Autoencoder(nn.Module):
     def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "mse", reduction: str = "mean") -> torch.Tensor:
         """Training loss of a batch: the model sees ``x`` and should produce ``target``; its mean,
         or one value per sample with ``reduction="none"``."""
-        return reconstruction_loss(loss, self.decode_logits(self.encode(x)), target, self.config.output_activation,
-                                   reduction)
+        out = self.training_loss(x, target, loss=loss)
+        return out.mean() if reduction == "mean" else out.per_sample
+
+    # -- what the fit loop calls -------------------------------------------------------------
+    losses: ClassVar[tuple[str, ...]] = ("mse", "mae", "bce")  # what training_loss accepts
+
+    def training_loss(self, x: torch.Tensor, target: torch.Tensor, *, loss: str, labels=None) -> TrainingLoss:
+        """The loss of a batch: the model sees ``x`` and should produce ``target``, one value per
+        sample (the elements' mean squared / absolute error or binary cross-entropy)."""
+        logits = self.decode_logits(self.encode(x))
+        act = self.config.output_activation
+        return TrainingLoss(functools.partial(reconstruction_loss, loss, logits, target, act, "none"),
+                            mean=functools.partial(reconstruction_loss, loss, logits, target, act, "mean"))
+
+    def prepare_training(self, options, *, loss: str, steps_per_epoch: int, targets: dict[str, np.ndarray],
+                         sample: torch.Tensor) -> None:
+        """Called by ``hg.fit`` once, before the first step: refuse options and data this model
+        cannot train with (``options`` is the run's ``FitOptions``; ``loss`` its resolved loss;
+        ``targets`` the arrays the model must learn to output, by name, for range checks), and set
+        up what the model takes from them (``sample``: some training targets on the device)."""
+        if loss not in self.losses:
+            if loss == "elbo":
+                raise InvalidInputError("loss='elbo' needs a variational model (e.g. create_model('vae'))")
+            raise InvalidInputError(f"the {self.name!r} model trains with loss in {self.losses}, got {loss!r}")
+        if options.kl_warmup:
+            raise InvalidInputError(f"kl_warmup is for variational models; the {self.name!r} model has no KL term")
+        if loss == "bce":
+            if self.config.output_activation != "sigmoid":
+                raise InvalidInputError("loss='bce' needs a model with output_activation='sigmoid'")
+            check_unit_range(targets, "loss='bce'")
+
+    def training_step(self, step: int) -> None:
+        """Called by ``hg.fit`` before each training step (counted from 1 over the whole run), for
+        a model whose loss follows a schedule. Nothing by default."""
+
+    def finish_training(self) -> None:
+        """Called by ``hg.fit`` when training ends, normally or not: undo what training set up."""
 
     def reset_parameters(self) -> None:
         """Keras' defaults (Glorot-uniform weights, zero biases): the tutorials' figures were
@@ -165,6 +245,14 @@ class Autoencoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+
+def check_unit_range(targets: dict[str, np.ndarray], what: str) -> None:
+    """A clear error when a target array leaves [0, 1] (BCE, a Bernoulli likelihood)."""
+    for name, arr in targets.items():
+        if arr is not None and (arr.min() < 0 or arr.max() > 1):
+            raise InvalidInputError(f"{what} needs {name} values in [0, 1]; scale the data first "
+                                    "(or use likelihood='gaussian' for real-valued data)")
 
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU,

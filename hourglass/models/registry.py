@@ -2,35 +2,29 @@
 
 from __future__ import annotations
 
-import fnmatch
-
 import torch
 
-from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder
+from hourglass.registry import Registry
 
-_MODELS: dict[str, type[Autoencoder]] = {}
+MODELS: Registry[type[Autoencoder]] = Registry("model")
 
 
 def register_model(cls: type[Autoencoder]) -> type[Autoencoder]:
     """Class decorator: make ``cls`` available to :func:`create_model` under ``cls.name``."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} needs a class attribute `name` to be registered")
-    _MODELS[cls.name] = cls
-    return cls
+    return MODELS.register(cls.name, cls)
 
 
 def list_models(pattern: str | None = None) -> list[str]:
     """Registered model names, optionally filtered by a glob ``pattern`` such as ``"conv*"``."""
-    names = sorted(_MODELS)
-    return [n for n in names if fnmatch.fnmatch(n, pattern)] if pattern else names
+    return MODELS.names(pattern)
 
 
 def model_class(name: str) -> type[Autoencoder]:
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise InvalidInputError(f"unknown model {name!r}; available: {list_models()}") from None
+    """The class registered as ``name`` (an unknown name is an error suggesting the closest)."""
+    return MODELS[name]
 
 
 def create_model(name: str, *, seed: int | None = None, **overrides) -> Autoencoder:

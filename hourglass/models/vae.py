@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hourglass.errors import InvalidInputError
-from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple
+from hourglass.models.base import (Autoencoder, ModelConfig, TrainingLoss, activation_layer, check_int_tuple,
+                                   check_unit_range)
 from hourglass.models.conv import IMAGE_AXES, ConvConfig, linear_bottleneck, strided_stacks
 from hourglass.models.dense import mlp
 from hourglass.models.registry import register_model
@@ -89,11 +90,15 @@ class VariationalAutoencoder(Autoencoder):
 
     generative = True
     default_loss = "elbo"
+    losses = ("elbo",)
 
     def __init__(self, config: VAEConfig):
         super().__init__(config)
-        # Only the kl_weight schedule of hg.fit changes this; it is not part of the model.
+        # The KL term's weight in the training loss, a fraction of beta: 1 except during a KL
+        # warm-up (hg.fit(kl_warmup=E) ramps it from 0 over E epochs). Not part of the model's
+        # saved state.
         self.kl_weight = 1.0
+        self._warmup_steps = 0
         if config.likelihood == "gaussian" and config.variance != "fixed":
             shape = config.input_shape if config.variance == "learned" else (1,)
             self.log_std = nn.Parameter(torch.full(shape, math.log(config.std)))
@@ -168,11 +173,34 @@ class VariationalAutoencoder(Autoencoder):
 
     def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "elbo", reduction: str = "mean",
              labels=None) -> torch.Tensor:
+        out = self.training_loss(x, target, loss=loss, labels=labels)
+        return out.mean() if reduction == "mean" else out.per_sample
+
+    # -- what the fit loop calls -------------------------------------------------------------
+    def training_loss(self, x: torch.Tensor, target: torch.Tensor, *, loss: str = "elbo", labels=None) -> TrainingLoss:
+        """The negative ELBO per sample, in nats, with the KL term weighted by ``beta`` (and in
+        training mode by the warm-up's current weight); its parts are the reconstruction NLL and
+        the KL."""
         if loss != "elbo":
             raise InvalidInputError(f"a variational autoencoder trains with loss='elbo', got loss={loss!r}")
         nll, kl = self.negative_elbo(x, target, labels)
-        per_sample = nll + (self.config.beta * self.kl_weight) * kl
-        return per_sample.mean() if reduction == "mean" else per_sample
+        weight = self.kl_weight if self.training else 1.0  # a warm-up weights training steps only
+        return TrainingLoss(nll + (self.config.beta * weight) * kl, parts={"reconstruction": nll, "kl": kl})
+
+    def prepare_training(self, options, *, loss: str, steps_per_epoch: int, targets, sample: torch.Tensor) -> None:
+        if loss != "elbo":
+            raise InvalidInputError(f"a variational autoencoder trains with loss='elbo', got loss={loss!r}")
+        if self.config.likelihood == "bernoulli":
+            check_unit_range(targets, "a Bernoulli likelihood")
+        self._warmup_steps = options.kl_warmup * steps_per_epoch
+        self.init_from_data(sample)
+
+    def training_step(self, step: int) -> None:
+        if self._warmup_steps:
+            self.kl_weight = min(1.0, step / self._warmup_steps)
+
+    def finish_training(self) -> None:
+        self.kl_weight, self._warmup_steps = 1.0, 0
 
     def _draws(self, x: torch.Tensor, eps: torch.Tensor, labels, rows: int | None, stats=None):
         """For each chunk of the fixed standard-normal draws ``eps`` (k, latent): the codes

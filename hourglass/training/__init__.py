@@ -1,5 +1,8 @@
-"""Training: the one fit loop (:func:`fit`) and its :class:`History`."""
+"""Training: the one fit loop (:func:`fit`), its options (:class:`FitOptions`) and :class:`History`."""
 
-from hourglass.training.trainer import History, TrainingError, fit, resolve_device
+from hourglass.devices import resolve_device
+from hourglass.training.history import History
+from hourglass.training.options import FitOptions
+from hourglass.training.trainer import TrainingError, fit
 
-__all__ = ["History", "TrainingError", "fit", "resolve_device"]
+__all__ = ["FitOptions", "History", "TrainingError", "fit", "resolve_device"]

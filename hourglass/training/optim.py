@@ -1,89 +1,57 @@
-"""Adam with the least per-step overhead PyTorch allows.
+"""The optimizer: PyTorch's own Adam, its fused kernel where the parameters allow, through public
+API only; and its state as flat tensors + JSON for checkpoints.
 
-``torch.optim.Adam.step`` spends more time in Python (hooks, grouping, state lookup) than the
-fused kernel spends updating a small autoencoder. :class:`FastAdam` keeps a real
-``torch.optim.Adam`` (so its ``state_dict`` works for checkpoints) but drives its state with one
-call of the fused kernel per step. Where the kernel is unavailable it falls back to ``step()``.
+(0.1.0 drove Adam's state with a private kernel, ``torch._fused_adam_``, to skip
+``Adam.step``'s Python bookkeeping. Measured in ``benchmarks/speed.py --optimizers``, same run,
+paired epochs, it won less than 10 % of a whole training step, so it gave way to
+``torch.optim.Adam(fused=True)``; docs/architecture.md has the figures.)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 
-class FastAdam:
-    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0):
-        self.params = [p for p in params if p.requires_grad]
-        self.lr, self.betas, self.eps, self.weight_decay = float(lr), betas, float(eps), float(weight_decay)
-        devices = {p.device for p in self.params}
-        fused_ok = hasattr(torch, "_fused_adam_") and len(devices) == 1 and all(
-            p.dtype in (torch.float32, torch.float16, torch.bfloat16) and p.device.type in ("cpu", "cuda")
-            for p in self.params
-        )
-        self.optimizer = torch.optim.Adam(self.params, lr=lr, betas=betas, eps=eps,
-                                          weight_decay=weight_decay, fused=fused_ok or None)
-        self.fused = fused_ok
-        if fused_ok:
-            state = self.optimizer.state
-            # Every parameter takes the same number of steps, so they share one step counter:
-            # one increment per step instead of one per parameter.
-            self._step = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
-            for p in self.params:
-                # The same state Adam's own _init_group creates for fused=True.
-                state[p] = {
-                    "step": self._step,
-                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
-                }
-            self._exp_avgs = [state[p]["exp_avg"] for p in self.params]
-            self._exp_avg_sqs = [state[p]["exp_avg_sq"] for p in self.params]
-            self._steps = [state[p]["step"] for p in self.params]
+def fused_ok(params) -> bool:
+    """Whether Adam's fused kernel takes these parameters: floating point, all on one CPU / CUDA device."""
+    devices = {p.device for p in params}
+    return len(devices) == 1 and all(p.dtype in (torch.float32, torch.float16, torch.bfloat16)
+                                     and p.device.type in ("cpu", "cuda") for p in params)
 
-    @torch.no_grad()
-    def step(self) -> None:
-        if not self.fused:
-            self.optimizer.step()
-            return
-        params, grads = self.params, [p.grad for p in self.params]
-        exp_avgs, exp_avg_sqs, steps = self._exp_avgs, self._exp_avg_sqs, self._steps
-        if any(g is None for g in grads):
-            # A parameter without a gradient is left untouched, as torch.optim.Adam does
-            # (its moments do not decay; the shared step counter still advances).
-            keep = [i for i, g in enumerate(grads) if g is not None]
-            params, grads, exp_avgs, exp_avg_sqs, steps = (
-                [seq[i] for i in keep] for seq in (params, grads, exp_avgs, exp_avg_sqs, steps))
-        self._step.add_(1)
-        if params:
-            torch._fused_adam_(
-                params, grads, exp_avgs, exp_avg_sqs, [], steps,
-                lr=self.lr, beta1=self.betas[0], beta2=self.betas[1], weight_decay=self.weight_decay,
-                eps=self.eps, amsgrad=False, maximize=False,
-            )
 
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
+def make_optimizer(params, *, lr: float, weight_decay: float, factory: Callable | None = None) -> torch.optim.Optimizer:
+    """``factory(params, lr=, weight_decay=)`` when given, else Adam (fused where possible)."""
+    params = [p for p in params if p.requires_grad]
+    if factory is not None:
+        return factory(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused_ok(params) or None)
 
-    # -- checkpoints -----------------------------------------------------------------------
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        """Adam's state as flat tensors, ``"<param index>/<exp_avg | exp_avg_sq | step>"``."""
-        out = {}
-        for i, p in enumerate(self.params):
-            for key, value in self.optimizer.state.get(p, {}).items():
-                out[f"{i}/{key}"] = torch.as_tensor(value).detach().clone()
-        return out
 
-    @torch.no_grad()
-    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
-        """Inverse of :meth:`state_tensors`, in place (the fused path's shared step stays shared)."""
-        for i, p in enumerate(self.params):
-            keys = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.split("/", 1)[0] == str(i)}
-            if not keys:
-                continue
-            state = self.optimizer.state.setdefault(p, {})
-            for key, value in keys.items():
-                if key in state and isinstance(state[key], torch.Tensor):
-                    state[key].copy_(value)
-                else:
-                    state[key] = value.to(p.device) if key != "step" else value.clone()
+def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """The optimizer's ``state_dict`` split into tensors (``"<param index>/<name>"``) and JSON
+    (the parameter groups' settings and any non-tensor state)."""
+    sd = optimizer.state_dict()
+    tensors, values = {}, {}
+    for index, state in sd["state"].items():
+        for name, value in state.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}/{name}"] = value.detach().clone()
+            else:
+                values[f"{index}/{name}"] = value
+    return tensors, {"param_groups": sd["param_groups"], "values": values}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict | None) -> None:
+    """Inverse of :func:`optimizer_state`, through ``load_state_dict`` (which puts each state
+    tensor where its parameter's optimizer step expects it). A checkpoint written before the
+    groups were recorded (format 1) keeps the optimizer's own groups: its settings are part of
+    the run's fingerprint, so they are the same."""
+    meta = meta or {}
+    state: dict[int, dict] = {}
+    for key, value in [*tensors.items(), *meta.get("values", {}).items()]:
+        index, name = key.split("/", 1)
+        state.setdefault(int(index), {})[name] = value
+    groups = meta.get("param_groups") or optimizer.state_dict()["param_groups"]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})

@@ -1,19 +1,29 @@
 """Input corruptions for denoising training: the model sees ``corrupt(x)`` and learns ``x``.
 
 Each corruption is called on a batch tensor with a ``torch.Generator``, on the batch's device, so
-that noise is redrawn every step without leaving the device and is reproducible from the seed.
+that noise is redrawn every step without leaving the device and is reproducible from the seed. A
+corruption is a frozen dataclass (its fields are its JSON description) registered by name
+(:func:`list_corruptions`, :func:`create_corruption`), and says whether it is ``deterministic``:
+only a deterministic one (the same input always gives the same output) may also transform inputs
+at scoring time (``Detector(input_transform=...)``).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
 from hourglass.errors import InvalidInputError
+from hourglass.registry import Registry
+
+CORRUPTIONS: Registry = Registry("corruption")
+register_corruption = CORRUPTIONS.decorator
 
 
+@register_corruption()
 @dataclass(frozen=True)
 class GaussianNoise:
     """Add ``std * N(0, 1)`` noise, then optionally clip, as in the classic denoising tutorial.
@@ -28,6 +38,7 @@ class GaussianNoise:
 
     std: float
     clip: tuple[float, float] | None = None
+    deterministic: ClassVar[bool] = False
 
     def __post_init__(self):
         if not (float(self.std) >= 0):
@@ -45,12 +56,14 @@ class GaussianNoise:
         return out
 
 
+@register_corruption()
 @dataclass(frozen=True)
 class MaskingNoise:
     """Set a random fraction ``rate`` of the input's elements to ``value`` (dropout noise)."""
 
     rate: float
     value: float = 0.0
+    deterministic: ClassVar[bool] = False
 
     def __post_init__(self):
         if not 0.0 <= float(self.rate) < 1.0:
@@ -61,6 +74,7 @@ class MaskingNoise:
         return torch.where(keep, x, torch.as_tensor(self.value, dtype=x.dtype, device=x.device))
 
 
+@register_corruption()
 @dataclass(frozen=True)
 class SaltAndPepper:
     """Set a random fraction ``rate`` of the elements to ``low`` or ``high`` (half each): the
@@ -69,6 +83,7 @@ class SaltAndPepper:
     rate: float
     low: float = 0.0
     high: float = 1.0
+    deterministic: ClassVar[bool] = False
 
     def __post_init__(self):
         if not 0.0 <= float(self.rate) < 1.0:
@@ -83,6 +98,7 @@ class SaltAndPepper:
                            torch.as_tensor(self.high, dtype=x.dtype, device=x.device), out)
 
 
+@register_corruption()
 @dataclass(frozen=True)
 class Downsample:
     """Super-resolution training: pool the input down by ``factor`` (``mode`` "max" or "avg")
@@ -94,6 +110,7 @@ class Downsample:
 
     factor: int
     mode: str = "max"
+    deterministic: ClassVar[bool] = True
 
     def __post_init__(self):
         if isinstance(self.factor, bool) or not isinstance(self.factor, int) or self.factor < 2:
@@ -122,7 +139,35 @@ class Downsample:
         return big.squeeze(1) if flat else big
 
 
-CORRUPTIONS = {cls.__name__: cls for cls in (GaussianNoise, MaskingNoise, SaltAndPepper, Downsample)}
+def list_corruptions(pattern: str | None = None) -> list[str]:
+    """Registered corruption names (their class names), optionally filtered by a glob pattern."""
+    return CORRUPTIONS.names(pattern)
+
+
+def corruption_parameters(name: str) -> list[str]:
+    """The parameters the corruption ``name`` takes (its dataclass fields)."""
+    return [f.name for f in fields(CORRUPTIONS[name])]
+
+
+def create_corruption(name: str, **params):
+    """A corruption by name: ``create_corruption("GaussianNoise", std=0.2, clip=(0, 1))``."""
+    return CORRUPTIONS[name](**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+
+def is_deterministic(corruption) -> bool:
+    """Whether ``corruption`` maps an input to the same output every time (a user's callable
+    without a ``deterministic`` attribute is assumed random)."""
+    return bool(getattr(corruption, "deterministic", False))
+
+
+def describe_corruption(corruption) -> dict | str | None:
+    """A corruption as JSON: the library's own as a dict (:func:`corruption_from_dict` rebuilds it,
+    so a report can show noisy inputs), a user's callable as its repr."""
+    if corruption is None:
+        return None
+    if type(corruption).__name__ in CORRUPTIONS:
+        return corruption_to_dict(corruption)
+    return repr(corruption)
 
 
 def corruption_to_dict(c) -> dict | None:
@@ -136,7 +181,4 @@ def corruption_from_dict(d: dict | None):
     if d is None:
         return None
     d = dict(d)
-    kind = d.pop("type", None)
-    if kind not in CORRUPTIONS:
-        raise InvalidInputError(f"unknown transform type {kind!r}; known: {sorted(CORRUPTIONS)}")
-    return CORRUPTIONS[kind](**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    return create_corruption(d.pop("type", None), **d)

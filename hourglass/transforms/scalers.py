@@ -1,14 +1,22 @@
 """Scalers fitted on training data and stored with a detector, so raw inputs score correctly.
 
-They work on NumPy arrays and serialise to plain JSON (no pickle), which is why they are not
-scikit-learn's scalers: those would have to be pickled to be saved with the model.
+They fit and transform NumPy arrays, serialise to plain JSON (no pickle), which is why they are
+not scikit-learn's scalers: those would have to be pickled to be saved with the model, and bring
+their own torch form (:meth:`as_module`), which scores batches on the model's device and goes
+into an exported ONNX graph. Users pick them by name: ``create_scaler("standard")``,
+:func:`list_scalers`.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+import torch
+from torch import nn
 
 from hourglass.errors import InvalidInputError, NotFittedError
+from hourglass.registry import Registry
 from hourglass.validation import as_float_array
 
 
@@ -26,7 +34,9 @@ class _Scaler:
         if not hasattr(self, self._state[0] + "_"):
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit(x_train) first")
 
-    def _check_features(self, x: np.ndarray):
+    def check_features(self, x: np.ndarray) -> None:
+        """A clear error when samples of ``x`` do not have the shape the scaler was fitted on."""
+        self._check_fitted()
         ref = getattr(self, self._state[0] + "_")
         if self.per_feature and x.shape[1:] != ref.shape:
             raise InvalidInputError(
@@ -35,6 +45,16 @@ class _Scaler:
 
     def fit_transform(self, x) -> np.ndarray:
         return self.fit(x).transform(x)
+
+    def offset_and_span(self) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted map as ``(x - offset) / span`` (float32), the form :meth:`as_module` uses."""
+        raise NotImplementedError
+
+    def as_module(self, sample_shape) -> "ScalerModule":
+        """The fitted scaler as a torch module over batches of samples of ``sample_shape``: the
+        same float32 arithmetic as :meth:`transform`, on any device and inside an exported graph."""
+        offset, span = self.offset_and_span()
+        return ScalerModule(offset, span, sample_shape)
 
     def to_dict(self) -> dict:
         self._check_fitted()
@@ -83,11 +103,15 @@ class MinMaxScaler(_Scaler):
     def transform(self, x) -> np.ndarray:
         self._check_fitted()
         x = as_float_array(x)
-        self._check_features(x)
+        self.check_features(x)
+        offset, span = self.offset_and_span()
+        return ((x - offset) / span).astype(np.float32)
+
+    def offset_and_span(self):
+        self._check_fitted()
         span = self.max_ - self.min_
         # A constant feature maps to 0 instead of dividing by zero.
-        span = np.where(span > 0, span, 1.0).astype(np.float32)
-        return ((x - self.min_) / span).astype(np.float32)
+        return self.min_, np.where(span > 0, span, 1.0).astype(np.float32)
 
     def inverse_transform(self, x) -> np.ndarray:
         self._check_fitted()
@@ -110,21 +134,64 @@ class StandardScaler(_Scaler):
     def transform(self, x) -> np.ndarray:
         self._check_fitted()
         x = as_float_array(x)
-        self._check_features(x)
+        self.check_features(x)
         return ((x - self.mean_) / self.scale_).astype(np.float32)
+
+    def offset_and_span(self):
+        self._check_fitted()
+        return self.mean_, self.scale_
 
     def inverse_transform(self, x) -> np.ndarray:
         self._check_fitted()
         return (np.asarray(x, dtype=np.float32) * self.scale_ + self.mean_).astype(np.float32)
 
 
-SCALERS = {cls.__name__: cls for cls in (MinMaxScaler, StandardScaler)}
+class ScalerModule(nn.Module):
+    """A fitted scaler as constants: ``forward`` scales a batch, ``inverse`` undoes it. Per-feature
+    statistics fitted on flat rows are laid out in the sample's shape (an image model's scaler may
+    be fitted on rows of ``C * H * W`` values)."""
+
+    def __init__(self, offset, span, sample_shape):
+        super().__init__()
+        shape = tuple(int(s) for s in sample_shape)
+
+        def laid_out(a):
+            a = np.asarray(a, dtype=np.float32)
+            a = a.reshape(shape) if a.size == int(np.prod(shape)) and a.ndim else np.broadcast_to(a, shape)
+            return torch.tensor(np.ascontiguousarray(a))
+
+        self.register_buffer("offset", laid_out(offset))
+        self.register_buffer("span", laid_out(span))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.offset) / self.span
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.span + self.offset
+
+
+SCALERS: Registry = Registry("scaler")
+SCALERS.register("minmax", MinMaxScaler, aliases=("MinMaxScaler",))
+SCALERS.register("minmax-global", functools.partial(MinMaxScaler, per_feature=False))
+SCALERS.register("standard", StandardScaler, aliases=("StandardScaler",))
+
+
+def list_scalers(pattern: str | None = None) -> list[str]:
+    """Scaler names for :func:`create_scaler` (``"minmax-global"``: one min / max for all values)."""
+    return SCALERS.names(pattern)
+
+
+def create_scaler(name: str) -> _Scaler:
+    """A new, unfitted scaler by name (or class name)."""
+    return SCALERS[name]()
 
 
 def scaler_from_dict(d: dict | None):
+    """Rebuild a fitted scaler from :meth:`to_dict`'s description (``None`` stays ``None``)."""
     if d is None:
         return None
     try:
-        return SCALERS[d["type"]].from_dict(d)
+        cls = SCALERS[d["type"]]
+        return cls.from_dict(d)
     except KeyError as exc:
         raise InvalidInputError(f"unknown scaler description {d!r}: missing {exc}") from None

@@ -1,0 +1,33 @@
+"""What a training run records, epoch by epoch."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class History:
+    """Per-epoch record of a :func:`~hourglass.fit` run."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    # The loss's named parts per epoch where the model's loss has several: a VAE's
+    # "reconstruction" (NLL) and "kl", both in nats per sample, averaged over all samples; without
+    # trim and warm-up, train_loss = reconstruction + beta * kl.
+    train_parts: dict[str, list[float]] = field(default_factory=dict)
+    val_parts: dict[str, list[float]] = field(default_factory=dict)
+    epoch_seconds: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})

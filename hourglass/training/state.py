@@ -1,0 +1,117 @@
+"""A training run's state: what a checkpoint holds and a resumed run restores.
+
+:class:`TrainState` gathers the parts (model weights, optimizer, batch stream, random generators,
+early stopping, history, epoch) and turns them into checkpoint tensors plus JSON and back; each
+part owns its own piece.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+
+from hourglass.training.history import History
+from hourglass.training.optim import load_optimizer_state, optimizer_state
+from hourglass.training.stream import BatchStream
+
+
+def _under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+
+def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {prefix + k: v for k, v in tensors.items()}
+
+
+class EarlyStopping:
+    """Tracks the monitored loss (validation if any, else training); stops after ``patience``
+    epochs without an improvement of ``min_delta``, keeping the best weights when asked to."""
+
+    def __init__(self, patience: int | None, min_delta: float, restore_best: bool):
+        self.patience, self.min_delta, self.restore_best = patience, min_delta, restore_best
+        self.best, self.bad_epochs, self.best_state = math.inf, 0, None
+
+    def update(self, monitored: float, epoch: int, model: torch.nn.Module, history: History) -> bool:
+        """Record epoch ``epoch``'s monitored loss; True when training should stop."""
+        if monitored < self.best - self.min_delta:
+            self.best, self.bad_epochs, history.best_epoch = monitored, 0, epoch
+            if self.patience is not None and self.restore_best:
+                self.best_state = copy.deepcopy(model.state_dict())
+            return False
+        self.bad_epochs += 1
+        if self.patience is not None and self.bad_epochs >= self.patience:
+            history.stopped_early = True
+            return True
+        return False
+
+    def restore_best_weights(self, model: torch.nn.Module, history: History) -> None:
+        if history.stopped_early and self.best_state is not None:
+            model.load_state_dict(self.best_state)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        return (self.best_state or {}), {"best": self.best if math.isfinite(self.best) else None,
+                                         "bad_epochs": self.bad_epochs}
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict, device) -> None:
+        self.best = meta["best"] if meta["best"] is not None else math.inf
+        self.bad_epochs = meta["bad_epochs"]
+        self.best_state = {k: v.to(device) for k, v in tensors.items()} or None
+
+
+@dataclass
+class TrainState:
+    """Everything a run carries from one step to the next.
+
+    ``seeded``: the run owns torch's global generator (it was seeded for the run), so its state
+    is part of the checkpoint.
+    """
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    stream: BatchStream
+    noise: torch.Generator
+    early: EarlyStopping
+    history: History
+    device: torch.device
+    seeded: bool
+    epoch: int = 0  # epochs completed
+
+    def checkpoint(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """(tensors, JSON) of the state after ``epoch`` epochs."""
+        tensors = _prefixed(self.model.state_dict(), "model/")
+        optim_tensors, optim_meta = optimizer_state(self.optimizer)
+        tensors.update(_prefixed(optim_tensors, "optim/"))
+        stream_tensors, stream_meta = self.stream.state()
+        tensors["rng/batches"] = stream_tensors["rng"]
+        if "order" in stream_tensors:
+            tensors["stream/order"] = stream_tensors["order"]
+        if self.seeded:
+            tensors["rng/torch"] = torch.get_rng_state()
+            if self.device.type == "cuda":
+                tensors["rng/cuda"] = torch.cuda.get_rng_state(self.device)
+        best_tensors, early_meta = self.early.state()
+        tensors.update(_prefixed(best_tensors, "best/"))
+        meta = {**stream_meta, **early_meta, "optimizer": optim_meta, "history": self.history.to_dict()}
+        return tensors, meta
+
+    def restore(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Inverse of :meth:`checkpoint`: the run continues after ``meta["epoch"]`` epochs."""
+        self.model.load_state_dict(_under(tensors, "model/"))
+        load_optimizer_state(self.optimizer, {k: v.to(self.device) for k, v in _under(tensors, "optim/").items()},
+                             meta.get("optimizer"))
+        stream = {"rng": tensors["rng/batches"]}
+        if "stream/order" in tensors:
+            stream["order"] = tensors["stream/order"]
+        self.stream.restore(stream, meta)
+        if self.seeded and "rng/torch" in tensors:
+            torch.set_rng_state(tensors["rng/torch"])
+            if self.device.type == "cuda" and "rng/cuda" in tensors:
+                torch.cuda.set_rng_state(tensors["rng/cuda"], self.device)
+        self.early.restore(_under(tensors, "best/"), meta, self.device)
+        settings = self.history.settings
+        self.history = History.from_dict(meta["history"])
+        self.epoch = int(meta["epoch"])
+        self.history.settings = {**settings, "resumed_from_epoch": self.epoch}
