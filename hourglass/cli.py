@@ -9,7 +9,9 @@ from pathlib import Path
 
 import click
 
+from hourglass.detection.scores import SCORES
 from hourglass.errors import HourglassError
+from hourglass.prepare import scaler_names
 
 
 def _fail_clearly(fn):
@@ -167,23 +169,11 @@ def _read_data(path: Path, *, label_column=None, columns=None, image_size=None, 
 
 
 def _anomaly_labels(y, normal_label, column):
-    """Labels from a file -> 1 anomaly / 0 normal: 0/1 as they are, else via --normal-label."""
-    import numpy as np
+    """Labels from a file -> 1 anomaly / 0 normal: 0 / 1 as they are, else via --normal-label."""
+    from hourglass.prepare import is_anomaly
 
-    import hourglass as hg
-
-    if y is None:
-        return None
-    if normal_label is not None:
-        values = y.astype(str) if y.dtype.kind in "US" else y
-        target = normal_label if y.dtype.kind in "US" else float(normal_label)
-        return (values != target).astype(np.int64)
-    uniq = set(np.unique(y).tolist())
-    if uniq <= {0, 1, 0.0, 1.0}:
-        return y.astype(np.int64)
-    shown = sorted(map(str, uniq))[:10]
-    raise hg.InvalidInputError(f"label column {column!r} holds {shown}; labels must be 1 (anomaly) / 0 (normal), "
-                               "or name the normal value with --normal-label")
+    return is_anomaly(y, normal_label, name=f"label column {column!r}",
+                      how="name the normal value with --normal-label")
 
 
 def _model_folder(run: Path) -> Path:
@@ -221,9 +211,9 @@ def _write_csv_atomic(path: Path, header: list[str], columns: list) -> None:
               help="Fraction of the training rows flagged as anomalies.")
 @click.option("--fpr", default=None, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Instead: a split-conformal threshold with this false-positive rate on new normal rows.")
-@click.option("--score", type=click.Choice(["l2", "mse", "mae"]), default=None,
-              help="Per-row error (default: l2 for tables, mae for images).")
-@click.option("--scaler", type=click.Choice(["standard", "minmax", "none"]), default=None,
+@click.option("--score", type=click.Choice(SCORES), default=None,
+              help="Per-row error (default: l2 for tables, mae for images; elbo, nll: a VAE's).")
+@click.option("--scaler", type=click.Choice(scaler_names()), default=None,
               help="Scaling fitted on the training rows (default: standard for tables, none for images).")
 @click.option("--image-size", nargs=2, type=click.IntRange(min=1), default=None,
               help="Images: resize to HEIGHT WIDTH (default: the first image's size).")
@@ -326,7 +316,7 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
 
     loaded = hg.load(_model_folder(run))
     det = loaded.detector_ if isinstance(loaded, hg.AutoencoderDetector) else loaded
-    if not isinstance(det, hg.Detector):
+    if not isinstance(det, hg.BaseDetector):
         raise hg.ModelFileError(f"{run} holds a bare model, not a detector; train one with `hourglass fit`")
     shape = tuple(det.model.input_shape)
     files = None

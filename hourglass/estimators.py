@@ -20,13 +20,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
 from hourglass.detection.thresholds import Contamination, FixedFPR, Threshold, threshold_from_dict
-from hourglass.errors import InvalidInputError
-from hourglass.models.registry import model_class
+from hourglass.errors import InvalidInputError, NotFittedError
+from hourglass.inference import decode, encode
+from hourglass.models.registry import create_model, model_class
 from hourglass.models.vae import VariationalAutoencoder
-from hourglass.transforms.scalers import MinMaxScaler, StandardScaler
+from hourglass.prepare import make_scaler, split_rows
+from hourglass.saving import SavedState
+from hourglass.training import FitOptions, fit
 from hourglass.validation import check_fraction, check_positive_int
-
-SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
 
 
 def tabular_architecture(n_features: int, member: int = 0) -> dict:
@@ -98,37 +99,28 @@ class _AutoencoderBase(BaseEstimator):
             kwargs.setdefault("output_activation", "sigmoid" if in_unit_range else "none")
         return name, kwargs
 
-    def _scaler(self):
-        if self.scaler is None:
-            return None
-        if self.scaler not in SCALERS:
-            raise InvalidInputError(f"scaler must be one of {sorted(SCALERS)} or None, got {self.scaler!r}")
-        return SCALERS[self.scaler]()
-
-    def _check_params(self):
-        for name in ("epochs", "batch_size", "patience"):
-            check_positive_int(getattr(self, name), name)
+    def _check_params(self) -> FitOptions:
+        """Check the parameters; the training ones (those named as ``hg.fit``'s options) become
+        the run's FitOptions."""
+        check_positive_int(self.patience, "patience")
         check_fraction(self.validation_fraction, "validation_fraction", low_open=False)
+        return FitOptions.from_mapping(self.get_params(), early_stopping=self.patience, restore_best=True,
+                                       progress=bool(self.verbose))
 
     def _train(self, X: np.ndarray, held_out: int = 0, n_models: int = 1):
         """Scale, split (validation for early stopping; ``held_out`` rows kept out of training
         altogether), train ``n_models`` models on the same split from different seeds. Sets
         ``models_``, ``model_`` (the first), ``scaler_``, ``history_`` (the first model's);
         returns the indices of the training and the held-out rows."""
-        import hourglass as hg
-
-        self._check_params()
+        options = self._check_params()
         rng = check_random_state(self.random_state)
-        n = len(X)
-        order = rng.permutation(n)
-        held = order[:held_out]
-        rest = order[held_out:]
-        n_val = int(round(self.validation_fraction * len(rest)))
-        if n_val < 1 or len(rest) - n_val < 1 or len(rest) < 20:
+        rest = len(X) - held_out
+        n_val = int(round(self.validation_fraction * rest))
+        if n_val < 1 or rest - n_val < 1 or rest < 20:
             n_val = 0  # too few rows to spare a validation set: train on all, stop on the training loss
-        val, train = rest[:n_val], rest[n_val:]
+        held, val, train = split_rows(len(X), [held_out, n_val], rng)
 
-        scaler = self._scaler()
+        scaler = make_scaler(self.scaler)
         if scaler is not None:
             scaler.fit(X[train])
         self.scaler_ = scaler
@@ -137,6 +129,7 @@ class _AutoencoderBase(BaseEstimator):
             return X[rows] if scaler is None else scaler.transform(X[rows])
 
         x_train, x_val = scaled(train), scaled(val) if n_val else None
+        options = options.replace(batch_size=min(options.batch_size, len(train)))
         self.models_, histories = [], []
         for member in range(n_models):
             seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -145,12 +138,9 @@ class _AutoencoderBase(BaseEstimator):
             if int(np.prod(input_shape)) != X.shape[1]:
                 raise InvalidInputError(f"model_options input_shape={input_shape} does not hold the {X.shape[1]} "
                                         "features of X (flatten images to rows of channels * height * width)")
-            model = hg.create_model(name, input_shape=input_shape, seed=seed, **kwargs)
-            history = hg.fit(
-                model, x_train, corruption=copy.deepcopy(self.corruption), epochs=self.epochs,
-                batch_size=min(self.batch_size, len(train)), lr=self.lr, weight_decay=self.weight_decay,
-                loss=self.loss, trim=self.trim, validation=x_val, early_stopping=self.patience, restore_best=True,
-                seed=seed, device=self.device, progress=bool(self.verbose))
+            model = create_model(name, input_shape=input_shape, seed=seed, **kwargs)
+            history = fit(model, x_train, corruption=copy.deepcopy(self.corruption), validation=x_val,
+                          options=options.replace(seed=seed))
             model.history_ = history
             self.models_.append(model)
             histories.append(history)
@@ -325,39 +315,48 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         tags.input_tags.allow_nan = False
         return tags
 
+    def fitted_detector(self, action: str = "using it") -> Detector | DetectorEnsemble:
+        """The fitted hourglass detector inside (PyOD's conventions), or a clear error."""
+        if not hasattr(self, "detector_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted; call fit(X) before {action}")
+        return self.detector_
+
     # -- hg.save / hg.load -----------------------------------------------------------------
-    def _hourglass_save_(self) -> dict:
-        check_is_fitted(self, "detector_")
+    def to_saved(self) -> SavedState:
+        """The fitted detector's state plus the estimator's parameters (under ``"estimator"``)."""
+        state = self.fitted_detector("saving it").to_saved()
         params = self.get_params()
         params["threshold"] = None if self.threshold is None else self.threshold.to_dict()
         if params.get("corruption") is not None:
             params["corruption"] = repr(params["corruption"])  # informative only: not needed to score
         params["random_state"] = self.random_state if isinstance(self.random_state, (int, type(None))) else None
-        return {"class": type(self).__name__, "params": params, "n_features_in": int(self.n_features_in_),
-                "feature_names_in": None if getattr(self, "feature_names_in_", None) is None
-                else [str(n) for n in self.feature_names_in_]}
+        names = getattr(self, "feature_names_in_", None)
+        state.meta["estimator"] = {"class": type(self).__name__, "params": params,
+                                   "n_features_in": int(self.n_features_in_),
+                                   "feature_names_in": None if names is None else [str(n) for n in names]}
+        return state
 
-
-def estimator_from_saved(d: dict, detector: Detector) -> AutoencoderDetector:
-    """Rebuild a fitted :class:`AutoencoderDetector` around a loaded detector."""
-    if d.get("class") != "AutoencoderDetector":
-        raise ValueError(f"unknown estimator class {d.get('class')!r}")
-    params = dict(d["params"])
-    if params.get("threshold") is not None:
-        params["threshold"] = threshold_from_dict(params["threshold"])
-    params["corruption"] = None
-    est = AutoencoderDetector(**params)
-    est.detector_ = detector
-    est.models_ = [d.model for d in getattr(detector, "detectors", [detector])]
-    est.model_ = detector.model
-    est.scaler_ = getattr(detector, "detectors", [detector])[0].scaler
-    est.history_ = getattr(detector.model, "history_", None)
-    est.threshold_ = float(detector.threshold_)
-    est.offset_ = -est.threshold_
-    est.n_features_in_ = int(d["n_features_in"])
-    if d.get("feature_names_in") is not None:
-        est.feature_names_in_ = np.asarray(d["feature_names_in"], dtype=object)
-    return est
+    @classmethod
+    def from_saved(cls, state: SavedState, device="cpu") -> "AutoencoderDetector":
+        """Inverse of :meth:`to_saved`: the detector rebuilt, the fitted attributes set from it."""
+        d = state.meta["estimator"]
+        detector_class = DetectorEnsemble if state.meta.get("kind") == "ensemble" else Detector
+        detector = detector_class.from_saved(state, device)
+        params = dict(d["params"])
+        if params.get("threshold") is not None:
+            params["threshold"] = threshold_from_dict(params["threshold"])
+        params["corruption"] = None
+        est = cls(**params)
+        members = getattr(detector, "detectors", [detector])
+        est.detector_, est.models_, est.model_ = detector, [m.model for m in members], detector.model
+        est.scaler_ = members[0].scaler
+        est.history_ = getattr(detector.model, "history_", None)
+        est.threshold_ = float(detector.threshold_)
+        est.offset_ = -est.threshold_
+        est.n_features_in_ = int(d["n_features_in"])
+        if d.get("feature_names_in") is not None:
+            est.feature_names_in_ = np.asarray(d["feature_names_in"], dtype=object)
+        return est
 
 
 class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _AutoencoderBase):
@@ -388,19 +387,15 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def transform(self, X) -> np.ndarray:
         """Latent codes of ``X``, shape ``(n, latent_dim)``."""
-        import hourglass as hg
-
         check_is_fitted(self, "model_")
         X = self._validate(X, reset=False)
         Xs = X if self.scaler_ is None else self.scaler_.transform(X)
-        return hg.encode(self.model_, Xs).reshape(len(X), -1).astype(np.float64)
+        return encode(self.model_, Xs).reshape(len(X), -1).astype(np.float64)
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Decode codes back to (unscaled) inputs."""
-        import hourglass as hg
-
         check_is_fitted(self, "model_")
-        out = hg.decode(self.model_, Z).reshape(len(Z), -1)
+        out = decode(self.model_, Z).reshape(len(Z), -1)
         if self.scaler_ is not None:
             out = self.scaler_.inverse_transform(out)
         return out.astype(np.float64)

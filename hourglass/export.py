@@ -31,8 +31,11 @@ import torch
 from torch import nn
 
 from hourglass.atomic import write_bytes_atomic
+from hourglass.detection.detector import model_and_detector
 from hourglass.errors import InvalidInputError, MissingDependencyError
 from hourglass.models.base import Autoencoder
+from hourglass.validation import as_float_array
+from hourglass.version import __version__
 
 PARTS = ("full", "encoder", "decoder", "scorer")
 # Rows of the example batch the graph is traced with: not 0 or 1, which torch.export would
@@ -69,87 +72,17 @@ class _Decoder(_Full):
         return self.model.decode(z) if labels is None else self.model.decode(z, labels)
 
 
-class _Scaler(nn.Module):
-    """A fitted MinMaxScaler / StandardScaler as constants: ``forward`` scales, ``inverse`` undoes it."""
+class _ExportScorer(nn.Module):
+    """A detector's scorer (the one scoring path, :mod:`hourglass.detection.scorer`) plus its
+    threshold: raw x -> (reconstruction, score, is_anomaly)."""
 
-    def __init__(self, scaler, shape):
+    def __init__(self, scorer: nn.Module, threshold: float):
         super().__init__()
-        from hourglass.transforms.scalers import MinMaxScaler
-
-        if isinstance(scaler, MinMaxScaler):
-            offset, span = scaler.min_, scaler.max_ - scaler.min_
-            span = np.where(span > 0, span, 1.0)
-        else:
-            offset, span = scaler.mean_, scaler.scale_
-        # per-feature statistics are stored flat for tables; broadcast them to the sample shape
-        self.register_buffer("offset", torch.tensor(np.broadcast_to(offset, shape), dtype=torch.float32))
-        self.register_buffer("span", torch.tensor(np.broadcast_to(span, shape), dtype=torch.float32))
+        self.scorer = scorer
+        self.threshold = float(threshold)
 
     def forward(self, x):
-        return (x - self.offset) / self.span
-
-    def inverse(self, x):
-        return x * self.span + self.offset
-
-
-class _MemberScorer(nn.Module):
-    """One detector: raw x -> (reconstruction in the input's units, score)."""
-
-    def __init__(self, det):
-        super().__init__()
-        from hourglass.detection.scores import VARIATIONAL_SCORES
-
-        self.model = det.model
-        self.score = det.score
-        self.variational = det.score in VARIATIONAL_SCORES
-        self.input_transform = det.input_transform
-        shape = tuple(det.model.input_shape)
-        self.scaler = None if det.scaler is None else _Scaler(det.scaler, shape)
-        scale = getattr(det, "scale_", None)
-        self.register_buffer("scale", None if scale is None else torch.as_tensor(np.asarray(scale, np.float32)))
-        self.register_buffer("eps", det._draws(torch.device("cpu")) if self.variational else None)
-
-    def forward(self, x):
-        from hourglass.detection.scores import sample_scores
-
-        xs = x if self.scaler is None else self.scaler(x)
-        if self.variational:
-            per_sample = (self.model.expected_negative_elbo if self.score == "elbo"
-                          else self.model.importance_weighted_nll)
-            score = per_sample(xs, self.eps, None, None)
-            x_hat = self.model(xs)
-        else:
-            x_hat = self.model(xs if self.input_transform is None else self.input_transform(xs))
-            score = sample_scores(xs, x_hat, self.score, self.scale)
-        if self.scaler is not None:
-            x_hat = self.scaler.inverse(x_hat)
-        return x_hat, score
-
-
-class _Scorer(nn.Module):
-    """A detector or an ensemble: raw x -> (reconstruction, score, is_anomaly)."""
-
-    def __init__(self, det):
-        super().__init__()
-        from hourglass.detection.ensemble import DetectorEnsemble
-
-        members = det.detectors if isinstance(det, DetectorEnsemble) else [det]
-        self.members = nn.ModuleList(_MemberScorer(d) for d in members)
-        self.ensemble = isinstance(det, DetectorEnsemble)
-        if self.ensemble:
-            self.register_buffer("center", torch.as_tensor(det.center_, dtype=torch.float64))
-            self.register_buffer("spread", torch.as_tensor(det.spread_, dtype=torch.float64))
-        self.threshold = float(det.threshold_)
-
-    def forward(self, x):
-        outputs = [m(x) for m in self.members]
-        if self.ensemble:
-            # standardise in float64 as DetectorEnsemble does, so scores agree to its precision
-            raw = torch.stack([s.double() for _, s in outputs])
-            score = ((raw - self.center[:, None]) / self.spread[:, None]).mean(dim=0)
-            x_hat = torch.stack([r for r, _ in outputs]).mean(dim=0)
-        else:
-            x_hat, score = outputs[0]
+        x_hat, score = self.scorer(x)
         return x_hat, score, (score > self.threshold).to(torch.int64)
 
 
@@ -170,8 +103,6 @@ def _quiet_exporter():
 
 def _example(model: Autoencoder, part: str, example, rows: int = TRACE_ROWS):
     if example is not None:
-        from hourglass.validation import as_float_array
-
         arr = as_float_array(example, "example")
         if len(arr) < rows:
             arr = np.concatenate([arr] * rows)
@@ -216,8 +147,6 @@ def export_onnx(model_or_detector, path, part: str = "full", *, example=None, op
     """
     if part not in PARTS:
         raise InvalidInputError(f"part must be one of {PARTS}, got {part!r}")
-    from hourglass.detection.detector import model_and_detector
-
     model, det = model_and_detector(model_or_detector, "export_onnx")
     if part == "scorer" and det is None:
         raise InvalidInputError("part='scorer' needs a fitted detector (hg.Detector(model).fit(x_normal)): a bare "
@@ -232,7 +161,8 @@ def export_onnx(model_or_detector, path, part: str = "full", *, example=None, op
     if part == "scorer":
         for member in getattr(source, "detectors", [source]):
             member.model.to("cpu").eval()
-        module = _Scorer(source)
+        # all k draws decoded at once (rows=None): the traced graph's batch size is not fixed
+        module = _ExportScorer(source.scorer(device=torch.device("cpu"), rows=None), source.threshold_)
     else:
         module = {"full": _Full, "encoder": _Encoder, "decoder": _Decoder}[part](src_model)
     module.eval()
@@ -265,8 +195,6 @@ def export_onnx(model_or_detector, path, part: str = "full", *, example=None, op
             "hourglass_part": part}
     if part == "scorer":
         meta.update(hourglass_score=str(det.score), hourglass_threshold=repr(float(det.threshold_)))
-    from hourglass import __version__
-
     meta["hourglass_version"] = __version__
     onnx.helper.set_model_props(proto, meta)
 

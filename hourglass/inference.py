@@ -21,17 +21,25 @@ def _check_model(model) -> Autoencoder:
     return model
 
 
-def batched(model: Autoencoder, x: np.ndarray, fn: Callable[..., torch.Tensor], batch_size: int = 1024,
+def batched(models, x: np.ndarray, fn: Callable[..., torch.Tensor], batch_size: int = 1024,
             labels: np.ndarray | None = None):
-    """Apply ``fn`` to ``x`` in batches on the model's device, in eval mode, without gradients.
+    """Apply ``fn`` to ``x`` in batches on the device of ``models`` (a model or a list of them),
+    with the models in eval mode (their modes given back after), without gradients.
 
     With ``labels`` (a conditional model's classes) ``fn`` is called as ``fn(xb, labels_b)``.
-    ``fn`` may return a tensor or a tuple of tensors; the result is the matching array(s).
+    ``fn`` may return a tensor or a tuple of tensors; the result is the matching array(s), float32
+    (float64 where ``fn`` computes in float64).
     """
     batch_size = check_positive_int(batch_size, "batch_size")
-    device = model_device(model)
-    was_training = model.training
-    model.eval()
+    models = list(models) if isinstance(models, (list, tuple)) else [models]
+    device = model_device(models[0])
+    modes = [m.training for m in models]
+    for m in models:
+        m.eval()
+
+    def to_numpy(t: torch.Tensor) -> np.ndarray:
+        return (t if t.dtype in (torch.float32, torch.float64) else t.float()).cpu().numpy()
+
     outputs = []
     try:
         with torch.inference_mode():
@@ -40,10 +48,10 @@ def batched(model: Autoencoder, x: np.ndarray, fn: Callable[..., torch.Tensor], 
                 # a read-only memory map cannot back a tensor (torch warns): copy the batch out
                 xb = torch.from_numpy(rows if rows.flags.writeable else np.array(rows)).to(device)
                 out = fn(xb) if labels is None else fn(xb, torch.from_numpy(labels[i:i + batch_size]).to(device))
-                outputs.append(tuple(o.float().cpu().numpy() for o in out) if isinstance(out, tuple)
-                               else out.float().cpu().numpy())
+                outputs.append(tuple(to_numpy(o) for o in out) if isinstance(out, tuple) else to_numpy(out))
     finally:
-        model.train(was_training)
+        for m, mode in zip(models, modes):
+            m.train(mode)
     if isinstance(outputs[0], tuple):
         return tuple(np.concatenate(parts) for parts in zip(*outputs))
     return np.concatenate(outputs)

@@ -33,7 +33,8 @@ def make_scaler(name: str | None):
     return create_scaler(name)
 
 
-def is_anomaly(labels, normal=None, *, name: str = "labels", strict: bool = True) -> np.ndarray | None:
+def is_anomaly(labels, normal=None, *, name: str = "labels", strict: bool = True,
+               how: str = "name the normal label(s)") -> np.ndarray | None:
     """Labels -> 1 for anomalies, 0 for normal rows (``None`` stays ``None``).
 
     Parameters
@@ -48,6 +49,8 @@ def is_anomaly(labels, normal=None, *, name: str = "labels", strict: bool = True
     strict : bool
         Without ``normal``, labels other than 0 / 1 are an error (True), or give ``None`` (False:
         the caller has no anomaly labels, e.g. a recipe reports no metrics).
+    how : str
+        The error's advice on naming the normal labels, in the caller's terms.
 
     Examples
     --------
@@ -73,8 +76,7 @@ def is_anomaly(labels, normal=None, *, name: str = "labels", strict: bool = True
     if not strict:
         return None
     shown = sorted(map(str, np.unique(y).tolist()))[:10]
-    raise InvalidInputError(f"{name} holds {shown}; labels must be 1 (anomaly) / 0 (normal), or name the "
-                            "normal label(s)")
+    raise InvalidInputError(f"{name} holds {shown}; labels must be 1 (anomaly) / 0 (normal), or {how}")
 
 
 def binary_labels(y, n: int | None = None, *, name: str = "y") -> np.ndarray:

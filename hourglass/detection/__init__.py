@@ -1,9 +1,13 @@
 """Anomaly detection: scores, thresholds, the Detector and its metrics."""
 
-from hourglass.detection.detector import Detector, Explanation
+from hourglass.detection.base import BaseDetector, Explanation
+from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
 from hourglass.detection.metrics import detection_metrics
-from hourglass.detection.thresholds import BestF1, Contamination, FixedFPR, MeanStd, Percentile, Threshold
+from hourglass.detection.scorer import EnsembleScorer, Scorer
+from hourglass.detection.thresholds import (BestF1, Contamination, FixedFPR, MeanStd, Percentile, Threshold,
+                                            create_threshold, list_thresholds, register_threshold)
 
-__all__ = ["BestF1", "Contamination", "Detector", "DetectorEnsemble", "Explanation", "FixedFPR", "MeanStd", "Percentile", "Threshold",
+__all__ = ["BaseDetector", "BestF1", "Contamination", "Detector", "EnsembleScorer", "Scorer", "create_threshold",
+           "list_thresholds", "register_threshold", "DetectorEnsemble", "Explanation", "FixedFPR", "MeanStd", "Percentile", "Threshold",
            "detection_metrics"]

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hourglass.errors import InvalidInputError
+from hourglass.saving import SavedState
 
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")
 LOSSES = ("mse", "mae", "bce", "elbo")
@@ -111,6 +112,10 @@ def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, a
         else:
             raise InvalidInputError(f"loss must be one of {LOSSES}, got {loss!r}")
     return per.flatten(1).mean(dim=1)
+
+
+class WeightsMismatchError(InvalidInputError):
+    """Saved weights do not fit the model their description builds."""
 
 
 class TrainingLoss:
@@ -245,6 +250,39 @@ class Autoencoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
+
+    # -- saved state ---------------------------------------------------------------------------
+    def description(self) -> dict:
+        """The model as JSON: its registered name and config (what rebuilds it, untrained)."""
+        return {"name": self.name, "config": self.config.to_dict()}
+
+    def to_saved(self) -> SavedState:
+        """Name, config and weights (and the training history, when ``hg.load`` or an estimator
+        attached one as ``history_``)."""
+        meta = {"kind": "model", "model": self.description()}
+        history = getattr(self, "history_", None)
+        if history is not None:
+            meta["history"] = history.to_dict() if hasattr(history, "to_dict") else dict(history)
+        weights = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
+        return SavedState(meta, weights)
+
+    @classmethod
+    def from_saved(cls, state: SavedState, device="cpu") -> "Autoencoder":
+        """Rebuild the model ``state.meta["model"]`` describes, with ``state.weights``, in eval mode."""
+        from hourglass.models.registry import model_from_config
+
+        description = state.meta["model"]
+        model = model_from_config(description["name"], description["config"])
+        try:
+            model.load_state_dict(state.weights, strict=True)
+        except RuntimeError as exc:
+            raise WeightsMismatchError(f"weights do not fit the {description['name']!r} model described: "
+                                       f"{str(exc).splitlines()[0]}") from None
+        if "history" in state.meta:
+            from hourglass.history import History
+
+            model.history_ = History.from_dict(state.meta["history"])
+        return model.to(device).eval()
 
 
 def check_unit_range(targets: dict[str, np.ndarray], what: str) -> None:

@@ -14,9 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
+from hourglass import datasets
 from hourglass.atomic import write_json_atomic
-from hourglass.errors import InvalidInputError
+from hourglass.detection.detector import Detector
+from hourglass.detection.thresholds import threshold_from_dict
+from hourglass.errors import DataFileError, InvalidInputError
+from hourglass.inference import reconstruct
+from hourglass.io import save
+from hourglass.models.registry import create_model
+from hourglass.prepare import class_labels, is_anomaly, make_scaler, split_rows
 from hourglass.recipes.schema import Recipe, RecipeError, load_recipe
+from hourglass.reports.html import report
+from hourglass.training import FitOptions, fit
+from hourglass.transforms.corruptions import corruption_from_dict, is_deterministic
 
 
 @dataclass
@@ -55,27 +65,13 @@ def _subset(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
-def _anomaly_labels(classes, normal):
-    """1 = anomaly / 0 = normal: the classes not in ``normal``; labels that are already 0 / 1 as
-    they are; None when neither tells (classes with no normal class named: no metrics)."""
-    if classes is None:
-        return None
-    if normal is not None:
-        return np.isin(classes, normal, invert=True).astype(np.int64)
-    if set(np.unique(classes).tolist()) <= {0, 1}:
-        return classes.astype(np.int64)
-    return None
-
-
 def load_data(recipe: Recipe, *, data_dir=None, progress: bool = False) -> RunData:
     """The data stage: a built-in data set or the user's own file, split into normal training
     samples and labelled test samples."""
-    import hourglass as hg
-
     d, seed = recipe.data, recipe.training["seed"] or 0
     if d["dataset"] is not None:
         options = {} if d["split"] is None else {"split": d["split"]}
-        ds = hg.datasets.load(d["dataset"], data_dir=data_dir, progress=progress, **options)
+        ds = datasets.load(d["dataset"], data_dir=data_dir, progress=progress, **options)
         normal = d["normal"] if d["normal"] is not None else (list(ds.normal_labels) if ds.normal_labels else None)
         x_train, c_train, x_test, c_test = ds.x_train, ds.y_train, ds.x_test, ds.y_test
         names, what = ds.class_names, ds.name
@@ -86,7 +82,8 @@ def load_data(recipe: Recipe, *, data_dir=None, progress: bool = False) -> RunDa
         else:
             x_test, c_test = x_train, c_train
         normal, names, what = d["normal"], (), d["path"]
-    y_train, y_test = _anomaly_labels(c_train, normal), _anomaly_labels(c_test, normal)
+    # 1 = anomaly / 0 = normal where known; classes with no normal class named: no metrics
+    y_train, y_test = (is_anomaly(c, normal, strict=False) for c in (c_train, c_test))
     if d["train_on"] == "normal" and y_train is not None and recipe.detection is not None:
         keep = y_train == 0
         if not keep.any():
@@ -102,46 +99,31 @@ def load_data(recipe: Recipe, *, data_dir=None, progress: bool = False) -> RunDa
 
 
 def _read_user_data(path: Path, d: dict):
-    import hourglass as hg
-
     if path.is_dir():
-        folder = hg.datasets.read_image_folder(path, size=d["image_size"], color=d["color"])
+        folder = datasets.read_image_folder(path, size=d["image_size"], color=d["color"])
         return folder.x, None
     if not path.exists():
-        raise hg.DataFileError(f"data.path: {path} does not exist")
-    table = hg.datasets.read_table(path, label_column=d["label_column"])
-    y = table.y
-    if y is not None and y.dtype.kind not in "iub":
-        if y.dtype.kind == "f" and np.all(y == np.round(y)):
-            y = y.astype(np.int64)
-        else:
-            raise RecipeError(f"data.label_column {d['label_column']!r} must hold integer classes or 1 / 0 labels")
-    return table.x, y
-
-
-def _scaler(name: str):
-    import hourglass as hg
-
-    return {"none": None, "minmax": hg.MinMaxScaler(), "minmax-global": hg.MinMaxScaler(per_feature=False),
-            "standard": hg.StandardScaler()}[name]
+        raise DataFileError(f"data.path: {path} does not exist")
+    table = datasets.read_table(path, label_column=d["label_column"])
+    if table.y is None:
+        return table.x, None
+    try:
+        return table.x, class_labels(table.y)
+    except InvalidInputError:
+        raise RecipeError(f"data.label_column {d['label_column']!r} must hold integer classes or 1 / 0 labels") from None
 
 
 def _build_model(recipe: Recipe, input_shape):
-    import hourglass as hg
-
     options = {k: v for k, v in recipe.model.items() if k != "name"}
     options.setdefault("input_shape", tuple(int(s) for s in input_shape))
     try:
-        return hg.create_model(recipe.model["name"], seed=recipe.training["seed"], **options)
+        return create_model(recipe.model["name"], seed=recipe.training["seed"], **options)
     except InvalidInputError as exc:
         raise RecipeError(f"[model] {recipe.model['name']}: {exc}") from None
 
 
 def _build_transforms(recipe: Recipe):
     """The corruption and the threshold the recipe names, built (so checked) before any data loads."""
-    from hourglass.detection.thresholds import threshold_from_dict
-    from hourglass.transforms.corruptions import corruption_from_dict
-
     try:
         corruption = corruption_from_dict(recipe.transforms["corruption"])
     except (InvalidInputError, TypeError) as exc:
@@ -166,9 +148,6 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
     >>> sorted(p.name for p in result.out.iterdir())[:4]
     ['error_histogram.png', 'latent.png', 'loss.png', 'metrics.json']
     """
-    import hourglass as hg
-    from hourglass.transforms.corruptions import Downsample
-
     started = time.perf_counter()
     recipe = load_recipe(recipe, overrides)  # every key checked before anything is loaded or trained
     corruption, threshold = _build_transforms(recipe)
@@ -177,11 +156,11 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
     x_train_raw, x_val_raw = data.x_train, None
     if d["validation_split"] > 0:  # hold out before scaling: the scaler sees the training rows only
         n_val = max(1, int(round(len(x_train_raw) * d["validation_split"])))
-        order = np.random.default_rng(tr["seed"]).permutation(len(x_train_raw))
-        x_val_raw, x_train_raw = x_train_raw[order[:n_val]], x_train_raw[order[n_val:]]
+        val, train = split_rows(len(x_train_raw), [n_val], np.random.default_rng(tr["seed"]))
+        x_val_raw, x_train_raw = x_train_raw[val], x_train_raw[train]
         if data.classes_train is not None:
-            data.classes_train = data.classes_train[order[n_val:]]
-    scaler = _scaler(t["scaler"])
+            data.classes_train = data.classes_train[train]
+    scaler = make_scaler(t["scaler"])
     if scaler is not None:
         scaler.fit(x_train_raw)
 
@@ -200,18 +179,15 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
             validation_labels = data.classes_test
         elif validation is not None:
             raise RecipeError("a conditional model validates on the test data only (data.validation = \"test\")")
-    history = hg.fit(model, x_fit, corruption=corruption, epochs=tr["epochs"], batch_size=tr["batch_size"],
-                     steps_per_epoch=tr["steps_per_epoch"], loss=tr["loss"], lr=tr["lr"],
-                     weight_decay=tr["weight_decay"], validation=validation, seed=tr["seed"], device=tr["device"],
-                     progress=progress, early_stopping=tr["early_stopping"], precision=tr["precision"],
-                     trim=tr["trim"], kl_warmup=tr["kl_warmup"], labels=labels,
-                     validation_labels=validation_labels)
+    history = fit(model, x_fit, corruption=corruption, validation=validation, labels=labels,
+                  validation_labels=validation_labels, options=FitOptions(**tr, progress=progress))
 
     detector, metrics = None, {}
     if recipe.detection is not None:
         det_cfg = recipe.detection
-        detector = hg.Detector(model, score=det_cfg["score"], threshold=threshold, scaler=scaler,
-                               input_transform=corruption if isinstance(corruption, Downsample) else None)
+        # a deterministic corruption (super-resolution's downsampling) is also the scoring input's
+        detector = Detector(model, score=det_cfg["score"], threshold=threshold, scaler=scaler,
+                            input_transform=corruption if is_deterministic(corruption) else None)
         calibration = None
         if det_cfg["calibrate_on"] == "validation":
             if x_val_raw is None:
@@ -224,15 +200,15 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
         metrics["threshold"] = float(detector.threshold_)
     else:
         x_test = scaled(data.x_test)
-        recon = hg.reconstruct(model, x_test, labels=data.classes_test if model.conditional else None)
+        recon = reconstruct(model, x_test, labels=data.classes_test if model.conditional else None)
         err = (recon - x_test).reshape(len(x_test), -1)
         metrics = {"test_mse": float(np.mean(err ** 2)), "test_mae": float(np.mean(np.abs(err)))}
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    hg.save(detector if detector is not None else model, out / "model", history=history)
+    save(detector if detector is not None else model, out / "model", history=history)
     if recipe.report["enabled"]:
-        hg.report(detector if detector is not None else model, data.x_test if detector is not None
+        report(detector if detector is not None else model, data.x_test if detector is not None
                   else scaled(data.x_test),
                   data.y_test if detector is not None else None, out=out, history=history,
                   title=recipe.report["title"] or recipe.description or recipe.name,

@@ -42,7 +42,13 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from hourglass.detection.scores import SCORES
+from hourglass.detection.thresholds import THRESHOLDS, threshold_parameters
 from hourglass.errors import HourglassError
+from hourglass.models.registry import list_models, model_class
+from hourglass.prepare import scaler_names
+from hourglass.training.options import FitOptions
+from hourglass.transforms.corruptions import CORRUPTIONS, corruption_parameters
 
 
 class RecipeError(HourglassError, ValueError):
@@ -67,25 +73,12 @@ DATA = {
     "color": (("grayscale", "rgb"), "grayscale"),
 }
 TRANSFORMS = {
-    "scaler": (("none", "minmax", "minmax-global", "standard"), "none"),
+    "scaler": (tuple(scaler_names()), "none"),  # the scaler registry's names
     "corruption": ("table", None),     # { type = "GaussianNoise", std = 0.2, clip = [0.0, 1.0] }
 }
-TRAINING = {
-    "epochs": ("int", 10),
-    "batch_size": ("int", 32),
-    "steps_per_epoch": ("int", None),
-    "loss": ("str", None),
-    "lr": ("float", 1e-3),
-    "weight_decay": ("float", 0.0),
-    "seed": ("int", 0),
-    "device": ("str", "auto"),
-    "precision": (("fp32", "bf16"), "fp32"),
-    "early_stopping": ("int", None),
-    "trim": ("float", 0.0),
-    "kl_warmup": ("int", 0),
-}
+TRAINING = FitOptions.recipe_schema()  # hg.fit's options, as FitOptions declares them
 DETECTION = {
-    "score": (("mae", "mse", "l2", "elbo", "nll"), "mae"),
+    "score": (SCORES, "mae"),
     "threshold": ("table", {"type": "MeanStd", "k": 1.0}),  # { type = "Percentile", q = 95 } ...
     "calibrate_on": (("train", "validation"), "train"),
 }
@@ -255,22 +248,18 @@ def _check_stage(stage: str, given, schema: dict) -> dict:
             copy.deepcopy(default) for key, (kind, default) in schema.items()}
 
 
-def _check_typed_table(key: str, table: dict, registry: dict, params) -> None:
+def _check_typed_table(key: str, table: dict, registry, params) -> None:
     """An inline table ``{ type = "...", ... }``: a known type and only its own parameters."""
     kind = table.get("type")
     if kind not in registry:
-        raise RecipeError(f"{key}.type must be one of {sorted(registry)}, got {kind!r}")
-    allowed = params(registry[kind])
+        raise RecipeError(f"{key}.type must be one of {registry.names()}, got {kind!r}")
+    allowed = params(kind)
     for name in table:
         if name != "type" and name not in allowed:
             raise _unknown(f"{key}.{name}", f"{key} ({kind})", ["type", *allowed])
 
 
 def _check(raw: dict, name: str, source: str, overrides: dict) -> Recipe:
-    from hourglass.detection.thresholds import THRESHOLDS
-    from hourglass.models.registry import list_models, model_class
-    from hourglass.transforms.corruptions import CORRUPTIONS
-
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {name}: expected a table of stages")
     valid_top = set(STAGES) | {"model"} | set(TOP_LEVEL)
@@ -292,12 +281,12 @@ def _check(raw: dict, name: str, source: str, overrides: dict) -> Recipe:
         raise RecipeError(f"data.image_size must be [height, width], got {data['image_size']}")
     corruption = stages["transforms"]["corruption"]
     if corruption is not None:
-        _check_typed_table("transforms.corruption", corruption, CORRUPTIONS,
-                           lambda cls: [f.name for f in dataclasses.fields(cls)])
+        _check_typed_table("transforms.corruption", corruption, CORRUPTIONS, corruption_parameters)
     training = stages["training"]
-    for key in ("epochs", "batch_size"):
-        if training[key] < 1:
-            raise RecipeError(f"training.{key} must be >= 1, got {training[key]}")
+    try:  # every training value checked as hg.fit will check it
+        FitOptions(**training)
+    except HourglassError as exc:
+        raise RecipeError(f"[training] {exc}") from None
 
     model = raw.get("model")
     if not isinstance(model, dict) or not isinstance(model.get("name"), str):
@@ -315,7 +304,7 @@ def _check(raw: dict, name: str, source: str, overrides: dict) -> Recipe:
             raise RecipeError(f"[detection]: the conditional {model['name']!r} model needs a class for every sample "
                               "it scores; detect with vae or conv-vae, or leave [detection] out")
         detection = stages["detection"]
-        _check_typed_table("detection.threshold", detection["threshold"], THRESHOLDS, lambda cls: list(cls._params))
+        _check_typed_table("detection.threshold", detection["threshold"], THRESHOLDS, threshold_parameters)
     return Recipe(name=top["name"] or name, description=top["description"], data=data,
                   transforms=stages["transforms"], model=copy.deepcopy(model), training=training,
                   detection=detection, report=stages["report"], source=source, overrides=overrides)

@@ -20,6 +20,7 @@ import numpy as np
 
 from hourglass.atomic import json_default, write_bytes_atomic
 from hourglass.errors import InvalidInputError
+from hourglass.version import __version__
 
 STYLE = """
 body { font: 15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2430; margin: 0;
@@ -172,8 +173,6 @@ def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: 
             sections.append(section)
 
     title = title or (f"{model.name} anomaly detector" if det is not None else f"{model.name} autoencoder")
-    from hourglass import __version__
-
     stamp = time.strftime("%Y-%m-%d %H:%M")
     nav = "".join(f'<a href="#{s.key}">{_esc(s.title)}</a>' for s in sections)
     body = "".join(f'<section id="{s.key}"><h2>{_esc(s.title)}</h2>{"".join(s.parts)}</section>' for s in sections)
@@ -233,26 +232,24 @@ class _Context:
 
     @property
     def model_input(self) -> np.ndarray:
-        """x as the model sees it (a detector's scaler applied)."""
+        """x as the model sees it (a detector's scaler applied, by its scorer)."""
         if "model_input" not in self._cache:
-            scaler = None if self.det is None else self.member.scaler
-            self._cache["model_input"] = self.x if scaler is None else scaler.transform(self.x)
+            self._cache["model_input"] = self.x if self.det is None else self.member.model_input(self.x)
         return self._cache["model_input"]
 
-    def reconstruct(self, rows: np.ndarray, inputs: np.ndarray | None = None) -> np.ndarray:
+    def reconstruct(self, rows: np.ndarray, inputs: np.ndarray | None = None) -> np.ndarray | None:
+        """Reconstructions of ``x[rows]`` (or of ``inputs``, e.g. noisy ones), in the units of ``x``:
+        a detector's come from its scorer (scaler, input transform, the members' mean)."""
         from hourglass.inference import reconstruct
 
+        if self.det is not None:
+            return self.det.reconstruct(self.x[rows] if inputs is None else inputs)
         labels = None
         if self.model.conditional:
             if self.class_labels is None:
                 return None
             labels = np.asarray(self.class_labels)[rows]
         source = self.model_input[rows] if inputs is None else inputs
-        t = None if self.det is None else self.member.input_transform
-        if t is not None:
-            import torch
-
-            source = t(torch.from_numpy(np.ascontiguousarray(source))).numpy()
         return reconstruct(self.model, source, labels=labels)
 
 
@@ -390,7 +387,7 @@ def _reconstructions(ctx: _Context) -> _Section | None:
     section = _Section("reconstructions", "Reconstructions")
     if kind == "images":
         rows = _pick(ctx, 10)
-        inputs = ctx.model_input[rows]
+        inputs = ctx.x[rows]
         noisy = None
         if ctx.corruption is not None:
             import torch
@@ -414,7 +411,7 @@ def _reconstructions(ctx: _Context) -> _Section | None:
         for i, r in zip(rows, recon):
             what = ("anomalous" if ctx.y[i] else "normal") if ctx.y is not None and ctx.det is not None else "sample"
             score = f" (score {ctx.scores[i]:.3g})" if ctx.det is not None else ""
-            examples.append((_first_channel(ctx.model_input[i]), _first_channel(r), f"{what} #{i}{score}"))
+            examples.append((_first_channel(ctx.x[i]), _first_channel(r), f"{what} #{i}{score}"))
         section.parts.append(ctx.figure(figures.series_examples(examples),
                                      "Signals and their reconstructions; the shaded band is the error.",
                                         "reconstructions"))
@@ -444,13 +441,13 @@ def _anomalies(ctx: _Context) -> _Section | None:
                                         "top_anomalies"))
         top = order[:8]
         maps = det.score_map(ctx.x[top])
-        section.parts.append(ctx.figure(figures.anomaly_heatmaps(ctx.model_input[top], maps, scores[top]),
+        section.parts.append(ctx.figure(figures.anomaly_heatmaps(ctx.x[top], maps, scores[top]),
                                      "Per-pixel error of the eight most anomalous images (Detector.score_map).",
                                         "heatmaps"))
     elif ctx.kind == "series":
         top = order[:3]
         recon = ctx.reconstruct(top)
-        examples = [(_first_channel(ctx.model_input[i]), _first_channel(r), f"#{i}: score {scores[i]:.3g}")
+        examples = [(_first_channel(ctx.x[i]), _first_channel(r), f"#{i}: score {scores[i]:.3g}")
                     for i, r in zip(top, recon)]
         section.parts.append(ctx.figure(figures.series_examples(examples),
                                      "The three highest-scoring signals and their reconstructions.",
@@ -504,13 +501,9 @@ def _samples(ctx: _Context) -> _Section | None:
 def _configuration(ctx: _Context) -> _Section:
     import torch
 
-    from hourglass import __version__
-
-    config = {"model": ctx.model.name, "config": ctx.model.config.to_dict()}
+    config = ctx.model.description()
     if ctx.det is not None:
-        from hourglass.io import _detector_meta
-
-        config["detector"] = {k: v for k, v in _detector_meta(ctx.det).items() if k != "train_scores"}
+        config["detector"] = {k: v for k, v in ctx.det.description().items() if k != "train_scores"}
     versions = _table([("hourglass", __version__), ("torch", torch.__version__)])
     return _Section("configuration", "Configuration",
                     [f"<pre>{_esc(json.dumps(config, indent=2, default=json_default), quote=False)}</pre>", versions])

@@ -1,7 +1,7 @@
 """Training: the one fit loop (:func:`fit`), its options (:class:`FitOptions`) and :class:`History`."""
 
 from hourglass.devices import resolve_device
-from hourglass.training.history import History
+from hourglass.history import History
 from hourglass.training.options import FitOptions
 from hourglass.training.trainer import TrainingError, fit
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hourglass.training.history import History
+from hourglass.history import History
 from hourglass.training.optim import load_optimizer_state, optimizer_state
 from hourglass.training.stream import BatchStream
 

@@ -39,7 +39,7 @@ from hourglass.training.compiled import compiled
 from hourglass.training.data import DeviceData, TrainingArrays
 from hourglass.training.distributed import local_device
 from hourglass.training.distributed import setup as distributed_setup
-from hourglass.training.history import History
+from hourglass.history import History
 from hourglass.training.optim import make_optimizer
 from hourglass.training.options import FitOptions
 from hourglass.training.seeding import Seeds

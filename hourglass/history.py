@@ -1,4 +1,4 @@
-"""What a training run records, epoch by epoch."""
+"""What a training run records, epoch by epoch (a model carries it as ``history_`` once saved)."""
 
 from __future__ import annotations
 

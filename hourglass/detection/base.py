@@ -1,0 +1,196 @@
+"""What every detector shares: scoring through its scorer (batched, streamed, on the model's
+device), a threshold fitted on calibration scores, conformal p-values, ``predict``,
+``decision_function``, ``evaluate`` and ``explain``.
+
+:class:`~hourglass.Detector` (one model) and :class:`~hourglass.DetectorEnsemble` (several) are
+siblings below :class:`BaseDetector`: each says how it is fitted, which scorer it scores with
+(:mod:`hourglass.detection.scorer`), and what it saves.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from hourglass.detection.metrics import detection_metrics
+from hourglass.detection.thresholds import FixedFPR, Threshold
+from hourglass.errors import InvalidInputError, NotFittedError
+from hourglass.inference import batched
+from hourglass.streaming import row_chunks, should_stream
+from hourglass.validation import as_float_array, check_model_input, check_positive_int
+
+
+class BaseDetector:
+    """Base of the detectors. A subclass provides ``model`` (the model whose input shape samples
+    take), ``scorer()``, ``_models()``, ``_scalers()``, ``score_map`` and ``fit``, and calls
+    :meth:`_fit_threshold`."""
+
+    threshold: Threshold
+    batch_size: int
+    feature_names = None
+
+    # -- what a subclass provides ----------------------------------------------------------
+    def scorer(self) -> torch.nn.Module:
+        """The module that scores a batch of raw inputs (``scores(x)``, ``forward(x)``)."""
+        raise NotImplementedError
+
+    def _models(self) -> list:
+        raise NotImplementedError
+
+    def _scalers(self) -> list:
+        return []
+
+    # -- scoring -------------------------------------------------------------------------------
+    def _input(self, x, name: str = "x", offset: int = 0) -> np.ndarray:
+        """Raw ``x`` checked (finite, numbers, the shape the scalers and the model take) and laid
+        out in the model's input shape; scaling happens in the scorer."""
+        x = as_float_array(x, name, offset)
+        for scaler in self._scalers():
+            scaler.check_features(x)
+        return check_model_input(self.model, x, name, offset)
+
+    def _streamed(self, x, name: str, per_chunk) -> np.ndarray:
+        """``per_chunk(checked input)`` over ``x``: at once for ordinary data, chunk by chunk for a
+        memory-mapped or very long array, so memory stays bounded by the chunk size."""
+        if not should_stream(x):
+            return per_chunk(self._input(x, name))
+        return np.concatenate([per_chunk(self._input(chunk, name, start)) for start, chunk in row_chunks(x)])
+
+    def _run(self, x, method: str, name: str = "x"):
+        """The scorer's ``method`` over ``x``, batched on the model's device."""
+        scorer = self.scorer()
+        fn = getattr(scorer, method) if method != "forward" else scorer
+        return self._streamed(x, name, lambda xs: batched(self._models(), xs, fn, self.batch_size))
+
+    def _scores(self, x, name: str = "x") -> np.ndarray:
+        return self._run(x, "scores", name)
+
+    def score_samples(self, x) -> np.ndarray:
+        """One anomaly score per sample, shape ``(n,)``; higher = more anomalous."""
+        return self._scores(x)
+
+    def reconstruct(self, x) -> np.ndarray:
+        """The reconstruction of each raw sample, in the input's units (the scaler undone), shaped
+        as the model's input; an ensemble's is the mean of its members'."""
+        return self._run(x, "forward")[0]
+
+    def model_input(self, x) -> np.ndarray:
+        """``x`` as the model sees it: checked, laid out in the model's shape, scaled."""
+        return self._run(x, "model_input")
+
+    # -- thresholds ------------------------------------------------------------------------
+    def _check_threshold(self) -> None:
+        if not isinstance(self.threshold, Threshold):
+            raise InvalidInputError(f"threshold must be an hourglass threshold such as hg.MeanStd(k=1), got "
+                                    f"{self.threshold!r}")
+
+    def _check_feature_names(self) -> None:
+        if self.feature_names is not None:
+            size = int(np.prod(self.model.input_shape))
+            if len([str(n) for n in self.feature_names]) != size:
+                raise InvalidInputError(f"{len(self.feature_names)} feature_names for samples of {size} elements")
+
+    def _fit_threshold(self, scores: np.ndarray, y) -> None:
+        self.threshold.fit(scores, y)
+        self.threshold_ = self.threshold.value_
+        self.calibration_scores_ = np.sort(scores.astype(np.float64))
+        self.train_scores_ = {"mean": float(scores.mean()), "std": float(scores.std()),
+                              "min": float(scores.min()), "max": float(scores.max()), "n": int(len(scores))}
+
+    def _check_fitted(self):
+        if not hasattr(self, "threshold_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted; call fit(x_normal) first")
+
+    def p_values(self, x) -> np.ndarray:
+        """Conformal p-values: ``(1 + #{calibration scores >= s}) / (n + 1)`` for each score ``s``.
+
+        When the calibration data (``fit(..., calibration=...)``) are held-out normal samples and
+        a new normal sample is exchangeable with them, ``P(p <= a) <= a`` for every ``a``: flagging
+        ``p <= a`` keeps the false-positive rate at most ``a``. Small p-values = anomalous.
+        """
+        self._check_fitted()
+        return self.p_values_of_scores(self._scores(x))
+
+    def p_values_of_scores(self, scores) -> np.ndarray:
+        """:meth:`p_values` from scores already computed by :meth:`score_samples`."""
+        self._check_fitted()
+        cal = self.calibration_scores_
+        scores = np.asarray(scores, dtype=np.float64)
+        at_least = len(cal) - np.searchsorted(cal, scores, side="left")
+        return (1.0 + at_least) / (len(cal) + 1.0)
+
+    def decision_function(self, x) -> np.ndarray:
+        """``score - threshold_``: positive for anomalies."""
+        self._check_fitted()
+        return self._scores(x) - self.threshold_
+
+    def predict(self, x) -> np.ndarray:
+        """1 for anomalies (score above ``threshold_``), 0 for normal samples (PyOD's convention)."""
+        self._check_fitted()
+        return (self._scores(x) > self.threshold_).astype(np.int64)
+
+    def evaluate(self, x, y_is_anomaly) -> dict:
+        """Accuracy, precision, recall, F1 (anomaly = positive), AUROC and AUPRC on labelled data."""
+        self._check_fitted()
+        return detection_metrics(y_is_anomaly, self._scores(x), self.threshold_)
+
+    def explain(self, x, top: int = 5) -> "Explanation":
+        """The ``top`` elements (features, pixels, time steps) that contribute most to each
+        sample's score, largest first, with their share of the sample's total error."""
+        top = check_positive_int(top, "top")
+        emap = self.score_map(x)
+        flat = emap.reshape(len(emap), -1).astype(np.float64)
+        top = min(top, flat.shape[1])
+        order = np.argsort(-flat, axis=1, kind="stable")[:, :top]
+        errors = np.take_along_axis(flat, order, axis=1)
+        totals = flat.sum(axis=1, keepdims=True)
+        shares = np.divide(errors, totals, out=np.zeros_like(errors), where=totals > 0)
+        return Explanation(indices=order, names=element_names(order, self.model.input_shape, self.feature_names),
+                           errors=errors, shares=shares)
+
+
+def element_names(order: np.ndarray, shape, feature_names=None) -> np.ndarray:
+    """Names of the elements at flat indices ``order``: feature names, ``x3`` for table columns,
+    or positions such as ``"(0, 13, 7)"`` for images and signals."""
+    shape = tuple(shape)
+    if feature_names is not None:
+        return np.asarray([str(n) for n in feature_names], dtype=object)[order]
+    if len(shape) == 1:
+        return np.asarray([f"x{i}" for i in range(shape[0])], dtype=object)[order]
+    positions = np.stack(np.unravel_index(order, shape), axis=-1)
+    return np.asarray([["(" + ", ".join(map(str, p)) + ")" for p in row] for row in positions], dtype=object)
+
+
+def warn_if_uncalibrated(threshold) -> None:
+    if isinstance(threshold, FixedFPR):
+        warnings.warn("FixedFPR fitted on the training data: the false-positive guarantee holds only for scores "
+                      "of held-out normal data; pass calibration=x_heldout_normal", UserWarning, stacklevel=3)
+
+
+@dataclass
+class Explanation:
+    """What :meth:`BaseDetector.explain` returns; row ``i`` explains sample ``i``.
+
+    indices : (n, top) flat index of each element within a sample (``np.unravel_index`` with
+        the model's input shape gives pixel positions). names : (n, top) feature names, or
+        positions such as ``"(0, 13, 7)"`` for images. errors : (n, top) the element's error
+        (as in ``score_map``). shares : (n, top) that error over the sample's total error.
+    """
+
+    indices: np.ndarray
+    names: np.ndarray
+    errors: np.ndarray
+    shares: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def table(self, i: int = 0) -> str:
+        """A small text table of sample ``i``'s top contributors."""
+        rows = [f"{'element':>16s} {'error':>12s} {'share':>7s}"]
+        for name, err, share in zip(self.names[i], self.errors[i], self.shares[i]):
+            rows.append(f"{name:>16s} {err:12.5g} {share:7.1%}")
+        return "\n".join(rows)
