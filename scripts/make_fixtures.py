@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 def ecg_slices():
     ds = hg.datasets.load("ecg5000", split="tutorial")
     normal = ds.x_train[ds.y_train == 1]
-    return normal[:600], normal[600:800], ds.x_test[:32]
+    return normal[:600], normal[600:800], ds.x_test[:32]  # (the checkpoint below trains on the first 600)
 
 
 def detector_outputs(det, x, prefix: str) -> dict:
@@ -96,6 +96,13 @@ def main() -> None:
     history = hg.fit(seq, train, epochs=2, batch_size=128, progress=False, seed=0)
     hg.save(seq, out_dir / "model", history=history)
     expected.update({"model/x": test, "model/reconstruct": hg.reconstruct(seq, test), "model/encode": hg.encode(seq, test)})
+
+    # 7. A training checkpoint (epoch 2 of a run with dropout and noise), for resuming.
+    ckpt = hg.create_model("stacked", input_shape=(140,), hidden=(16,), latent_dim=4, seed=0, dropout=0.1)
+    hg.fit(ckpt, train, epochs=2, batch_size=128, progress=False, seed=0, checkpoint_dir=out_dir / "checkpoint",
+           corruption=hg.GaussianNoise(0.05))
+    for old in sorted((out_dir / "checkpoint").glob("epoch-000001.*")):
+        old.unlink()  # the newest is what a resume reads
 
     np.savez(out_dir / "expected.npz", **{k: np.asarray(v) for k, v in expected.items()})
     (out_dir / "README.md").write_text(

@@ -1,6 +1,12 @@
 """Distributed data-parallel training: two CPU processes on the gloo backend, launched by torchrun
 exactly as a user would launch them, give the weights of one process training with the same
-global batch, within floating-point summation order."""
+global batch, within floating-point summation order.
+
+The runs train with plain SGD (a large step, so that a wrongly summed or weighted gradient would
+show in the weights): with Adam, a unit whose gradient is all but zero (a dead ReLU unit, or MAE's
+sign at a residual of ~0) moves by about +-lr on rounding noise alone, since Adam divides the
+gradient by its own running size, so weights can differ by lr on such units whatever the gradient
+sum's precision. The optimizer step is the same local code with one process or several."""
 
 from __future__ import annotations
 
@@ -16,17 +22,21 @@ import hourglass as hg
 
 SCRIPT = textwrap.dedent('''
     import sys
+    import torch
     import torch.distributed as dist
     import hourglass as hg
 
     out = sys.argv[1]
+    sgd = lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr)
     ecg = hg.datasets.load("ecg5000", split="tutorial")
     normal = ecg.x_train[ecg.y_train == 1]            # 2,344 rows: the last batch of each pass is short
     dense = hg.create_model("stacked", input_shape=(140,), hidden=(32, 16), latent_dim=8, seed=0)
-    h1 = hg.fit(dense, normal, epochs=4, batch_size=256, loss="mae", seed=3, validation=ecg.x_test, progress=False)
+    h1 = hg.fit(dense, normal, epochs=4, batch_size=256, loss="mae", seed=3, validation=ecg.x_test, progress=False,
+                optimizer=sgd, lr=0.5)
     fashion = hg.datasets.load("fashion-mnist").x_train[:600]
     conv = hg.create_model("conv", input_shape=(1, 28, 28), channels=(8, 16), latent_dim=16, seed=0)
-    h2 = hg.fit(conv, fashion, epochs=2, batch_size=64, seed=1, progress=False, checkpoint_dir=out + "-ckpt")
+    h2 = hg.fit(conv, fashion, epochs=2, batch_size=64, seed=1, progress=False, checkpoint_dir=out + "-ckpt",
+                optimizer=sgd, lr=0.5)
     if not dist.is_initialized() or dist.get_rank() == 0:
         hg.save(dense, out + "-dense", history=h1)
         hg.save(conv, out + "-conv", history=h2)

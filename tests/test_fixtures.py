@@ -85,3 +85,38 @@ def test_release_folders_load_with_identical_results(release, resave, tmp_path):
     model = load("model")
     assert isinstance(model, hg.Autoencoder) and model.name == "conv1d" and model.history_.epochs == 2
     check_model(model, exp)
+
+
+def test_release_checkpoints_resume(release, tmp_path):
+    """A checkpoint written by an earlier release resumes: its weights, optimizer, shuffle position
+    and history carry on (the noise and model streams restart from the seed where the release's
+    checkpoint format did not hold them separately)."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    source = FIXTURES / release / "checkpoint"
+    saved = json_of(sorted(source.glob("epoch-*.json"))[-1])
+    weights = {k[6:]: v for k, v in load_file(str(source / saved["weights"])).items() if k.startswith("model/")}
+    ds = hg.datasets.load("ecg5000", split="tutorial")
+    train = ds.x_train[ds.y_train == 1][:600]
+    for epochs in (saved["epoch"], saved["epoch"] + 2):
+        work = tmp_path / f"ckpt-{epochs}"
+        shutil.copytree(source, work)
+        model = hg.create_model("stacked", input_shape=(140,), hidden=(16,), latent_dim=4, seed=1, dropout=0.1)
+        history = hg.fit(model, train, epochs=epochs, batch_size=128, progress=False, seed=0, checkpoint_dir=work,
+                         resume=True, corruption=hg.GaussianNoise(0.05))
+        assert history.settings["resumed_from_epoch"] == saved["epoch"]
+        assert history.train_loss[:saved["epoch"]] == saved["history"]["train_loss"]
+        assert history.epochs == epochs
+        if epochs == saved["epoch"]:  # nothing left to train: exactly the checkpoint's weights
+            assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())
+        else:
+            assert np.isfinite(history.train_loss).all()
+
+
+def json_of(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())

@@ -1,9 +1,11 @@
 """Training checkpoints: everything ``hg.fit`` needs to continue a run exactly where it stopped.
 
 A checkpoint is two files named by the epoch it ends: ``epoch-000003.safetensors`` (model weights,
-Adam's moments and step, the random generators' states, the current shuffle order, the best
+the optimizer's state, the random generators' states, the current shuffle order, the best
 weights for early stopping) and ``epoch-000003.json`` (epoch, position in the batch stream,
-early-stopping counters, the history, and a fingerprint of the run's settings and data). Both are
+early-stopping counters, the optimizer's settings, the history, and a fingerprint of the run's
+settings and data). What goes in is :class:`~hourglass.training.state.TrainState`'s; this module
+writes, prunes and finds the files. Both are
 written atomically, the tensors first: the JSON is the commit marker, so a process killed while
 writing leaves the previous checkpoint as the latest complete one. No pickle is involved.
 """
@@ -24,9 +26,16 @@ from hourglass.atomic import write_bytes_atomic, write_json_atomic
 from hourglass.errors import HourglassError, ModelFileError
 
 FORMAT = "hourglass-checkpoint"
-FORMAT_VERSION = 1
+# 2 (0.2): the noise generator's state is its own ("rng/noise"), the optimizer's parameter groups
+# are in the JSON. Format 1 (0.1.0) still resumes: weights, optimizer, shuffle and position exactly;
+# the noise stream then starts afresh from the seed.
+FORMAT_VERSION = 2
 KEEP = 2  # complete checkpoints kept on disk: the newest and the one before it
 _NAME = re.compile(r"^epoch-(\d{6})\.json$")
+
+
+class CheckpointFormatError(ModelFileError):
+    """A checkpoint was written by a newer hourglass."""
 
 
 class CheckpointMismatchError(HourglassError, ValueError):
@@ -72,11 +81,16 @@ def load_latest(directory) -> tuple[dict, dict[str, torch.Tensor]] | None:
     for path in reversed(complete_checkpoints(directory)):
         try:
             meta = json.loads(path.read_text())
-            if meta.get("format") != FORMAT:
+            if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise ModelFileError(f"{path} is not an hourglass checkpoint")
-            tensors = load_file(str(path.with_name(meta["weights"])))
-            return meta, tensors
-        except (OSError, ValueError, KeyError, SafetensorError) as exc:
+            version = meta.get("format_version")
+            if isinstance(version, int) and version > FORMAT_VERSION:
+                raise CheckpointFormatError(f"{path} was written by a newer hourglass (checkpoint format "
+                                            f"{version}); upgrade hourglass to resume it")
+            return meta, load_file(str(path.with_name(meta["weights"])))
+        except CheckpointFormatError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
             errors.append(f"{path.name}: {exc}")
     if errors:
         raise ModelFileError(f"no readable checkpoint in {directory}: " + "; ".join(errors))

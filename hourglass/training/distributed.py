@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
-from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 
 @dataclass
@@ -49,17 +48,36 @@ class Distributed:
                 dist.broadcast(tensor.data, src=0)
 
     def sum_gradients(self, params) -> None:
+        """Sum every process's gradients in place, in one all-reduce of one flat buffer."""
         grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            return
-        flat = _flatten_dense_tensors(grads)
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        for g, synced in zip(grads, _unflatten_dense_tensors(flat, grads)):
-            g.copy_(synced)
+        if grads:
+            flat = flatten(grads)
+            dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+            unflatten_into(flat, grads)
+
+    def agree(self, value: int) -> int:
+        """Rank 0's ``value`` (a 63-bit integer), in every process."""
+        tensor = torch.tensor([value], dtype=torch.int64)
+        if dist.get_backend() == "nccl":
+            tensor = tensor.cuda()
+        dist.broadcast(tensor, src=0)
+        return int(tensor.item())
 
     def sum_(self, tensor: torch.Tensor) -> torch.Tensor:
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
         return tensor
+
+
+def flatten(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The tensors' elements in one new 1-D tensor, in logical order (public ops only; the same
+    as ``torch._utils._flatten_dense_tensors``, which ``benchmarks/speed.py --ddp`` measures against)."""
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def unflatten_into(flat: torch.Tensor, tensors: list[torch.Tensor]) -> None:
+    """Copy ``flat``'s consecutive pieces back into ``tensors`` (any memory layout)."""
+    for t, piece in zip(tensors, torch.split(flat, [t.numel() for t in tensors])):
+        t.copy_(piece.view(t.shape))
 
 
 def launched_world_size() -> int:

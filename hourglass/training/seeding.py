@@ -1,68 +1,79 @@
 """Every random stream of a training run, derived from its one ``seed``.
 
-A run draws random numbers for four purposes, each from its own stream:
+A run draws random numbers for four purposes, each from a stream of its own:
 
-==============  =====================================================  ===========================
-stream          what it draws                                          generator
-==============  =====================================================  ===========================
-``shuffle``     the order of the rows in each pass                     ``torch.Generator`` on the
-                                                                       training device
-``noise``       the corruption of each training batch                  ``torch.Generator``, one
-                                                                       per process
-``validation``  the fixed corruption of the validation inputs          ``torch.Generator``
-``model``       randomness inside the model: dropout, a VAE's draws    torch's global generator,
-                                                                       forked for the run
-==============  =====================================================  ===========================
+==============  ======================================================  ==========================
+stream          what it draws                                           generator
+==============  ======================================================  ==========================
+``shuffle``     the order of the rows in each pass (the same in every   ``torch.Generator`` on the
+                process under torchrun)                                 training device
+``noise``       the corruption of each training batch                   ``torch.Generator``, one
+                                                                        per process
+``validation``  the fixed corruption of the validation inputs           ``torch.Generator``
+``model``       randomness inside the model: dropout, a VAE's draws     torch's global generator,
+                                                                        seeded for the run and
+                                                                        given back after
+==============  ======================================================  ==========================
 
-0.1.0's scheme, kept so that a seed trains the same model as before: the shuffle stream is
-seeded with ``seed``, the validation stream with ``seed + 1``, the model stream with ``seed + 2``;
-one process draws its noise from the shuffle stream, several draw it from ``seed * 1000 + 17 +
-rank``. With ``seed=None`` the shuffle stream is seeded from the OS and the model stream is
+Each stream's seed is drawn from ``numpy.random.SeedSequence([seed, stream, rank])`` (the
+stream's index in the table, the process's rank), NumPy's recommended way to derive independent
+streams: no two streams, of one run or of runs with nearby seeds, start from related states (as
+``seed``, ``seed + 1``, ... would). With ``seed=None`` the run's entropy comes from the OS (and,
+under torchrun, from rank 0, so that every process shuffles alike), and the model stream is
 torch's global generator as the caller left it.
+
+(hourglass 0.1.0 seeded the shuffle stream with ``seed``, validation with ``seed + 1`` and the
+model with ``seed + 2``, and drew one process's noise from the shuffle stream; so the same seed
+trains a different, equally good model since 0.2.)
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 
+import numpy as np
 import torch
+
+STREAMS = ("shuffle", "noise", "validation", "model")
 
 
 class Seeds:
-    """The streams of one run (``rank``: this process's rank under torchrun, else 0)."""
+    """The streams of one run. ``rank``: this process's rank under torchrun, else 0; ``entropy``
+    (for ``seed=None``): the run's random entropy, the same in every process."""
 
-    def __init__(self, seed: int | None, rank: int = 0, processes: int = 1):
-        self.seed, self.rank, self.processes = seed, rank, processes
+    def __init__(self, seed: int | None, rank: int = 0, entropy: int | None = None):
+        self.seed, self.rank = seed, rank
+        if seed is not None:
+            self.entropy = int(seed) % 2**64  # SeedSequence takes non-negative integers
+        else:
+            self.entropy = secrets.randbits(63) if entropy is None else int(entropy)
 
-    def _base(self) -> int:
-        return int(self.seed) if self.seed is not None else 0
+    def seed_of(self, stream: str, rank: int = 0) -> int:
+        """The 63-bit seed of ``stream`` (for process ``rank``)."""
+        state = np.random.SeedSequence([self.entropy, STREAMS.index(stream), rank]).generate_state(1, np.uint64)
+        return int(state[0] >> np.uint64(1))
+
+    def generator(self, stream: str, device: torch.device, rank: int = 0) -> torch.Generator:
+        gen = torch.Generator(device=device)
+        gen.manual_seed(self.seed_of(stream, rank))
+        return gen
 
     def shuffle(self, device: torch.device) -> torch.Generator:
-        gen = torch.Generator(device=device)
-        if self.seed is None:
-            gen.seed()  # non-deterministic, and leaves torch's global generator alone
-        else:
-            gen.manual_seed(int(self.seed))
-        return gen
+        return self.generator("shuffle", device)
 
-    def noise(self, device: torch.device, shuffle: torch.Generator) -> torch.Generator:
-        if self.processes == 1:
-            return shuffle
-        # the shuffle generator must stay identical across processes: noise gets its own
-        gen = torch.Generator(device=device)
-        gen.manual_seed(self._base() * 1000 + 17 + self.rank)
-        return gen
+    def noise(self, device: torch.device) -> torch.Generator:
+        return self.generator("noise", device, self.rank)
 
     def validation(self, device: torch.device) -> torch.Generator:
-        gen = torch.Generator(device=device)
-        gen.manual_seed(self._base() + 1)
-        return gen
+        return self.generator("validation", device)
 
     def model_scope(self, device: torch.device) -> contextlib.AbstractContextManager:
-        """Seed torch's global generator for the run only: the caller's state comes back after."""
+        """Seed torch's global generator for the run only: the caller's state comes back after
+        (with ``seed=None`` the run uses the global generator as it is)."""
         if self.seed is None:
             return contextlib.nullcontext()
         stack = contextlib.ExitStack()
         stack.enter_context(torch.random.fork_rng(devices=[device] if device.type == "cuda" else []))
-        torch.manual_seed(self._base() + 2)
+        torch.manual_seed(self.seed_of("model", self.rank))
         return stack

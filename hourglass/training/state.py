@@ -86,6 +86,7 @@ class TrainState:
         tensors.update(_prefixed(optim_tensors, "optim/"))
         stream_tensors, stream_meta = self.stream.state()
         tensors["rng/batches"] = stream_tensors["rng"]
+        tensors["rng/noise"] = self.noise.get_state()
         if "order" in stream_tensors:
             tensors["stream/order"] = stream_tensors["order"]
         if self.seeded:
@@ -106,6 +107,8 @@ class TrainState:
         if "stream/order" in tensors:
             stream["order"] = tensors["stream/order"]
         self.stream.restore(stream, meta)
+        if "rng/noise" in tensors:  # format 1 (0.1.0) drew one process's noise from the shuffle stream
+            self.noise.set_state(tensors["rng/noise"])
         if self.seeded and "rng/torch" in tensors:
             torch.set_rng_state(tensors["rng/torch"])
             if self.device.type == "cuda" and "rng/cuda" in tensors:

@@ -274,14 +274,16 @@ class _Run:
         loss = opts.loss or model.default_loss
         model.prepare_training(opts, loss=loss, steps_per_epoch=steps, targets=arrays.targets(),
                                sample=data.sample())
-        seeds = Seeds(opts.seed, *((ddp.rank, ddp.world) if ddp is not None else (0, 1)))
+        seeds = Seeds(opts.seed, rank=0 if ddp is None else ddp.rank)
+        if ddp is not None and opts.seed is None:
+            seeds = Seeds(None, rank=ddp.rank, entropy=ddp.agree(seeds.entropy))  # all processes shuffle alike
         shuffle = seeds.shuffle(device)
         data.corrupt_validation(corruption, seeds.validation(device))
         stream = BatchStream(n, opts.batch_size, shuffle=opts.shuffle, generator=shuffle, share=ddp)
         optimizer = make_optimizer(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay,
                                    factory=opts.optimizer)
         history = History(settings=_settings(opts, loss, steps, device, n, corruption))
-        state = TrainState(model, optimizer, stream, seeds.noise(device, shuffle),
+        state = TrainState(model, optimizer, stream, seeds.noise(device),
                            EarlyStopping(opts.early_stopping, opts.min_delta, opts.restore_best), history,
                            device, seeded=opts.seed is not None)
         fingerprint = _fingerprint(model, arrays, opts, history.settings)
