@@ -57,8 +57,17 @@ def import_graph() -> dict[str, set[str]]:
     return {name: imports_of(path, name) for name, path in modules().items()}
 
 
+def body_lines(node) -> int:
+    """A function's lines without its docstring."""
+    lines = node.end_lineno - node.lineno + 1
+    doc = node.body[0] if node.body and isinstance(node.body[0], ast.Expr) and isinstance(
+        getattr(node.body[0], "value", None), ast.Constant) and isinstance(node.body[0].value.value, str) else None
+    return lines - (doc.end_lineno - doc.lineno + 1 if doc is not None else 0)
+
+
 def functions(min_lines: int = 0):
-    """(lines, has docstring, qualified name, file:line) of every function in the package."""
+    """(lines, has docstring, qualified name, file:line, lines without the docstring) of every
+    function in the package, longest first."""
     out = []
     for name, path in modules().items():
         tree = ast.parse(path.read_text(), str(path))
@@ -70,7 +79,7 @@ def functions(min_lines: int = 0):
                     lines = child.end_lineno - child.lineno + 1
                     if lines >= min_lines:
                         out.append((lines, ast.get_docstring(child) is not None, f"{prefix}.{child.name}",
-                                    f"{path.relative_to(PACKAGE.parent)}:{child.lineno}"))
+                                    f"{path.relative_to(PACKAGE.parent)}:{child.lineno}", body_lines(child)))
                     stack.append((child, f"{prefix}.{child.name}"))
                 elif isinstance(child, ast.ClassDef):
                     stack.append((child, f"{prefix}.{child.name}"))
@@ -83,9 +92,9 @@ def main() -> None:
     ap.add_argument("--graph-only", action="store_true")
     args = ap.parse_args()
     if not args.graph_only:
-        print(f"longest functions (lines, docstring):")
-        for lines, doc, name, where in functions()[: args.longest]:
-            print(f"  {lines:4d} {'doc' if doc else '   '} {name} ({where})")
+        print("longest functions (lines; lines without the docstring):")
+        for lines, doc, name, where, body in functions()[: args.longest]:
+            print(f"  {lines:4d} {body:4d}  {name} ({where})")
         print()
     graph = import_graph()
     print("| module | imports (hourglass.*) |\n|---|---|")

@@ -129,3 +129,54 @@ def test_output_conv_matches_torch_conv_in_values_and_gradients(fashion_small, i
     with torch.no_grad():
         assert not fast._fast_path(features)
         torch.testing.assert_close(fast(features), ref(features))
+
+
+# The private torch calls hourglass keeps, each where it won at least 10 % of a whole training step
+# (benchmarks/speed.py; docs/architecture.md, "Private torch calls"), pinned here so that a torch
+# release that changes one fails CI loudly instead of breaking training.
+PINNED_SCHEMAS = {
+    # OutputConv2d's backward (models/layers.py) calls it positionally.
+    "convolution_backward": "aten::convolution_backward(Tensor grad_output, Tensor input, Tensor weight, "
+                            "SymInt[]? bias_sizes, SymInt[] stride, SymInt[] padding, SymInt[] dilation, "
+                            "bool transposed, SymInt[] output_padding, SymInt groups, bool[3] output_mask) "
+                            "-> (Tensor, Tensor, Tensor)",
+}
+
+
+@pytest.mark.parametrize("op", sorted(PINNED_SCHEMAS))
+def test_private_torch_calls_keep_their_signatures(op):
+    assert str(getattr(torch.ops.aten, op).default._schema) == PINNED_SCHEMAS[op]
+
+
+def test_no_other_private_torch_calls_in_the_package():
+    """Only the pinned private calls: no other ``torch._x`` name, private torch module or aten op in
+    hourglass/ (read from the code itself, so docstrings that mention 0.1.0's calls do not count)."""
+    import ast
+    from pathlib import Path
+
+    def dotted(node):
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
+
+    def private(name: str) -> bool:
+        parts = name.split(".")
+        if parts[:3] == ["torch", "ops", "aten"] and len(parts) > 3:
+            return parts[3] not in PINNED_SCHEMAS
+        return parts[0] == "torch" and any(p.startswith("_") and not p.startswith("__") for p in parts[1:])
+
+    package = Path(hg.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Attribute):
+                names.append(dotted(node) or "")
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names += [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names += [a.name for a in node.names]
+            found += [f"{path.relative_to(package)}:{node.lineno}: {n}" for n in names if private(n)]
+    assert not found, "private torch calls outside PINNED_SCHEMAS:\n" + "\n".join(sorted(set(found)))

@@ -1,10 +1,13 @@
-"""The optimizer: PyTorch's own Adam, its fused kernel where the parameters allow, through public
-API only; and its state as flat tensors + JSON for checkpoints.
+"""The optimizer: PyTorch's own Adam, through public API only; and its state as flat tensors +
+JSON for checkpoints.
 
-(0.1.0 drove Adam's state with a private kernel, ``torch._fused_adam_``, to skip
-``Adam.step``'s Python bookkeeping. Measured in ``benchmarks/speed.py --optimizers``, same run,
-paired epochs, it won less than 10 % of a whole training step, so it gave way to
-``torch.optim.Adam(fused=True)``; docs/architecture.md has the figures.)
+``torch.optim.Adam.step`` spends more time in Python (profiler ranges, hooks, regrouping the
+state each step) than its fused kernel spends updating a small autoencoder. :class:`FunctionalAdam`
+keeps a real ``torch.optim.Adam`` (its state, ``state_dict`` and ``load_state_dict``) and steps it
+through PyTorch's public functional form, ``torch.optim.adam.adam(..., fused=True)``: the same
+kernel and arithmetic (bit for bit), less overhead. (0.1.0 called the private kernel
+``torch._fused_adam_`` directly; ``benchmarks/speed.py --optimizers`` measures the three, same
+run, paired epochs; docs/architecture.md has the figures.)
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+from torch.optim.adam import adam as functional_adam
 
 
 def fused_ok(params) -> bool:
@@ -21,12 +25,68 @@ def fused_ok(params) -> bool:
                                      and p.device.type in ("cpu", "cuda") for p in params)
 
 
-def make_optimizer(params, *, lr: float, weight_decay: float, factory: Callable | None = None) -> torch.optim.Optimizer:
-    """``factory(params, lr=, weight_decay=)`` when given, else Adam (fused where possible)."""
+class FunctionalAdam:
+    """Adam (``torch.optim.Adam``'s defaults) stepped through ``torch.optim.adam.adam(fused=True)``.
+
+    Where the fused kernel does not take the parameters (or a parameter is complex), ``step`` is
+    the inner optimizer's own. ``state_dict`` / ``load_state_dict`` are the inner optimizer's.
+    """
+
+    def __init__(self, params, *, lr: float = 1e-3, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.inner = torch.optim.Adam(self.params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      fused=fused_ok(self.params) or None)
+        self.functional = fused_ok(self.params) and not any(p.is_complex() for p in self.params)
+        self._settings = dict(amsgrad=False, beta1=betas[0], beta2=betas[1], lr=float(lr),
+                              weight_decay=float(weight_decay), eps=float(eps), maximize=False)
+        if self.functional:
+            for p in self.params:  # the state Adam's own _init_group creates for fused=True
+                self.inner.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
+                                       "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                                       "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+        self._refresh()
+
+    def _refresh(self) -> None:
+        state = self.inner.state
+        self._exp_avgs = [state[p]["exp_avg"] for p in self.params] if self.functional else []
+        self._exp_avg_sqs = [state[p]["exp_avg_sq"] for p in self.params] if self.functional else []
+        self._steps = [state[p]["step"] for p in self.params] if self.functional else []
+
+    @torch.no_grad()
+    def step(self) -> None:
+        if not self.functional:
+            self.inner.step()
+            return
+        grads = [p.grad for p in self.params]
+        params, exp_avgs, exp_avg_sqs, steps = self.params, self._exp_avgs, self._exp_avg_sqs, self._steps
+        if any(g is None for g in grads):  # as torch.optim.Adam: a parameter without a gradient is left alone
+            keep = [i for i, g in enumerate(grads) if g is not None]
+            params, grads, exp_avgs, exp_avg_sqs, steps = (
+                [seq[i] for i in keep] for seq in (params, grads, exp_avgs, exp_avg_sqs, steps))
+        if params:
+            functional_adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, fused=True, **self._settings)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.zero_()
+
+    def state_dict(self) -> dict:
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.inner.load_state_dict(state_dict)
+        self._refresh()
+
+
+def make_optimizer(params, *, lr: float, weight_decay: float, factory: Callable | None = None):
+    """``factory(params, lr=, weight_decay=)`` when given, else :class:`FunctionalAdam`."""
     params = [p for p in params if p.requires_grad]
     if factory is not None:
         return factory(params, lr=lr, weight_decay=weight_decay)
-    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused_ok(params) or None)
+    return FunctionalAdam(params, lr=lr, weight_decay=weight_decay)
 
 
 def optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

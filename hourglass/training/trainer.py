@@ -177,15 +177,11 @@ def _loop(run: "_Run") -> None:
     for epoch in range(state.epoch, opts.epochs):
         started = time.perf_counter()
         model.train()
-        total = torch.zeros((), device=run.device)
-        parts: dict[str, torch.Tensor] = {}
-        step_losses = torch.zeros(run.steps, device=run.device)  # names a bad step without a sync per step
-        seen = 0
+        record = _EpochRecord(opts.batch_size)
         for i in range(run.steps):
             batch = state.stream.next()
             if batch.index is None:
                 continue
-            seen += batch.rows
             xb, tb, lb = data.batch(batch.index)
             inp = xb if run.corruption is None else run.corruption(xb, state.noise)
             model.training_step(epoch * run.steps + i + 1)
@@ -200,23 +196,14 @@ def _loop(run: "_Run") -> None:
                 ddp.sum_gradients(run.params)
             state.optimizer.step()
             state.optimizer.zero_grad(set_to_none=True)
-            # Full batches are summed as they are; only a short last batch needs a weight.
-            weight = len(xb) / opts.batch_size
-            total += loss.detach() if len(xb) == opts.batch_size else loss.detach() * weight
-            for name, value in part_means.items():
-                parts[name] = parts[name] + value * weight if name in parts else value * weight
-            step_losses[i] = loss.detach()
+            record.add(i, loss, len(xb), batch.rows, part_means)
             run.progress.step(i)
-        if ddp is not None:
-            ddp.sum_(total)
-            for value in parts.values():
-                ddp.sum_(value)
-        train_loss = float(total) * opts.batch_size / seen  # the epoch's only host sync
+        train_loss, train_parts = record.close(ddp)  # the epoch's only host sync
         if not math.isfinite(train_loss):
-            raise run.diverged(epoch, train_loss, step_losses)
+            raise run.diverged(epoch, train_loss, record.first_bad_step())
         history.train_loss.append(train_loss)
-        for name, value in parts.items():
-            history.train_parts.setdefault(name, []).append((value * opts.batch_size / seen).item())
+        for name, value in train_parts.items():
+            history.train_parts.setdefault(name, []).append(value)
         if data.val_x is not None:
             with run.autocast:
                 val_loss, val_parts = run.evaluate()
@@ -357,13 +344,12 @@ class _Run:
         tensors, meta = self.state.checkpoint()
         save_checkpoint(self.opts.checkpoint_dir, self.state.epoch, tensors, {**meta, "fingerprint": self.fingerprint})
 
-    def diverged(self, epoch: int, train_loss: float, step_losses: torch.Tensor) -> TrainingError:
+    def diverged(self, epoch: int, train_loss: float, bad: tuple[int, float] | None) -> TrainingError:
         """The error for a non-finite epoch loss, naming the first bad step and the checkpoint kept."""
-        bad_steps = (~torch.isfinite(step_losses)).nonzero()
-        if len(bad_steps):
-            bad = int(bad_steps[0, 0])
-            when = (f"{float(step_losses[bad])} at epoch {epoch + 1}, step {bad + 1} of {self.steps} "
-                    f"(step {epoch * self.steps + bad + 1} of the run)")
+        if bad is not None:
+            step, value = bad
+            when = (f"{value} at epoch {epoch + 1}, step {step + 1} of {self.steps} "
+                    f"(step {epoch * self.steps + step + 1} of the run)")
         else:  # another process's step went bad first (several processes)
             when = f"{train_loss} in epoch {epoch + 1} (on another process)"
         directory = self.opts.checkpoint_dir
@@ -373,6 +359,40 @@ class _Run:
         return TrainingError(f"the training loss became {when}; usual causes: a learning rate too high "
                              f"(lr={self.opts.lr}), or unscaled inputs far from the model's output range (scale "
                              f"them, e.g. hg.StandardScaler), or NaN / inf in a target{where}")
+
+
+class _EpochRecord:
+    """An epoch's step losses and loss parts, kept on the device and read once, at the epoch's end
+    (no host sync per step). A short last batch weighs by its share of a full batch."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size, self.seen = batch_size, 0
+        self.steps, self.losses, self.weights, self.parts = [], [], [], {}
+
+    def add(self, step: int, loss: torch.Tensor, rows: int, global_rows: int, parts: dict) -> None:
+        self.steps.append(step)
+        self.losses.append(loss.detach())
+        self.weights.append(rows / self.batch_size)
+        self.seen += global_rows
+        for name, value in parts.items():
+            self.parts.setdefault(name, []).append(value)
+
+    def close(self, ddp) -> tuple[float, dict[str, float]]:
+        """The epoch's mean loss per sample and its parts' (summed over processes under torchrun)."""
+        weights = torch.tensor(self.weights, device=self.losses[0].device)
+        total = (torch.stack(self.losses).float() * weights).sum()
+        parts = {name: (torch.stack(values).float() * weights).sum() for name, values in self.parts.items()}
+        if ddp is not None:
+            for value in (total, *parts.values()):
+                ddp.sum_(value)
+        scale = self.batch_size / self.seen
+        return float(total) * scale, {name: float(value) * scale for name, value in parts.items()}
+
+    def first_bad_step(self) -> tuple[int, float] | None:
+        """(step, loss) of this process's first non-finite step loss, if any."""
+        losses = torch.stack(self.losses).float()
+        bad = (~torch.isfinite(losses)).nonzero()
+        return None if not len(bad) else (self.steps[int(bad[0, 0])], float(losses[int(bad[0, 0])]))
 
 
 def _batch_loss(model: Autoencoder, loss: str, trim: float):
