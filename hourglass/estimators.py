@@ -90,7 +90,7 @@ class _AutoencoderBase(BaseEstimator):
         if self.latent_dim is not None:
             kwargs["latent_dim"] = self.latent_dim
         # A sigmoid output suits data scaled to [0, 1]; standardised or raw data is not.
-        in_unit_range = self.scaler == "minmax"
+        in_unit_range = self.scaler in ("minmax", "minmax-global")
         if issubclass(model_class(name), VariationalAutoencoder):
             # Scaled columns are real values (new rows may leave the training range): a Gaussian
             # likelihood, with a learnt std per column.
@@ -178,8 +178,9 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         each batch is left out of the loss, so anomalies among the training rows are not
         learnt (on the ADBench sets, mean AUROC 0.850 with 0.1, 0.879 with 0.2; seeds 0-2).
         Set 0 for data known to be clean.
-    scaler : {"standard", "minmax"} or None, default "standard"
-        Fitted on the training rows, saved with the detector, applied to every input.
+    scaler : {"standard", "minmax", "minmax-global"} or None, default "standard"
+        A name from ``hg.list_scalers()``; fitted on the training rows, saved with the detector,
+        applied to every input.
     validation_fraction : float, default 0.1
         Rows held out to stop training when their reconstruction loss stops improving for
         ``patience`` epochs (the best weights are kept). With fewer than 20 rows, none.

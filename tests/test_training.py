@@ -55,6 +55,34 @@ def test_fit_is_torch_adam_on_the_batches_in_order_and_takes_another_optimizer()
     assert not all(torch.equal(p, q) for p, q in zip(sgd.parameters(), a.parameters()))
 
 
+def test_functional_adam_is_torch_adam_fused_bit_for_bit_and_checkpoints_through_its_state_dict():
+    from hourglass.training.optim import FunctionalAdam, load_optimizer_state, optimizer_state
+
+    torch.manual_seed(0)
+    x = torch.rand(128, 20)
+    models = [hg.create_model("stacked", input_shape=(20,), hidden=(16,), latent_dim=4, seed=0) for _ in range(3)]
+    ours = FunctionalAdam(list(models[0].parameters()), lr=1e-2, weight_decay=1e-4)
+    ref = torch.optim.Adam(models[1].parameters(), lr=1e-2, weight_decay=1e-4, fused=True)
+    for i in range(12):
+        for model, opt in ((models[0], ours), (models[1], ref)):
+            xb = x[(i % 4) * 32:(i % 4 + 1) * 32]
+            model.loss(xb, xb, "mse").backward()
+            opt.step()
+            opt.zero_grad()
+        if i == 5:  # a resumed optimizer continues exactly
+            tensors, meta = optimizer_state(ours)
+            resumed = FunctionalAdam(list(models[2].parameters()), lr=1e-2, weight_decay=1e-4)
+            models[2].load_state_dict(models[0].state_dict())
+            load_optimizer_state(resumed, tensors, meta)
+        elif i > 5:
+            xb = x[(i % 4) * 32:(i % 4 + 1) * 32]
+            models[2].loss(xb, xb, "mse").backward()
+            resumed.step()
+            resumed.zero_grad()
+    for a, b, c in zip(*(m.parameters() for m in models)):
+        assert torch.equal(a, b) and torch.equal(a, c)
+
+
 def test_denoising_and_masking_train_on_clean_targets(fashion, fashion_small):
     x_train, x_val = fashion.x_train[:4000], fashion_small[1]
     noisy_val = np.clip(x_val + 0.2 * np.random.default_rng(0).standard_normal(x_val.shape), 0, 1).astype(np.float32)

@@ -142,12 +142,11 @@ def fit(model: Autoencoder, x, target=None, *, corruption=None, validation=None,
     Examples
     --------
     >>> import hourglass as hg
-    >>> ds = hg.datasets.load("ecg5000", split="tutorial")
-    >>> normal = ds.x_train[ds.y_train == 1]
+    >>> beats = hg.datasets.load("ecg5000").x_train            # 500 heartbeats of 140 steps
     >>> model = hg.create_model("stacked", input_shape=(140,), seed=0)
-    >>> history = hg.fit(model, normal, epochs=2, batch_size=512, loss="mae", progress=False)
-    >>> len(history.train_loss)
-    2
+    >>> history = hg.fit(model, beats, epochs=2, batch_size=128, loss="mae", progress=False)
+    >>> len(history.train_loss), history.settings["steps_per_epoch"]
+    (2, 4)
     """
     if not isinstance(model, Autoencoder):
         raise InvalidInputError(f"model must be an hourglass Autoencoder (from create_model), got {type(model).__name__}")
