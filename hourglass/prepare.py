@@ -85,8 +85,8 @@ def binary_labels(y, n: int | None = None, *, name: str = "y") -> np.ndarray:
     if n is not None and len(y) != n:
         raise InvalidInputError(f"{name} has {len(y)} labels for {n} samples")
     if not np.isin(y, (0, 1)).all():
-        raise InvalidInputError(f"{name} must hold 1 for anomalies and 0 for normal samples only; map classes "
-                                "first, e.g. dataset.is_anomaly(y)")
+        raise InvalidInputError(f"{name}: labels must be 1 (anomaly) or 0 (normal); map your classes first, e.g. "
+                                "dataset.is_anomaly(y)")
     return y.astype(np.int64)
 
 

@@ -90,14 +90,5 @@ class Registry(Generic[T]):
     def __contains__(self, name) -> bool:
         return isinstance(name, str) and (name in self._items or name in self._aliases)
 
-    def __iter__(self):
-        return iter(self.names())
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def items(self):
-        return [(n, self._items[n]) for n in self.names()]
-
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self.names())})"

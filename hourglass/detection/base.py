@@ -61,8 +61,7 @@ class BaseDetector:
 
     def _run(self, x, method: str, name: str = "x"):
         """The scorer's ``method`` over ``x``, batched on the model's device."""
-        scorer = self.scorer()
-        fn = getattr(scorer, method) if method != "forward" else scorer
+        fn = getattr(self.scorer(), method)
         return self._streamed(x, name, lambda xs: batched(self._models(), xs, fn, self.batch_size))
 
     def _scores(self, x, name: str = "x") -> np.ndarray:
@@ -90,7 +89,7 @@ class BaseDetector:
     def _check_feature_names(self) -> None:
         if self.feature_names is not None:
             size = int(np.prod(self.model.input_shape))
-            if len([str(n) for n in self.feature_names]) != size:
+            if len(list(self.feature_names)) != size:
                 raise InvalidInputError(f"{len(self.feature_names)} feature_names for samples of {size} elements")
 
     def _fit_threshold(self, scores: np.ndarray, y) -> None:

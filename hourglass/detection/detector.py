@@ -190,9 +190,9 @@ class Detector(BaseDetector):
         return state
 
     @classmethod
-    def from_saved(cls, state: SavedState, device="cpu", model: Autoencoder | None = None) -> "Detector":
-        """Inverse of :meth:`to_saved` (``model``: already rebuilt, e.g. an ensemble's member)."""
-        model = Autoencoder.from_saved(state, device) if model is None else model
+    def from_saved(cls, state: SavedState, device="cpu") -> "Detector":
+        """Inverse of :meth:`to_saved`."""
+        model = Autoencoder.from_saved(state, device)
         d = state.meta["detector"]
         det = cls(model, score=d["score"], threshold=threshold_from_dict(d["threshold"]),
                   scaler=scaler_from_dict(d.get("scaler")), batch_size=int(d.get("batch_size", 1024)),

@@ -135,13 +135,11 @@ class DetectorEnsemble(BaseDetector):
         members = []
         for k, m in enumerate(state.meta["members"]):
             prefix = f"member{k}/"
-            member = SavedState({"model": m["model"], "detector": m["detector"]}, under(state.weights, prefix),
-                                under(state.arrays, prefix))
-            members.append(Detector.from_saved(member, device))
-        if "history" in state.meta:
-            from hourglass.history import History
-
-            members[0].model.history_ = History.from_dict(state.meta["history"])
+            meta = {"model": m["model"], "detector": m["detector"]}
+            if k == 0 and "history" in state.meta:  # saved at the top, for the first member's model
+                meta["history"] = state.meta["history"]
+            members.append(Detector.from_saved(SavedState(meta, under(state.weights, prefix),
+                                                          under(state.arrays, prefix)), device))
         d = state.meta["detector"]
         det = cls(members, threshold=threshold_from_dict(d["threshold"]), batch_size=int(d.get("batch_size", 1024)),
                   feature_names=d.get("feature_names"))

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from hourglass.errors import InvalidInputError
+from hourglass.prepare import binary_labels
 
 
 def detection_metrics(y_true, scores, threshold: float) -> dict:
@@ -17,16 +17,8 @@ def detection_metrics(y_true, scores, threshold: float) -> dict:
     """
     from sklearn import metrics
 
-    y = np.asarray(y_true).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
-    if len(y) != len(scores):
-        raise InvalidInputError(f"{len(y)} labels for {len(scores)} samples")
-    if not np.isin(y, (0, 1)).all():
-        raise InvalidInputError(
-            "labels must be 1 (anomaly) or 0 (normal); map your classes first, e.g. "
-            "dataset.is_anomaly(y)"
-        )
-    y = y.astype(np.int64)
+    y = binary_labels(y_true, len(scores), name="y_true")
     pred = (scores > threshold).astype(np.int64)
     both = y.min() != y.max()
     tn, fp, fn, tp = metrics.confusion_matrix(y, pred, labels=[0, 1]).ravel()
