@@ -30,21 +30,60 @@ from hourglass.training import FitOptions, fit
 from hourglass.validation import check_fraction, check_positive_int
 
 
+def member_features(n_features: int, n_members: int, fraction: float, rng) -> np.ndarray | None:
+    """(members, features) 0 / 1: each member sees ``fraction`` of the features (at least 2, or
+    all), drawn at random; a feature no member drew goes to the member that sees fewest. None when
+    every member sees every feature."""
+    k = min(n_features, max(2, int(round(fraction * n_features))))
+    if k >= n_features:
+        return None
+    mask = np.zeros((n_members, n_features), dtype=np.float32)
+    for member in range(n_members):
+        mask[member, rng.choice(n_features, k, replace=False)] = 1
+    for feature in np.flatnonzero(mask.sum(0) == 0):
+        mask[int(np.argmin(mask.sum(1))), feature] = 1
+    return mask
+
+
+def member_scaling(x: np.ndarray, n_members: int, names) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each member's own scaling of the (already scaled) training rows ``x``: member k takes
+    ``names[k % len(names)]`` (a scaler name, fitted on ``x``), as (shift, scale) arrays of shape
+    (members, features). None: every member sees ``x`` as it is."""
+    if names is None:
+        return None
+    names = [names] if isinstance(names, str) else list(names)
+    if not names:
+        raise InvalidInputError("member_scalers must name at least one scaler (or be None)")
+    fitted = {}
+    for name in set(names):
+        scaler = make_scaler(name)
+        if scaler is None:
+            fitted[name] = (np.zeros(x.shape[1], np.float32), np.ones(x.shape[1], np.float32))
+        else:
+            offset, span = scaler.fit(x).offset_and_span()
+            fitted[name] = (np.broadcast_to(offset, x.shape[1:]), np.broadcast_to(span, x.shape[1:]))
+    shift = np.stack([fitted[names[k % len(names)]][0] for k in range(n_members)])
+    scale = np.stack([fitted[names[k % len(names)]][1] for k in range(n_members)])
+    return shift.astype(np.float32), scale.astype(np.float32)
+
+
 def tabular_architecture(n_features: int, member: int = 0) -> dict:
     """The default ``stacked`` models for ``n_features`` columns; ensemble members alternate
-    between two shapes that fail on different anomalies.
+    between two shapes of the same depth (so that they train together as one DenseEnsemble) that
+    fail on different anomalies.
 
-    Even members are narrow: one hidden layer of about half the width and a code of about a
+    Even members are narrow: two hidden layers of about half the width and a code of about a
     quarter (at least 2). They cannot copy their input, so they learn the structure most rows
-    share and fail on rows that break it. Odd members are wide (64 -> 32 -> 32, PyOD's default
+    share and fail on rows that break it. Odd members are wide (64 -> 32 -> code 32, PyOD's default
     size): they reproduce rows inside the range they were trained on and fail on values unlike
-    any seen. Measured on the ADBench sets (``benchmarks/adbench.py``), the mix beats either.
+    any seen. Chosen by ``benchmarks/adbench_defaults.py`` (candidates on one half of the 20
+    ADBench sets, confirmed on the other).
     """
     if member % 2:
         return {"hidden": (64, 32), "latent_dim": 32}
     latent = max(2, math.ceil(n_features / 4))
     hidden = max(latent + 1, math.ceil(n_features / 2))
-    return {"hidden": (hidden,), "latent_dim": latent}
+    return {"hidden": (hidden, hidden), "latent_dim": latent}
 
 
 class _AutoencoderBase(BaseEstimator):
@@ -130,6 +169,9 @@ class _AutoencoderBase(BaseEstimator):
 
         x_train, x_val = scaled(train), scaled(val) if n_val else None
         options = options.replace(batch_size=min(options.batch_size, len(train)))
+        if n_models > 1 and self._stackable(X.shape[1]):
+            self._train_together(x_train, x_val, options, n_models, rng)
+            return train, held
         self.models_, histories = [], []
         for member in range(n_models):
             seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -146,6 +188,44 @@ class _AutoencoderBase(BaseEstimator):
             histories.append(history)
         self.model_, self.history_ = self.models_[0], histories[0]
         return train, held
+
+    def _stackable(self, n_features: int) -> bool:
+        """Whether the members can train together as one DenseEnsemble: dense members of one
+        depth on flat rows (other models, e.g. a VAE, train one after another)."""
+        kwargs = [self._model_kwargs(n_features, k) for k in range(2)]
+        return all(name in ("stacked", "dense") and not kw.get("dropout") and len(kw.get("input_shape", (1,))) == 1
+                   for name, kw in kwargs) and len({len(kw.get("hidden", ())) for _, kw in kwargs}) == 1
+
+    def _train_together(self, x_train, x_val, options: FitOptions, n_models: int, rng) -> None:
+        """The members as one DenseEnsemble (hourglass.models.members): each its own sizes, rows
+        (``max_samples``), features (``max_features``), seed, trimmed loss and early stopping."""
+        from hourglass.training.members import fit_members
+
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        n, n_features = len(x_train), x_train.shape[1]
+        kwargs = [self._model_kwargs(n_features, k)[1] for k in range(n_models)]
+        sizes = [(*kw["hidden"], kw["latent_dim"]) if "hidden" in kw else None for kw in kwargs]
+        if any(s is None for s in sizes):
+            sizes = None
+        first = {k: v for k, v in kwargs[0].items() if k not in ("hidden", "latent_dim", "input_shape", "dropout")}
+        largest = (None if sizes is None else
+                   {"hidden": tuple(max(s[i] for s in sizes) for i in range(len(sizes[0]) - 1)),
+                    "latent_dim": max(s[-1] for s in sizes)})
+        model = create_model("dense-ensemble", input_shape=(n_features,), n_members=n_models,
+                             member_sizes=tuple(sizes or ()), seed=seed, **(largest or {}), **first)
+        features = member_features(n_features, n_models, check_fraction(self.max_features, "max_features",
+                                                                         high_open=False), rng)
+        if features is not None:
+            model.set_feature_mask(features)
+        scaling = member_scaling(x_train, n_models, getattr(self, "member_scalers", None))
+        if scaling is not None:
+            model.set_member_scaling(*scaling)
+        m = int(round(check_fraction(self.max_samples, "max_samples", high_open=False) * n))
+        rows = None if m >= n else np.stack([rng.choice(n, max(m, 1), replace=False) for _ in range(n_models)])
+        self.history_ = fit_members(model, x_train, corruption=copy.deepcopy(self.corruption), validation=x_val,
+                                    options=options.replace(seed=seed), member_rows=rows)
+        model.history_ = self.history_
+        self.models_, self.model_ = [model], model
 
     def _validate(self, X, reset: bool):
         return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1)
@@ -164,30 +244,33 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         A registered model name; "auto" is a ``stacked`` model sized from the number of
         features by :func:`tabular_architecture` (members alternate narrow and wide).
     n_models : int, default 6
-        Autoencoders trained from different seeds on the same rows; their robustly
-        standardised errors are averaged (:class:`hourglass.DetectorEnsemble`). 1 = one model.
+        Autoencoders trained from different seeds; their robustly standardised errors are
+        averaged. Dense members (the default) train together as one
+        :class:`hourglass.models.DenseEnsemble` (stacked weights, one batched step for all, each
+        member with its own seed, rows order, trimmed loss and early stopping) and score in one
+        pass; other models (e.g. ``model="vae"``) train one after another into a
+        :class:`hourglass.DetectorEnsemble`. 1 = one model.
     hidden, latent_dim : optional
         Override the model's hidden layer sizes and code size.
     model_options : dict, optional
         Any other ``create_model`` argument (e.g. ``{"activation": "tanh"}``).
     epochs, batch_size, lr, weight_decay, loss, corruption :
-        As in :func:`hourglass.fit` (``epochs`` is a maximum: training stops early; ``loss=None``
-        is the model's own: "mse", or "elbo" for a VAE such as ``model="vae"``).
+        As in :func:`hourglass.fit` (``epochs``, default 30, is a maximum: each member stops
+        early; ``loss=None`` is the model's own: "mse", or "elbo" for a VAE such as ``model="vae"``).
     trim : float in [0, 0.5), default 0.2
         Robust training (:func:`hourglass.fit`'s ``trim``): the worst-reconstructed fifth of
         each batch is left out of the loss, so anomalies among the training rows are not
-        learnt (on the ADBench sets, mean AUROC 0.850 with 0.1, 0.879 with 0.2; seeds 0-2).
-        Set 0 for data known to be clean.
+        learnt. Set 0 for data known to be clean.
     scaler : {"standard", "minmax", "minmax-global"} or None, default "standard"
         A name from ``hg.list_scalers()``; fitted on the training rows, saved with the detector,
         applied to every input.
     validation_fraction : float, default 0.1
         Rows held out to stop training when their reconstruction loss stops improving for
-        ``patience`` epochs (the best weights are kept). With fewer than 20 rows, none.
-    error : {"l2", "mse", "mae", "elbo", "nll"}, default "l2"
+        ``patience`` (default 5) epochs (the best weights are kept). With fewer than 20 rows, none.
+    error : {"mse", "l2", "mae", "elbo", "nll"}, default "mse"
         Per-row reconstruction error (``hg.Detector``'s ``score``; named ``error`` here because
-        scikit-learn reserves ``score`` for a method); "l2" is the Euclidean distance in
-        standardised feature space; "elbo" and "nll" need a VAE (``model="vae"``).
+        scikit-learn reserves ``score`` for a method) in scaled feature space; "l2" divides each
+        feature's error by its standard deviation; "elbo" and "nll" need a VAE (``model="vae"``).
     contamination : float in (0, 0.5], default 0.1
         Fraction of the training rows flagged; sets ``offset_``. Ignored when ``threshold`` is given.
     threshold : hourglass Threshold, optional
@@ -197,6 +280,18 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         rows, which must then be normal). Other thresholds are fitted on all training rows.
     calibration_fraction : float, default 0.2
         Share of rows held out for a ``FixedFPR`` threshold.
+    max_samples, max_features : float in (0, 1], default 1.0
+        Diversity for members trained together: each member trains on a random ``max_samples``
+        share of the training rows and sees a random ``max_features`` share of the columns (its
+        error measured on those only; every column seen by some member).
+    member_scalers : str or sequence of str, optional
+        Members trained together see the scaled rows through scalers of their own, member k
+        through ``member_scalers[k % len]`` (e.g. ``("standard", "minmax")``), and are trained and
+        scored in that space.
+
+    The defaults (six members alternating narrow and wide, trim 0.2, "mse", at most 30 epochs
+    with patience 5) were chosen by ``benchmarks/adbench_defaults.py``: candidates compared on
+    ten of the 20 ADBench sets, the choice confirmed on the other ten.
     device : "auto", "cpu" or "cuda"
     random_state : int, RandomState or None
         Seeds the split, the initial weights and the shuffling: the same int gives the same
@@ -229,10 +324,11 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     True
     """
 
-    def __init__(self, model="auto", *, n_models=6, hidden=None, latent_dim=None, model_options=None, epochs=100,
+    def __init__(self, model="auto", *, n_models=6, hidden=None, latent_dim=None, model_options=None, epochs=30,
                  batch_size=64, lr=1e-3, weight_decay=0.0, loss=None, corruption=None, trim=0.2, scaler="standard",
-                 validation_fraction=0.1, patience=10, error="l2", contamination=0.1, threshold=None,
-                 calibration_fraction=0.2, device="auto", random_state=None, verbose=False):
+                 validation_fraction=0.1, patience=5, error="mse", contamination=0.1, threshold=None,
+                 calibration_fraction=0.2, max_samples=1.0, max_features=1.0, member_scalers=None, device="auto",
+                 random_state=None, verbose=False):
         super().__init__(model, hidden=hidden, latent_dim=latent_dim, model_options=model_options, epochs=epochs,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, loss=loss, corruption=corruption,
                          trim=trim, scaler=scaler, validation_fraction=validation_fraction, patience=patience,
@@ -242,6 +338,9 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         self.contamination = contamination
         self.threshold = threshold
         self.calibration_fraction = calibration_fraction
+        self.max_samples = max_samples
+        self.max_features = max_features
+        self.member_scalers = member_scalers
 
     def _make_threshold(self) -> Threshold:
         if self.threshold is not None:
@@ -267,7 +366,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
                                         f"{len(X)} rows leaves none")
         n_models = check_positive_int(self.n_models, "n_models")
         train, held = self._train(X, held_out, n_models)
-        if n_models == 1:
+        if len(self.models_) == 1:  # one model, or the members trained together as one DenseEnsemble
             self.detector_ = Detector(self.model_, score=self.error, threshold=threshold, scaler=self.scaler_)
         else:  # the members' own thresholds go unused: the ensemble thresholds the averaged score
             members = [Detector(m, score=self.error, scaler=self.scaler_) for m in self.models_]

@@ -20,6 +20,8 @@ class History:
     best_epoch: int | None = None
     stopped_early: bool = False
     settings: dict = field(default_factory=dict)
+    # A DenseEnsemble's members, each with its own History (the fields above are their means).
+    members: list = field(default_factory=list)
 
     @property
     def epochs(self) -> int:
@@ -30,4 +32,6 @@ class History:
 
     @classmethod
     def from_dict(cls, d: dict) -> "History":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        fields["members"] = [m if isinstance(m, History) else cls.from_dict(m) for m in fields.get("members", [])]
+        return cls(**fields)

@@ -14,6 +14,7 @@ pytest.importorskip("onnxscript")
 FAMILIES = [
     ("dense", {"latent_dim": 32}, "fashion"),
     ("stacked", {"hidden": (32, 16), "latent_dim": 8}, "ecg"),
+    ("dense-ensemble", {"n_members": 3, "hidden": (32, 16), "latent_dim": 8}, "ecg"),
     ("conv", {}, "fashion"),
     ("conv-bn", {"channels": (16, 8)}, "fashion"),
     ("conv-vae", {"latent_dim": 8}, "fashion"),
@@ -70,7 +71,7 @@ def test_scorer_matches_the_detector(trained, name, tmp_path, ecg, fashion_small
     assert float(names["hourglass_threshold"]) == det.threshold_
 
 
-@pytest.mark.parametrize("name", ["dense", "conv-vae", "cvae", "conv1d"])
+@pytest.mark.parametrize("name", ["dense", "conv-vae", "cvae", "conv1d", "dense-ensemble"])
 def test_full_encoder_and_decoder_parts(trained, name, tmp_path):
     model, x, labels = trained[name]
     x, labels = x[:33], None if labels is None else labels[:33]

@@ -15,7 +15,8 @@ SHAPES = {"dense": (1, 28, 28), "stacked": (140,), "conv": (1, 28, 28), "conv-bn
 
 
 def test_registry_lists_and_filters():
-    assert hg.list_models() == ["conv", "conv-bn", "conv-vae", "conv1d", "cvae", "dense", "lstm", "stacked", "vae"]
+    assert hg.list_models() == ["conv", "conv-bn", "conv-vae", "conv1d", "cvae", "dense", "dense-ensemble", "lstm",
+                                "stacked", "vae"]
     assert hg.list_models("conv*") == ["conv", "conv-bn", "conv-vae", "conv1d"]
     assert hg.list_models("*vae") == ["conv-vae", "cvae", "vae"]
     assert hg.list_models("nothing*") == []

@@ -52,6 +52,10 @@ class Detector(BaseDetector):
         the coarse input it was trained on. Must be deterministic (random noise would make a
         sample's score change from call to call).
 
+    With a :class:`~hourglass.models.DenseEnsemble` (``create_model("dense-ensemble")``), each
+    member's error is standardised robustly on the ``fit`` data (minus its median, over its
+    interquartile range) and the score is their mean, computed in one pass of the stacked network.
+
     Attributes
     ----------
     threshold_ : float
@@ -62,6 +66,9 @@ class Detector(BaseDetector):
         Those scores, sorted: the reference for :meth:`p_values`.
     scale_ : ndarray or None
         Per-element standard deviation of the ``fit`` data (model input space), for ``score="l2"``.
+    center_, spread_ : ndarray, one value per member
+        A DenseEnsemble's members' median and interquartile range of their errors on the ``fit``
+        data (absent for other models).
 
     Examples
     --------
@@ -102,6 +109,9 @@ class Detector(BaseDetector):
         self.scale_ = None
         if self.score == "l2":
             self.scale_ = feature_scale(self._scaled(x)).reshape(self.model.input_shape)
+        if getattr(self.model, "n_members", None) is not None:
+            self.center_ = self.spread_ = None  # the members' raw errors first, then their standardisation
+            self.center_, self.spread_ = robust_standardisation(self._run(x, "member_scores").T)
         if calibration is None:
             warn_if_uncalibrated(self.threshold)
             scores = self._scores(x)
@@ -139,12 +149,15 @@ class Detector(BaseDetector):
         device = model_device(self.model) if device is None else device
         shape = tuple(self.model.input_shape)
         scale = getattr(self, "scale_", None)
+        center, spread = getattr(self, "center_", None), getattr(self, "spread_", None)
         return Scorer(
             self.model, self.score,
             scaler=None if self.scaler is None else self.scaler.as_module(shape).to(device),
             scale=None if scale is None else torch.as_tensor(np.asarray(scale, dtype=np.float32)).to(device),
             input_transform=self.input_transform,
-            draws=self._draws().to(device) if self.score in VARIATIONAL_SCORES else None, rows=rows)
+            draws=self._draws().to(device) if self.score in VARIATIONAL_SCORES else None, rows=rows,
+            center=None if center is None else torch.as_tensor(np.asarray(center, np.float64), device=device),
+            spread=None if spread is None else torch.as_tensor(np.asarray(spread, np.float64), device=device))
 
     def _draws(self) -> torch.Tensor:
         """The fixed standard-normal draws (n_samples, latent) behind the variational scores."""
@@ -187,6 +200,8 @@ class Detector(BaseDetector):
         state.arrays = {"calibration_scores": float64_array(self.calibration_scores_)}
         if getattr(self, "scale_", None) is not None:
             state.arrays["scale"] = np.asarray(self.scale_, dtype=np.float32)
+        if getattr(self, "center_", None) is not None:  # a model with members
+            state.arrays.update(center=float64_array(self.center_), spread=float64_array(self.spread_))
         return state
 
     @classmethod
@@ -206,6 +221,11 @@ class Detector(BaseDetector):
             raise ValueError("score 'l2' without its scale array")
         if det.scale_ is not None and det.scale_.shape != tuple(model.input_shape):
             raise ValueError(f"scale array of shape {det.scale_.shape} for inputs of shape {model.input_shape}")
+        members = getattr(model, "n_members", None)
+        if members is not None:
+            det.center_, det.spread_ = state.arrays.get("center"), state.arrays.get("spread")
+            if det.center_ is None or det.center_.shape != (members,) or det.spread_.shape != (members,):
+                raise ValueError(f"a detector of {members} members without their center / spread arrays")
         return det
 
     def __repr__(self) -> str:
@@ -224,6 +244,16 @@ def model_and_detector(obj, action: str) -> tuple[Autoencoder, "BaseDetector | N
     if isinstance(obj, Autoencoder):
         return obj, None
     raise InvalidInputError(f"{action} takes an hourglass model or detector, got {type(obj).__name__}")
+
+
+def robust_standardisation(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's median and interquartile range (its standard deviation where the range is 0,
+    else 1), for members' scores of shape (members, samples)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    center = np.median(raw, axis=1)
+    q75, q25 = np.percentile(raw, [75, 25], axis=1)
+    spread, fallback = q75 - q25, raw.std(axis=1)
+    return center, np.where(spread > 1e-12, spread, np.where(fallback > 1e-12, fallback, 1.0))
 
 
 def _is_fitted(scaler) -> bool:

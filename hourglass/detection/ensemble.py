@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from hourglass.detection.base import BaseDetector, warn_if_uncalibrated
-from hourglass.detection.detector import Detector
+from hourglass.detection.detector import Detector, robust_standardisation
 from hourglass.detection.scorer import EnsembleScorer, combine_scores
 from hourglass.detection.thresholds import MeanStd, Threshold, threshold_from_dict
 from hourglass.devices import model_device
@@ -69,11 +69,7 @@ class DetectorEnsemble(BaseDetector):
             if not hasattr(d, "threshold_"):
                 d.fit(x)
         raw = np.stack([d.score_samples(x).astype(np.float64) for d in self.detectors])
-        self.center_ = np.median(raw, axis=1)
-        q75, q25 = np.percentile(raw, [75, 25], axis=1)
-        spread = q75 - q25
-        fallback = raw.std(axis=1)
-        self.spread_ = np.where(spread > 1e-12, spread, np.where(fallback > 1e-12, fallback, 1.0))
+        self.center_, self.spread_ = robust_standardisation(raw)
         if calibration is None:
             warn_if_uncalibrated(self.threshold)
             scores = combine_scores(list(torch.from_numpy(raw)), torch.from_numpy(self.center_),

@@ -1,7 +1,8 @@
 """The one scoring path: a batch of raw inputs in, reconstructions and scores out, as torch modules.
 
 :class:`Scorer` is one detector's scoring (its scaler's torch form, its input transform, its model,
-its error); :class:`EnsembleScorer` runs its members' scorers on the same batch and combines their
+its error; for a :class:`~hourglass.models.DenseEnsemble`, every member in one pass of the stacked
+network, the members' robustly standardised errors averaged); :class:`EnsembleScorer` runs its members' scorers on the same batch and combines their
 robustly standardised scores. ``Detector`` and ``DetectorEnsemble`` score through them, batch by
 batch on the model's device; ``hg.export_onnx`` traces the same modules into the ONNX scorer; the
 report shows their reconstructions. Everything is a tensor operation, so the same code runs on
@@ -36,10 +37,16 @@ class Scorer(nn.Module):
     rows : int or None
         Codes a VAE decodes at once (bounds memory); None decodes all draws at once, which an
         exported graph needs.
+    center, spread : Tensor, optional
+        For a model with members (a DenseEnsemble): each member's median and interquartile range
+        of its errors on the detector's fit data; the score is the mean over members of
+        ``(error - center) / spread``. Without them ``scores`` is that of the members' mean
+        reconstruction (what :meth:`member_scores` needs no center for).
     """
 
     def __init__(self, model, score: str, *, scaler: nn.Module | None = None, scale: torch.Tensor | None = None,
-                 input_transform=None, draws: torch.Tensor | None = None, rows: int | None = 16384):
+                 input_transform=None, draws: torch.Tensor | None = None, rows: int | None = 16384,
+                 center: torch.Tensor | None = None, spread: torch.Tensor | None = None):
         super().__init__()
         self.model = model
         self.score = score
@@ -47,8 +54,11 @@ class Scorer(nn.Module):
         self.scaler = scaler
         self.input_transform = input_transform
         self.rows = rows
+        self.members = getattr(model, "n_members", None) is not None and center is not None
         self.register_buffer("scale", scale)
         self.register_buffer("draws", draws)
+        self.register_buffer("center", None if center is None else center.double())
+        self.register_buffer("spread", None if spread is None else spread.double())
 
     def model_input(self, x: torch.Tensor) -> torch.Tensor:
         """x as the model sees it: scaled."""
@@ -61,9 +71,38 @@ class Scorer(nn.Module):
         per_sample = self.model.expected_negative_elbo if self.score == "elbo" else self.model.importance_weighted_nll
         return per_sample(xs, self.draws, None, self.rows)
 
+    def _member_errors(self, xs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+        """(N, B, *shape): each member's error per element, in its own space (its own scaling:
+        the ``l2`` scale is the members' own, not the detector's)."""
+        targets = self.model.member_targets(xs)
+        scale = None if self.model.config.member_scaling else self.scale
+        return error_map(targets if targets.dim() == outputs.dim() else targets[None], outputs, self.score, scale)
+
+    def _member_scores(self, xs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
+        """(N, B): each member's error on its own features (all, or its subset)."""
+        errors = self._member_errors(xs, outputs).flatten(2)
+        if not self.model.config.feature_subsets:
+            return errors.sum(dim=2).sqrt() if self.score == "l2" else errors.mean(dim=2)
+        mask = self.model.feature_mask[:, None, :]
+        total = (errors * mask).sum(dim=2)
+        return total.sqrt() if self.score == "l2" else total / mask.sum(dim=2)
+
+    def member_scores(self, x: torch.Tensor) -> torch.Tensor:
+        """Each member's raw error, shape (n, N) (a DenseEnsemble's members)."""
+        xs = self.model_input(x)
+        return self._member_scores(xs, self.model.member_outputs(self._transformed(xs))).T
+
+    def _combined(self, raw: torch.Tensor) -> torch.Tensor:
+        return ((raw.double() - self.center[:, None]) / self.spread[:, None]).mean(dim=0)
+
+    def _transformed(self, xs: torch.Tensor) -> torch.Tensor:
+        return xs if self.input_transform is None else self.input_transform(xs)
+
     def scores(self, x: torch.Tensor) -> torch.Tensor:
         """One score per sample, shape (n,); higher = more anomalous."""
         xs = self.model_input(x)
+        if self.members:
+            return self._combined(self._member_scores(xs, self.model.member_outputs(self._transformed(xs))))
         if self.variational:
             return self._variational_score(xs)
         return sample_scores(xs, self._reconstruct(xs), self.score, self.scale)
@@ -73,10 +112,19 @@ class Scorer(nn.Module):
         xs = self.model_input(x)
         if self.variational:
             return self.model.expected_nll_map(xs, self.draws, None, self.rows)
+        if self.members:  # each member's map over its spread, on its features, averaged
+            maps = self._member_errors(xs, self.model.member_outputs(self._transformed(xs)))
+            maps = maps / self.spread.view(-1, *([1] * (maps.dim() - 1))).to(maps.dtype)
+            return self.model.mean_over_members(maps)
         return error_map(xs, self._reconstruct(xs), self.score, self.scale)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xs = self.model_input(x)
+        if self.members:
+            outputs = self.model.member_outputs(self._transformed(xs))
+            x_hat = self.model.mean_over_members(self.model.to_input_space(outputs))
+            score = self._combined(self._member_scores(xs, outputs))
+            return (x_hat if self.scaler is None else self.scaler.inverse(x_hat)), score
         if self.variational:
             score, x_hat = self._variational_score(xs), self.model(xs)  # a VAE reconstructs from its mean code
         else:

@@ -238,6 +238,11 @@ class Autoencoder(nn.Module):
             elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 m.reset_parameters()
 
+    def seeded_reset(self, seed: int) -> None:
+        """Initialise from ``seed`` (``create_model(..., seed=)``; torch's generator is already
+        seeded with it): :meth:`reset_parameters` unless a model derives more from the seed."""
+        self.reset_parameters()
+
     @property
     def latent_shape(self) -> tuple[int, ...]:
         with torch.no_grad():

@@ -58,7 +58,7 @@ def build(cls: type[Autoencoder], config, seed: int | None = None) -> Autoencode
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = cls(config)
-        model.reset_parameters()
+        model.seeded_reset(seed)
     return model
 
 

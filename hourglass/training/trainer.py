@@ -155,6 +155,12 @@ def fit(model: Autoencoder, x, target=None, *, corruption=None, validation=None,
     opts = (options or FitOptions()).replace(**kwargs) if kwargs else (options or FitOptions())
     if corruption is not None and not callable(corruption):
         raise InvalidInputError(f"corruption must be callable (e.g. hg.GaussianNoise(0.2)), got {corruption!r}")
+    if getattr(model, "n_members", None) is not None:  # a DenseEnsemble: its members train together
+        from hourglass.training.members import fit_members
+
+        if labels is not None or validation_labels is not None:
+            raise InvalidInputError(f"the {model.name!r} model takes no class labels")
+        return fit_members(model, x, target, corruption=corruption, validation=validation, options=opts)
     arrays = TrainingArrays.check(model, x, target, validation, labels, validation_labels)
     run = _Run.setup(model, arrays, corruption, opts)
     with run.scope():

@@ -1,0 +1,150 @@
+"""Members trained together (one DenseEnsemble) against the same members trained one after another,
+in one run; and the default detector's fit time against the number of rows.
+
+1. **Stacked vs sequential**: the default detector's six member architectures on an ADBench set,
+   trained (a) as one ``dense-ensemble`` with ``hg.fit`` and (b) as six ``stacked`` models, each
+   with ``hg.fit`` and its member's seed, the same rows, options and early stopping. Reports fit
+   seconds of each, their ratio, the largest weight difference between a stacked member and its
+   sequential twin, and the AUROC of both ensembles (scored by one Detector over the stack, and by
+   a DetectorEnsemble over the six).
+2. **One member = one model**: a one-member stack and the single model it holds end bit-identical.
+3. **Rows**: ``hg.AutoencoderDetector()`` (the defaults) on 1k, 10k and 100k rows of 20
+   correlated features: fit seconds, epochs, seconds per epoch per 1,000 rows.
+
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/ensemble.py
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/ensemble.py --device cuda --rows 1000 10000
+
+Writes benchmarks/results/ensemble.json (ensemble_cuda.json with --device cuda).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+import hourglass as hg
+from common import write_json
+from hourglass.models import DenseEnsemble, member_seeds
+
+
+def _sync(device):
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def stacked_vs_sequential(name: str, device: str, seed: int) -> dict:
+    ds = hg.datasets.load(f"adbench/{name}", seed=seed)
+    scaler = hg.StandardScaler().fit(ds.x_train)
+    x = scaler.transform(ds.x_train).astype(np.float32)
+    n_val = len(x) // 10
+    x_train, x_val = x[n_val:], x[:n_val]
+    f = x.shape[1]
+    sizes = [hg.estimators.tabular_architecture(f, k) for k in range(6)]
+    seeds = member_seeds(seed, 6)
+    opts = hg.FitOptions(epochs=30, batch_size=64, trim=0.2, early_stopping=5, seed=seed, progress=False,
+                         device=device)
+
+    def member(k):
+        return hg.create_model("stacked", input_shape=(f,), seed=seeds[k], output_activation="none", **sizes[k])
+
+    ens = DenseEnsemble.from_members([member(k) for k in range(6)])
+    _sync(device)
+    start = time.perf_counter()
+    hist = hg.fit(ens, x_train, validation=x_val, options=opts)
+    _sync(device)
+    stacked_s = time.perf_counter() - start
+
+    models, histories, start = [], [], time.perf_counter()
+    for k in range(6):
+        m = member(k)
+        histories.append(hg.fit(m, x_train, validation=x_val, options=opts.replace(seed=seeds[k])))
+        models.append(m)
+    _sync(device)
+    sequential_s = time.perf_counter() - start
+
+    diff = max(float((p.cpu() - q.cpu()).abs().max()) for k, m in enumerate(models)
+               for p, q in zip(m.state_dict().values(), ens.member(k).state_dict().values()))
+    test = scaler.transform(ds.x_test).astype(np.float32)
+    stacked_det = hg.Detector(ens, score="l2").fit(x_train)
+    seq_det = hg.DetectorEnsemble([hg.Detector(m, score="l2") for m in models]).fit(x_train)
+    return {"set": name, "seed": seed, "device": device, "features": f, "rows": len(x_train),
+            "member_sizes": [list(s["hidden"]) + [s["latent_dim"]] for s in sizes],
+            "stacked_seconds": stacked_s, "sequential_seconds": sequential_s,
+            "speedup": sequential_s / stacked_s,
+            "member_epochs_stacked": [h.epochs for h in hist.members],
+            "member_epochs_sequential": [h.epochs for h in histories],
+            "max_weight_difference": diff,
+            "auroc_stacked": float(roc_auc_score(ds.y_test, stacked_det.score_samples(test))),
+            "auroc_sequential": float(roc_auc_score(ds.y_test, seq_det.score_samples(test)))}
+
+
+def one_member_is_the_model(name: str) -> dict:
+    ds = hg.datasets.load(f"adbench/{name}", seed=0)
+    x = hg.StandardScaler().fit_transform(ds.x_train).astype(np.float32)
+    f = x.shape[1]
+    opts = dict(epochs=20, batch_size=64, trim=0.2, early_stopping=3, seed=5, progress=False, device="cpu")
+    single = hg.create_model("stacked", input_shape=(f,), seed=5, output_activation="none", hidden=(16,),
+                             latent_dim=4)
+    stack = DenseEnsemble.from_members([hg.create_model("stacked", input_shape=(f,), seed=5,
+                                                        output_activation="none", hidden=(16,), latent_dim=4)])
+    hg.fit(single, x[100:], validation=x[:100], **opts)
+    hg.fit(stack, x[100:], validation=x[:100], **opts)
+    same = all(torch.equal(p, q) for p, q in zip(single.state_dict().values(), stack.member(0).state_dict().values()))
+    return {"set": name, "bit_identical": same}
+
+
+def rows_scaling(rows: list[int], device: str) -> list[dict]:
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(5, 20))
+    out = []
+    for n in rows:
+        x = (rng.normal(size=(n, 5)) @ mixing + 0.1 * rng.normal(size=(n, 20))).astype(np.float32)
+        est = hg.AutoencoderDetector(random_state=0, device=device)
+        _sync(device)
+        start = time.perf_counter()
+        est.fit(x)
+        _sync(device)
+        seconds = time.perf_counter() - start
+        epochs = est.history_.epochs
+        out.append({"rows": n, "features": 20, "fit_seconds": seconds, "epochs": epochs,
+                    "seconds_per_epoch_per_1000_rows": seconds / epochs / (n / 1000)})
+        print(out[-1], flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sets", nargs="+", default=["6_cardio", "38_thyroid", "2_annthyroid"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    ap.add_argument("--rows", type=int, nargs="+", default=[1000, 10000, 100000])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: these models are tiny)")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    torch.set_num_threads(args.threads)
+    pairs = []
+    for name in args.sets:
+        for seed in args.seeds:
+            pairs.append(stacked_vs_sequential(name, args.device, seed))
+            print({k: v for k, v in pairs[-1].items() if k != "member_sizes"}, flush=True)
+    exact = one_member_is_the_model(args.sets[0])
+    print(exact)
+    scaling = rows_scaling(args.rows, args.device) if args.rows else []
+    speedups = [p["speedup"] for p in pairs]
+    summary = {"median_speedup_stacked_vs_sequential": float(np.median(speedups)),
+               "mean_auroc_stacked": float(np.mean([p["auroc_stacked"] for p in pairs])),
+               "mean_auroc_sequential": float(np.mean([p["auroc_sequential"] for p in pairs]))}
+    print(summary)
+    write_json("ensemble" if args.device == "cpu" else f"ensemble_{args.device}",
+               {"benchmark": "ensemble", "summary": summary, "stacked_vs_sequential": pairs,
+                "one_member": exact, "rows_scaling": scaling}, args.out)
+
+
+if __name__ == "__main__":
+    main()
