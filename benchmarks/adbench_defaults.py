@@ -79,6 +79,10 @@ CANDIDATES = {
                                 "member_scalers": ("standard", "standard", "minmax", "minmax")}),
     "mixed-wide": ("wide", {**BUDGET, "member_scalers": ("standard", "minmax")}),
     "mixed-8": ("alternate", {**BUDGET, "n_models": 8, "member_scalers": ("standard", "standard", "minmax", "minmax")}),
+    # the speed goal: fewer, larger steps
+    "alternate-mse-b128": ("alternate", {**BUDGET, "error": "mse", "batch_size": 128}),
+    "alternate-mse-b256": ("alternate", {**BUDGET, "error": "mse", "batch_size": 256}),
+    "alternate-mse-e20": ("alternate", {"epochs": 20, "patience": 4, "error": "mse"}),
 }
 
 

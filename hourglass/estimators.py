@@ -289,8 +289,8 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         through ``member_scalers[k % len]`` (e.g. ``("standard", "minmax")``), and are trained and
         scored in that space.
 
-    The defaults (six members alternating narrow and wide, trim 0.2, "mse", at most 30 epochs
-    with patience 5) were chosen by ``benchmarks/adbench_defaults.py``: candidates compared on
+    The defaults (six members alternating narrow and wide, trim 0.2, "mse", batches of 128, at
+    most 30 epochs with patience 5) were chosen by ``benchmarks/adbench_defaults.py``: candidates compared on
     ten of the 20 ADBench sets, the choice confirmed on the other ten.
     device : "auto", "cpu" or "cuda"
     random_state : int, RandomState or None
@@ -325,7 +325,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     """
 
     def __init__(self, model="auto", *, n_models=6, hidden=None, latent_dim=None, model_options=None, epochs=30,
-                 batch_size=64, lr=1e-3, weight_decay=0.0, loss=None, corruption=None, trim=0.2, scaler="standard",
+                 batch_size=128, lr=1e-3, weight_decay=0.0, loss=None, corruption=None, trim=0.2, scaler="standard",
                  validation_fraction=0.1, patience=5, error="mse", contamination=0.1, threshold=None,
                  calibration_fraction=0.2, max_samples=1.0, max_features=1.0, member_scalers=None, device="auto",
                  random_state=None, verbose=False):
