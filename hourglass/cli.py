@@ -205,14 +205,16 @@ def _write_csv_atomic(path: Path, header: list[str], columns: list) -> None:
               help="'normal' trains on the rows labelled normal only (needs --label-column).")
 @click.option("--model", default="auto", show_default=True,
               help="A registered model ('auto' sizes a stacked model from the features; images: conv).")
-@click.option("--epochs", default=100, show_default=True, type=click.IntRange(min=1),
-              help="At most this many epochs; training stops early on a validation split.")
+@click.option("--epochs", default=None, type=click.IntRange(min=1),
+              help="At most this many epochs; training stops early on a validation split (default: 30 for "
+                   "tables, as hg.AutoencoderDetector, 100 for images).")
 @click.option("--contamination", default=0.1, show_default=True, type=click.FloatRange(0, 0.5, min_open=True),
               help="Fraction of the training rows flagged as anomalies.")
 @click.option("--fpr", default=None, type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Instead: a split-conformal threshold with this false-positive rate on new normal rows.")
 @click.option("--score", type=click.Choice(SCORES), default=None,
-              help="Per-row error (default: l2 for tables, mae for images; elbo, nll: a VAE's).")
+              help="Per-row error (default: mse for tables, as hg.AutoencoderDetector, mae for images; elbo, "
+                   "nll: a VAE's).")
 @click.option("--scaler", type=click.Choice(scaler_names()), default=None,
               help="Scaling fitted on the training rows (default: standard for tables, none for images).")
 @click.option("--image-size", nargs=2, type=click.IntRange(min=1), default=None,
@@ -227,8 +229,8 @@ def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epoc
         image_size, color, n_models, seed, quiet):
     """Train an anomaly detector on DATA: a CSV, .npy or .npz table, or a folder of images.
 
-    Rows are scaled, autoencoders sized from the data (for tables, an ensemble of six trained
-    with a trimmed loss) learn to reconstruct them, and rows they reconstruct badly are
+    Rows are scaled, autoencoders sized from the data (for tables, hg.AutoencoderDetector's
+    default: six trained together with a trimmed loss) learn to reconstruct them, and rows they reconstruct badly are
     anomalies. Writes the detector to OUT/model and metrics.json (with labels: AUROC, AUPRC,
     precision, recall on the data itself).
 
@@ -258,12 +260,14 @@ def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epoc
     scaler = scaler or ("none" if image_shape is not None else "standard")
     if image_shape is not None and scaler == "none":
         options["output_activation"] = "sigmoid"  # pixels are in [0, 1]
+    images = image_shape is not None
+    defaults = {} if not images else {"epochs": 100, "error": "mae"}  # tables: the estimator's own defaults
+    given = {k: v for k, v in {"epochs": epochs, "error": score}.items() if v is not None}
     est = hg.AutoencoderDetector(
-        model=model, n_models=n_models or (1 if image_shape is not None else 6), model_options=options or None,
-        epochs=epochs, contamination=contamination,
-        threshold=hg.FixedFPR(fpr) if fpr is not None else None,
-        error=score or ("mae" if image_shape is not None else "l2"),
-        scaler=None if scaler == "none" else scaler, random_state=seed, verbose=not quiet).fit(x_train)
+        model=model, n_models=n_models or (1 if images else 6), model_options=options or None,
+        contamination=contamination, threshold=hg.FixedFPR(fpr) if fpr is not None else None,
+        scaler=None if scaler == "none" else scaler, random_state=seed, verbose=not quiet,
+        **{**defaults, **given}).fit(x_train)
     if names is not None:
         est.detector_.feature_names = names
     seconds = time.perf_counter() - started
