@@ -365,6 +365,8 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
                 raise InvalidInputError(f"FixedFPR needs held-out rows: calibration_fraction={cf} of "
                                         f"{len(X)} rows leaves none")
         n_models = check_positive_int(self.n_models, "n_models")
+        for name in ("max_samples", "max_features"):
+            check_fraction(getattr(self, name), name, high_open=False)
         train, held = self._train(X, held_out, n_models)
         if len(self.models_) == 1:  # one model, or the members trained together as one DenseEnsemble
             self.detector_ = Detector(self.model_, score=self.error, threshold=threshold, scaler=self.scaler_)
