@@ -8,7 +8,11 @@ in one run; and the default detector's fit time against the number of rows.
    sequential twin, and the AUROC of both ensembles (scored by one Detector over the stack, and by
    a DetectorEnsemble over the six).
 2. **One member = one model**: a one-member stack and the single model it holds end bit-identical.
-3. **Rows**: ``hg.AutoencoderDetector()`` (the defaults) on 1k, 10k and 100k rows of 20
+3. **How to batch the members** (``--batching``): a training step of the six members as one
+   ``dense-ensemble`` (``baddbmm`` per layer, what hourglass uses) against ``torch.func.vmap`` over
+   ``functional_call`` of six ``stacked`` models' stacked parameters, and against six separate
+   steps; microseconds per step, the same batches, Adam on every parameter.
+4. **Rows**: ``hg.AutoencoderDetector()`` (the defaults) on 1k, 10k and 100k rows of 20
    correlated features: fit seconds, epochs, seconds per epoch per 1,000 rows.
 
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/ensemble.py
@@ -98,6 +102,58 @@ def one_member_is_the_model(name: str) -> dict:
     return {"set": name, "bit_identical": same}
 
 
+def batching(name: str, steps: int = 300) -> dict:
+    """Per-step time of the three ways to train six members on their own batches."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    ds = hg.datasets.load(f"adbench/{name}", seed=0)
+    x = torch.from_numpy(hg.StandardScaler().fit_transform(ds.x_train).astype(np.float32))
+    f, n = x.shape[1], 6
+    shape = hg.estimators.tabular_architecture(f, 1)  # one shape for all, so vmap can stack them
+    models = [hg.create_model("stacked", input_shape=(f,), seed=k, output_activation="none", **shape) for k in range(n)]
+    ens = DenseEnsemble.from_members(models)
+    params, buffers = stack_module_state(models)
+    base = models[0]
+
+    def member_loss(p, b, xb):
+        return (functional_call(base, (p, b), (xb,)) - xb).square().mean()
+
+    vmapped = vmap(member_loss)
+    gen = torch.Generator().manual_seed(0)
+    index = torch.randint(0, len(x), (steps, n, 128), generator=gen)
+    opt_stack = torch.optim.Adam(ens.parameters(), fused=True)
+    opt_vmap = torch.optim.Adam(list(params.values()), fused=True)
+    opts_seq = [torch.optim.Adam(m.parameters(), fused=True) for m in models]
+
+    def step_stack(i):
+        xb = x[index[i]]
+        ens.training_loss(xb, xb, loss="mse").per_sample.mean(1).sum().backward()
+        opt_stack.step()
+        opt_stack.zero_grad()
+
+    def step_vmap(i):
+        vmapped(params, buffers, x[index[i]]).sum().backward()
+        opt_vmap.step()
+        opt_vmap.zero_grad()
+
+    def step_sequential(i):
+        for k, (m, o) in enumerate(zip(models, opts_seq)):
+            xb = x[index[i, k]]
+            m.loss(xb, xb).backward()
+            o.step()
+            o.zero_grad()
+
+    out = {}
+    for label, fn in [("stacked baddbmm", step_stack), ("torch.func.vmap", step_vmap), ("six steps", step_sequential)]:
+        for i in range(20):
+            fn(i)
+        start = time.perf_counter()
+        for i in range(steps):
+            fn(i)
+        out[label] = (time.perf_counter() - start) / steps * 1e6
+    return {"set": name, "features": f, "batch": 128, "members": n, "us_per_step": out}
+
+
 def rows_scaling(rows: list[int], device: str) -> list[dict]:
     rng = np.random.default_rng(0)
     mixing = rng.normal(size=(5, 20))
@@ -124,10 +180,17 @@ def main():
     ap.add_argument("--rows", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: these models are tiny)")
+    ap.add_argument("--batching", action="store_true", help="only the per-step comparison of ways to batch")
     ap.add_argument("--out")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     torch.set_num_threads(args.threads)
+    if args.batching:
+        rows = [batching(name) for name in args.sets]
+        for r in rows:
+            print(r)
+        write_json("ensemble_batching", {"benchmark": "ensemble --batching", "results": rows}, args.out)
+        return
     stacked_vs_sequential(args.sets[0], args.device, 99)  # warm-up: first calls pay one-time setup
     pairs = []
     for name in args.sets:
