@@ -189,12 +189,19 @@ class _AutoencoderBase(BaseEstimator):
         self.model_, self.history_ = self.models_[0], histories[0]
         return train, held
 
+    def _member_config(self, n_features: int, member: int):
+        """Member ``member``'s model config, defaults resolved (None for a model that is not dense)."""
+        name, kwargs = self._model_kwargs(n_features, member)
+        if name not in ("stacked", "dense") or len(kwargs.get("input_shape", (n_features,))) != 1:
+            return None
+        return model_class(name).config_class.from_dict({**kwargs, "input_shape": (n_features,)})
+
     def _stackable(self, n_features: int) -> bool:
         """Whether the members can train together as one DenseEnsemble: dense members of one
-        depth on flat rows (other models, e.g. a VAE, train one after another)."""
-        kwargs = [self._model_kwargs(n_features, k) for k in range(2)]
-        return all(name in ("stacked", "dense") and not kw.get("dropout") and len(kw.get("input_shape", (1,))) == 1
-                   for name, kw in kwargs) and len({len(kw.get("hidden", ())) for _, kw in kwargs}) == 1
+        depth on flat rows, without dropout (other models, e.g. a VAE, train one after another)."""
+        configs = [self._member_config(n_features, k) for k in range(2)]
+        return (all(c is not None and not c.dropout for c in configs)
+                and len({len(c.hidden) for c in configs}) == 1)
 
     def _train_together(self, x_train, x_val, options: FitOptions, n_models: int, rng) -> None:
         """The members as one DenseEnsemble (hourglass.models.members): each its own sizes, rows
@@ -203,16 +210,15 @@ class _AutoencoderBase(BaseEstimator):
 
         seed = int(rng.randint(np.iinfo(np.int32).max))
         n, n_features = len(x_train), x_train.shape[1]
-        kwargs = [self._model_kwargs(n_features, k)[1] for k in range(n_models)]
-        sizes = [(*kw["hidden"], kw["latent_dim"]) if "hidden" in kw else None for kw in kwargs]
-        if any(s is None for s in sizes):
-            sizes = None
-        first = {k: v for k, v in kwargs[0].items() if k not in ("hidden", "latent_dim", "input_shape", "dropout")}
-        largest = (None if sizes is None else
-                   {"hidden": tuple(max(s[i] for s in sizes) for i in range(len(sizes[0]) - 1)),
-                    "latent_dim": max(s[-1] for s in sizes)})
-        model = create_model("dense-ensemble", input_shape=(n_features,), n_members=n_models,
-                             member_sizes=tuple(sizes or ()), seed=seed, **(largest or {}), **first)
+        configs = [self._member_config(n_features, k) for k in range(n_models)]
+        if len({(len(c.hidden), c.activation, c.latent_activation, c.output_activation) for c in configs}) > 1:
+            raise InvalidInputError("members trained together must share depth and activations")
+        sizes = [(*c.hidden, c.latent_dim) for c in configs]
+        model = create_model("dense-ensemble", input_shape=(n_features,), n_members=n_models, member_sizes=tuple(sizes),
+                             hidden=tuple(max(s[i] for s in sizes) for i in range(len(sizes[0]) - 1)),
+                             latent_dim=max(s[-1] for s in sizes), activation=configs[0].activation,
+                             latent_activation=configs[0].latent_activation,
+                             output_activation=configs[0].output_activation, seed=seed)
         features = member_features(n_features, n_models, check_fraction(self.max_features, "max_features",
                                                                          high_open=False), rng)
         if features is not None:

@@ -147,3 +147,20 @@ def test_estimator_default_trains_members_together(cardio, tmp_path):
     # the same random_state gives the same detector
     again = hg.AutoencoderDetector(random_state=0, epochs=15).fit(ds.x_train)
     np.testing.assert_array_equal(again.score_samples(ds.x_test), est.score_samples(ds.x_test))
+
+
+def test_members_over_image_shaped_rows(fashion_small):
+    """Samples with several axes (here 1 x 28 x 28 images): the members' scores, maps and
+    reconstructions keep the input's shape, and equal their standalone models' combined."""
+    x = fashion_small[0][:256]
+    ens = hg.create_model("dense-ensemble", input_shape=(1, 28, 28), n_members=2, hidden=(32,), latent_dim=8, seed=0)
+    hg.fit(ens, x, epochs=1, batch_size=64, progress=False)
+    det = hg.Detector(ens, score="l2").fit(x)
+    new = x[:16]
+    assert det.score_map(new).shape == new.shape and det.reconstruct(new).shape == new.shape
+    own = [hg.Detector(ens.member(k), score="l2").fit(x) for k in range(2)]
+    raw = np.stack([d.score_samples(x) for d in own]).astype(np.float64)
+    q75, q25 = np.percentile(raw, [75, 25], axis=1)
+    expected = np.mean([(d.score_samples(new) - c) / s for d, c, s in zip(own, np.median(raw, axis=1), q75 - q25)],
+                       axis=0)
+    np.testing.assert_allclose(det.score_samples(new), expected, rtol=1e-4, atol=1e-4)

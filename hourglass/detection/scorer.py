@@ -72,15 +72,15 @@ class Scorer(nn.Module):
         return per_sample(xs, self.draws, None, self.rows)
 
     def _member_errors(self, xs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
-        """(N, B, *shape): each member's error per element, in its own space (its own scaling:
-        the ``l2`` scale is the members' own, not the detector's)."""
-        targets = self.model.member_targets(xs)
-        scale = None if self.model.config.member_scaling else self.scale
-        return error_map(targets if targets.dim() == outputs.dim() else targets[None], outputs, self.score, scale)
+        """(N, B, F): each member's error per element (flattened), in its own space (with its own
+        scaling the ``l2`` scale is the members' own, not the detector's)."""
+        targets = self.model.member_targets(xs)  # flattened: (B, F), or (N, B, F) when members scale
+        scale = None if self.model.config.member_scaling or self.scale is None else self.scale.flatten()
+        return error_map(targets if targets.dim() == 3 else targets[None], outputs.flatten(2), self.score, scale)
 
     def _member_scores(self, xs: torch.Tensor, outputs: torch.Tensor) -> torch.Tensor:
         """(N, B): each member's error on its own features (all, or its subset)."""
-        errors = self._member_errors(xs, outputs).flatten(2)
+        errors = self._member_errors(xs, outputs)
         if not self.model.config.feature_subsets:
             return errors.sum(dim=2).sqrt() if self.score == "l2" else errors.mean(dim=2)
         mask = self.model.feature_mask[:, None, :]
@@ -114,7 +114,7 @@ class Scorer(nn.Module):
             return self.model.expected_nll_map(xs, self.draws, None, self.rows)
         if self.members:  # each member's map over its spread, on its features, averaged
             maps = self._member_errors(xs, self.model.member_outputs(self._transformed(xs)))
-            maps = maps / self.spread.view(-1, *([1] * (maps.dim() - 1))).to(maps.dtype)
+            maps = (maps / self.spread.view(-1, 1, 1).to(maps.dtype)).view(*maps.shape[:2], *self.model.input_shape)
             return self.model.mean_over_members(maps)
         return error_map(xs, self._reconstruct(xs), self.score, self.scale)
 
