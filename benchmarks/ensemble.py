@@ -5,8 +5,8 @@ in one run; and the default detector's fit time against the number of rows.
    trained (a) as one ``dense-ensemble`` with ``hg.fit`` and (b) as six ``stacked`` models, each
    with ``hg.fit`` and its member's seed, the same rows, options and early stopping. Reports fit
    seconds of each, their ratio, the largest weight difference between a stacked member and its
-   sequential twin, and the AUROC of both ensembles (scored by one Detector over the stack, and by
-   a DetectorEnsemble over the six).
+   sequential twin, the AUROC of both ensembles (scored by one Detector over the stack, and by
+   a DetectorEnsemble over the six) and the seconds each takes to score the test rows.
 2. **One member = one model**: a one-member stack and the single model it holds end bit-identical.
 3. **How to batch the members** (``--batching``): a training step of the six members as one
    ``dense-ensemble`` (``baddbmm`` per layer, what hourglass uses) against ``torch.func.vmap`` over
@@ -76,7 +76,16 @@ def stacked_vs_sequential(name: str, device: str, seed: int) -> dict:
     test = scaler.transform(ds.x_test).astype(np.float32)
     stacked_det = hg.Detector(ens, score="l2").fit(x_train)
     seq_det = hg.DetectorEnsemble([hg.Detector(m, score="l2") for m in models]).fit(x_train)
+    scoring = {}
+    for label, det in (("stacked", stacked_det), ("sequential", seq_det)):
+        det.score_samples(test)
+        start = time.perf_counter()
+        for _ in range(20):
+            det.score_samples(test)
+        scoring[label] = (time.perf_counter() - start) / 20
     return {"set": name, "seed": seed, "device": device, "features": f, "rows": len(x_train),
+            "scoring_seconds_stacked": scoring["stacked"], "scoring_seconds_sequential": scoring["sequential"],
+            "test_rows": len(test),
             "member_sizes": [list(s["hidden"]) + [s["latent_dim"]] for s in sizes],
             "stacked_seconds": stacked_s, "sequential_seconds": sequential_s,
             "speedup": sequential_s / stacked_s,
@@ -202,6 +211,8 @@ def main():
     scaling = rows_scaling(args.rows, args.device) if args.rows else []
     speedups = [p["speedup"] for p in pairs]
     summary = {"median_speedup_stacked_vs_sequential": float(np.median(speedups)),
+               "median_scoring_speedup": float(np.median([p["scoring_seconds_sequential"] / p["scoring_seconds_stacked"]
+                                                          for p in pairs])),
                "mean_auroc_stacked": float(np.mean([p["auroc_stacked"] for p in pairs])),
                "mean_auroc_sequential": float(np.mean([p["auroc_sequential"] for p in pairs]))}
     print(summary)
