@@ -472,7 +472,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     ``fit`` trains the autoencoder on ``X``; ``transform`` returns the codes, shape
     ``(n, latent_dim)``; ``inverse_transform`` decodes codes back to the input space. The
-    parameters are :class:`AutoencoderDetector`'s training parameters.
+    parameters are :class:`AutoencoderDetector`'s training parameters, with defaults of their own
+    (one model: up to 100 epochs, patience 10, batches of 64).
 
     Examples
     --------
