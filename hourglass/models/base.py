@@ -121,9 +121,10 @@ class WeightsMismatchError(InvalidInputError):
 class TrainingLoss:
     """A batch's training loss as its model computes it.
 
-    ``per_sample`` : one loss value per sample (computed on first use when given as a function);
-    ``mean()`` : their mean, through a faster fused kernel when the model has one; ``parts`` : named
-    per-sample terms to log (a VAE's ``"reconstruction"`` and ``"kl"``), or empty.
+    ``per_sample`` : one loss value per sample (computed on first use when given as a function),
+    shape (B,), or (N, B) for a model of N members, each on its own batch; ``mean()`` : their mean
+    over the samples (last) axis, through a faster fused kernel when the model has one; ``parts`` :
+    named per-sample terms to log (a VAE's ``"reconstruction"`` and ``"kl"``), or empty.
     """
 
     __slots__ = ("_per_sample", "_mean", "parts")
@@ -141,15 +142,17 @@ class TrainingLoss:
         return self._per_sample
 
     def mean(self) -> torch.Tensor:
-        return self._mean() if self._mean is not None else self.per_sample.mean()
+        return self._mean() if self._mean is not None else self.per_sample.mean(dim=-1)
 
     def trimmed_mean(self, trim: float) -> torch.Tensor:
-        """The mean over all but the ``trim`` fraction of samples with the highest loss."""
+        """The mean over all but the ``trim`` fraction of samples with the highest loss (per
+        member, for (N, B) losses)."""
         if not trim:
             return self.mean()
         per_sample = self.per_sample
-        keep = max(1, len(per_sample) - int(round(trim * len(per_sample))))
-        return torch.topk(per_sample, keep, largest=False, sorted=False).values.mean()
+        n = per_sample.shape[-1]
+        keep = max(1, n - int(round(trim * n)))
+        return torch.topk(per_sample, keep, dim=-1, largest=False, sorted=False).values.mean(dim=-1)
 
 
 class Autoencoder(nn.Module):

@@ -39,6 +39,7 @@ from hourglass.training.distributed import launched_world_size
 from hourglass.training.optim import make_optimizer
 from hourglass.training.options import FitOptions
 from hourglass.training.seeding import Seeds
+from hourglass.training.trainer import TrainingError, _Progress, _settings
 
 _UNSUPPORTED = {"checkpoint_dir": None, "resume": False, "compile": False, "optimizer": None, "kl_warmup": 0}
 
@@ -63,8 +64,7 @@ def fit_members(model, x, target=None, *, corruption=None, validation=None, opti
         with run.seeds[0].model_scope(run.device):
             run.loop()
     finally:
-        if run.bar is not None:
-            run.bar.close()
+        run.progress.close()
         model.eval()
     return run.history
 
@@ -100,31 +100,30 @@ class _MembersRun:
         self.optimizer = make_optimizer(self.params, lr=opts.lr, weight_decay=opts.weight_decay)
         self.autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if opts.precision == "bf16"
                          else torch.autocast(device.type, enabled=False))
-        settings = dict(epochs=opts.epochs, batch_size=self.batch, steps_per_epoch=self.steps, loss=self.loss,
-                        lr=opts.lr, weight_decay=opts.weight_decay, seed=opts.seed, device=str(device), n_train=m,
-                        precision=opts.precision, trim=opts.trim, n_members=n_members)
+        settings = {**_settings(opts.replace(batch_size=self.batch), self.loss, self.steps, device, m, corruption),
+                    "n_members": n_members}
         self.history = History(settings=settings, members=[History(settings={"seed": s.seed}) for s in self.seeds])
         self.best = torch.full((n_members,), math.inf)
         self.bad = torch.zeros(n_members, dtype=torch.long)
         self.active = torch.ones(n_members, dtype=torch.bool)
         self.best_state = [p.detach().clone() for p in self.params]
-        self.bar = None
+        self.progress = _Progress(opts, self.steps, f"{model.name} ({n_members} members)", quiet=False)
 
     # -- the loop ----------------------------------------------------------------------------
     def loop(self) -> None:
         opts, model = self.opts, self.model
-        self._progress()
+        self.progress.start(0)
         for epoch in range(opts.epochs):
             started = time.perf_counter()
             model.train()
             losses, weights = [], []
-            for _ in range(self.steps):
+            for i in range(self.steps):
                 index = self._next_batch()
                 xb = self.x.index_select(0, index.reshape(-1)).view(*index.shape, *self.x.shape[1:])
                 tb = xb if self.target is None else self.target.index_select(0, index.reshape(-1)).view_as(xb)
                 inp = xb if self.corruption is None else self.corruption(xb, self.noise)
                 with self.autocast:
-                    member_loss = _trimmed(model.training_loss(inp, tb, loss=self.loss).per_sample, opts.trim)
+                    member_loss = model.training_loss(inp, tb, loss=self.loss).trimmed_mean(opts.trim)  # (N,)
                 member_loss.sum().backward()
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
@@ -132,8 +131,7 @@ class _MembersRun:
                     self._hold_stopped()
                 losses.append(member_loss.detach())
                 weights.append(index.shape[1] / self.batch)
-                if self.bar is not None:
-                    self.bar.update(1)
+                self.progress.step(i)
             if self._end_epoch(epoch, started, losses, weights):
                 break
 
@@ -163,8 +161,6 @@ class _MembersRun:
         seen = sum(weights) * self.batch
         train = (torch.stack(losses).float() * w[:, None]).sum(0).cpu().double() * (self.batch / seen)
         if not torch.isfinite(train[self.active]).all():
-            from hourglass.training.trainer import TrainingError
-
             raise TrainingError(f"the training loss became {train.tolist()} at epoch {epoch + 1}; usual causes: "
                                 f"a learning rate too high (lr={self.opts.lr}) or unscaled inputs")
         val = self._validation_losses() if self.val_x is not None else None
@@ -186,14 +182,11 @@ class _MembersRun:
                 if self.opts.early_stopping is not None and self.bad[k] >= self.opts.early_stopping:
                     h.stopped_early, stopping[k] = True, True
         self._keep_best(improved)
-        active = self.active.clone()
-        self.history.train_loss.append(float(train[active].mean()))
+        self.history.train_loss.append(float(train[self.active].mean()))
         if val is not None:
-            self.history.val_loss.append(float(val[active].mean()))
+            self.history.val_loss.append(float(val[self.active].mean()))
         self.history.epoch_seconds.append(seconds)
-        if self.bar is not None:
-            self.bar.set_postfix({"loss": f"{self.history.train_loss[-1]:.4g}", "members": int(active.sum())},
-                                 refresh=False)
+        self.progress.epoch_done(self.history.train_loss[-1], self.history.val_loss[-1] if val is not None else None)
         stop = any([cb(epoch + 1, self.history, self.model) for cb in self.opts.callbacks])
         if stopping.any():
             self._stop(stopping)
@@ -237,22 +230,6 @@ class _MembersRun:
     def _hold_stopped(self) -> None:
         for p, value in zip(self.params, self.frozen_values):
             p.index_copy_(0, self.frozen, value)
-
-    def _progress(self) -> None:
-        if self.opts.progress:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=self.opts.epochs * self.steps, unit="batch", dynamic_ncols=True,
-                            desc=f"fit {self.model.name} ({self.model.n_members} members)")
-
-
-def _trimmed(per_sample: torch.Tensor, trim: float) -> torch.Tensor:
-    """Each member's loss, (N,): the mean of its batch's per-sample losses (N, B) but the worst
-    ``trim`` fraction (as ``TrainingLoss.trimmed_mean``, row by row)."""
-    if not trim:
-        return per_sample.mean(dim=1)
-    keep = max(1, per_sample.shape[1] - int(round(trim * per_sample.shape[1])))
-    return torch.topk(per_sample, keep, dim=1, largest=False, sorted=False).values.mean(dim=1)
 
 
 def _member_rows(rows, n_members: int, n: int, device) -> torch.Tensor | None:
