@@ -21,6 +21,7 @@ random corruption noise is drawn per process.
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 
@@ -96,7 +97,15 @@ def setup(device: torch.device) -> Distributed | None:
         return None
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
+    # The group hg.fit joined is left when the script ends: a gloo group still alive at interpreter
+    # exit can abort the process ("terminate called without an active exception").
+    atexit.register(_leave_group)
     return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+def _leave_group() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def local_device() -> torch.device | None:
