@@ -262,7 +262,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         Any other ``create_model`` argument (e.g. ``{"activation": "tanh"}``).
     epochs, batch_size, lr, weight_decay, loss, corruption :
         As in :func:`hourglass.fit` (``epochs``, default 30, is a maximum: each member stops
-        early; ``loss=None`` is the model's own: "mse", or "elbo" for a VAE such as ``model="vae"``).
+        early; ``weight_decay``, default 1e-4, is Adam's L2 penalty; ``loss=None`` is the model's own: "mse", or "elbo" for a VAE such as ``model="vae"``).
     trim : float in [0, 0.5), default 0.2
         Robust training (:func:`hourglass.fit`'s ``trim``): the worst-reconstructed fifth of
         each batch is left out of the loss, so anomalies among the training rows are not
@@ -296,7 +296,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         scored in that space.
 
     The defaults (six members alternating narrow and wide, trim 0.2, "mse", batches of 128, at
-    most 30 epochs with patience 5) were chosen by ``benchmarks/adbench_defaults.py``: candidates compared on
+    most 30 epochs with patience 5, weight decay 1e-4) were chosen by ``benchmarks/adbench_defaults.py``: candidates compared on
     ten of the 20 ADBench sets, the choice confirmed on the other ten.
     device : "auto", "cpu" or "cuda"
     random_state : int, RandomState or None
@@ -331,7 +331,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     """
 
     def __init__(self, model="auto", *, n_models=6, hidden=None, latent_dim=None, model_options=None, epochs=30,
-                 batch_size=128, lr=1e-3, weight_decay=0.0, loss=None, corruption=None, trim=0.2, scaler="standard",
+                 batch_size=128, lr=1e-3, weight_decay=1e-4, loss=None, corruption=None, trim=0.2, scaler="standard",
                  validation_fraction=0.1, patience=5, error="mse", contamination=0.1, threshold=None,
                  calibration_fraction=0.2, max_samples=1.0, max_features=1.0, member_scalers=None, device="auto",
                  random_state=None, verbose=False):
