@@ -179,7 +179,7 @@ def paired_variants(name, x_train, x_val, bs, epochs, seeds, variants, device="c
         models = {v: make_model(copy.deepcopy(base)) for v, (make_model, _) in variants.items()}
         optimizers = {}
 
-        def carried(v):
+        def carried(v, optimizers=optimizers):
             def factory(params, lr, weight_decay):  # built on the first call, then the same object
                 if v not in optimizers:
                     optimizers[v] = variants[v][1](params, lr=lr, weight_decay=weight_decay)

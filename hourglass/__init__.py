@@ -10,7 +10,6 @@ from hourglass.version import __version__
 from hourglass import datasets, recipes
 from hourglass.detection import (BaseDetector, BestF1, Contamination, Detector, DetectorEnsemble, FixedFPR, MeanStd,
                                  Percentile, Threshold, create_threshold, list_thresholds)
-from hourglass.estimators import AutoencoderDetector, AutoencoderTransformer
 from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError, HourglassError,
                               InvalidInputError, MissingDependencyError, ModelFileError, NotFittedError)
 from hourglass.inference import decode, encode, interpolate, reconstruct, sample
@@ -23,6 +22,23 @@ from hourglass.training import FitOptions, History, TrainingError, fit
 from hourglass.transforms import (Downsample, GaussianNoise, MaskingNoise, MinMaxScaler, SaltAndPepper, StandardScaler,
                                   create_corruption, create_scaler, list_corruptions, list_scalers, scores_to_steps,
                                   stretches, windows)
+
+# scikit-learn takes about a second to import: the estimators load on first use
+_LAZY = ("AutoencoderDetector", "AutoencoderTransformer")
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from hourglass.estimators import AutoencoderDetector, AutoencoderTransformer
+
+        globals().update(AutoencoderDetector=AutoencoderDetector, AutoencoderTransformer=AutoencoderTransformer)
+        return globals()[name]
+    raise AttributeError(f"module 'hourglass' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "Autoencoder", "AutoencoderDetector", "BaseDetector", "create_corruption", "create_scaler", "create_threshold",

@@ -1,21 +1,27 @@
-"""The ``hourglass`` command line: it parses arguments and calls the library, nothing more."""
+"""The ``hourglass`` command line: it parses arguments and calls the library, nothing more.
+
+Exit codes: 0 done; 1 the library refused the input or failed (a bad data file, a missing or
+corrupt model folder, training that diverged: one line naming the problem, no traceback);
+2 a usage error (an unknown command or option, a missing argument, a value of the wrong type).
+"""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from hourglass.atomic import write_json_atomic
 from hourglass.detection.scores import SCORES
 from hourglass.errors import HourglassError
 from hourglass.prepare import scaler_names
 
 
 def _fail_clearly(fn):
-    """Report the library's own errors as one line and exit 2, without a traceback."""
+    """Report the library's own errors as one line and exit 1, without a traceback (2 is left to
+    click's usage errors)."""
     import functools
 
     @functools.wraps(fn)
@@ -41,6 +47,10 @@ def main():
       hourglass score runs/x new.csv --out scores.csv
       hourglass export runs/x model.onnx
       hourglass list recipes
+
+    \b
+    Exit codes: 0 done, 1 the input or the run failed (one line says why),
+    2 a usage error (unknown option, missing argument, bad value).
     """
 
 
@@ -285,7 +295,7 @@ def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epoc
         report["metrics"] = metrics
         for key in ("auroc", "auprc", "precision", "recall", "f1", "accuracy"):
             click.echo(f"  {key:9s} {metrics[key]:.4f}")
-    (out / "metrics.json").write_text(json.dumps(report, indent=2, default=float))
+    write_json_atomic(out / "metrics.json", report)
     click.echo(f"wrote {out}/model and {out}/metrics.json")
 
 

@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hourglass.atomic import read_json, strict_json
 from hourglass.detection.base import BaseDetector
 from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
 from hourglass.devices import resolve_device
 from hourglass.errors import HourglassError, InvalidInputError, ModelFileError
-from hourglass.estimators import AutoencoderDetector
 from hourglass.models.base import Autoencoder, WeightsMismatchError
 from hourglass.saving import SavedState
 from hourglass.version import __version__
@@ -43,8 +43,13 @@ DETECTOR_ARRAYS_FILE = "detector.safetensors"
 
 # What a folder holds: its "kind", or for a scikit-learn estimator its "estimator" class.
 KINDS = {"model": Autoencoder, "detector": Detector, "ensemble": DetectorEnsemble}
-ESTIMATORS = {"AutoencoderDetector": AutoencoderDetector}
-SAVEABLE = (Autoencoder, BaseDetector, AutoencoderDetector)
+ESTIMATORS = ("AutoencoderDetector",)  # in hourglass.estimators, imported when needed (scikit-learn)
+
+
+def _estimator(name: str):
+    import hourglass.estimators
+
+    return getattr(hourglass.estimators, name)
 
 
 def save(obj, path, *, history=None) -> Path:
@@ -56,7 +61,7 @@ def save(obj, path, *, history=None) -> Path:
     An existing hourglass folder at ``path`` is replaced; any other existing, non-empty folder
     or file is left alone and reported, so no user data is overwritten.
     """
-    if not isinstance(obj, SAVEABLE):
+    if not isinstance(obj, (Autoencoder, BaseDetector)) and not isinstance(obj, _estimator("AutoencoderDetector")):
         raise InvalidInputError(f"hg.save takes a model, a Detector, a DetectorEnsemble or an AutoencoderDetector, "
                                 f"got {type(obj).__name__}")
     state = obj.to_saved()
@@ -83,7 +88,7 @@ def _write_folder_atomic(path: Path, meta: dict, state: SavedState) -> None:
             arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.arrays.items()}
             save_file(arrays, str(tmp / DETECTOR_ARRAYS_FILE), metadata={"format": FORMAT})
         with open(tmp / CONFIG_FILE, "w") as f:
-            json.dump(meta, f, indent=2, allow_nan=True)
+            f.write(strict_json(meta))
             f.flush()
             os.fsync(f.fileno())
         old = None
@@ -129,7 +134,7 @@ def _class_of(meta: dict, path: Path):
         name = meta["estimator"].get("class") if isinstance(meta["estimator"], dict) else None
         if not isinstance(name, str) or name not in ESTIMATORS:
             raise ModelFileError(f"{path / CONFIG_FILE}: invalid estimator description (unknown class {name!r})")
-        return ESTIMATORS[name]
+        return _estimator(name)
     kind = meta.get("kind", "model")
     if not isinstance(kind, str) or kind not in KINDS:
         raise ModelFileError(f"{path / CONFIG_FILE}: invalid model description (unknown kind {kind!r})")
@@ -145,8 +150,8 @@ def _read_meta(path: Path) -> dict:
     if not cfg.is_file():
         raise ModelFileError(f"{path}: missing {CONFIG_FILE}; not an hourglass model folder")
     try:
-        meta = json.loads(cfg.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        meta = read_json(cfg.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError, ValueError, KeyError, IndexError, TypeError) as exc:
         raise ModelFileError(f"{cfg}: corrupt JSON ({exc})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"{cfg}: not an hourglass model description")

@@ -12,7 +12,6 @@ writing leaves the previous checkpoint as the latest complete one. No pickle is 
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from hourglass.atomic import write_bytes_atomic, write_json_atomic
+from hourglass.atomic import read_json, write_bytes_atomic, write_json_atomic
 from hourglass.errors import HourglassError, ModelFileError
 
 FORMAT = "hourglass-checkpoint"
@@ -80,7 +79,7 @@ def load_latest(directory) -> tuple[dict, dict[str, torch.Tensor]] | None:
     errors = []
     for path in reversed(complete_checkpoints(directory)):
         try:
-            meta = json.loads(path.read_text())
+            meta = read_json(path.read_text())
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise ModelFileError(f"{path} is not an hourglass checkpoint")
             version = meta.get("format_version")
