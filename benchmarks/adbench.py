@@ -26,11 +26,11 @@ import warnings
 
 import numpy as np
 import torch
+from common import write_json
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 import hourglass as hg
-from common import write_json
 
 
 def hourglass_default(seed):
@@ -59,8 +59,11 @@ def evaluate(method, x_train, x_test, y_test, seed):
     est.fit(x_train)
     seconds = time.perf_counter() - start
     s = np.asarray(anomaly_score(x_test), dtype=np.float64)
-    return {"auroc": float(roc_auc_score(y_test, s)), "auprc": float(average_precision_score(y_test, s)),
-            "fit_seconds": seconds}
+    return {
+        "auroc": float(roc_auc_score(y_test, s)),
+        "auprc": float(average_precision_score(y_test, s)),
+        "fit_seconds": seconds,
+    }
 
 
 def main():
@@ -98,39 +101,81 @@ def main():
                 x_train = ds.x_train if setting == "unsupervised" else ds.x_train[y_train == 0]
                 for m in args.methods:
                     r = evaluate(m, x_train, ds.x_test, y_test, seed)
-                    r.update(dataset=name, setting=setting, method=m, seed=seed, n_train=len(x_train),
-                             n_test=len(ds.x_test), n_features=int(ds.x_train.shape[1]),
-                             anomaly_rate_test=float(y_test.mean()))
+                    r.update(
+                        dataset=name,
+                        setting=setting,
+                        method=m,
+                        seed=seed,
+                        n_train=len(x_train),
+                        n_test=len(ds.x_test),
+                        n_features=int(ds.x_train.shape[1]),
+                        anomaly_rate_test=float(y_test.mean()),
+                    )
                     rows.append(r)
                     per_method[m].append(r)
-            print(f"{name:22s}" + "".join(
-                f"{np.mean([r['auroc'] for r in per_method[m]]):>17.3f} / {np.mean([r['auprc'] for r in per_method[m]]):.3f}"
-                for m in args.methods), flush=True)
+            print(
+                f"{name:22s}"
+                + "".join(
+                    f"{np.mean([r['auroc'] for r in per_method[m]]):>17.3f} / "
+                    f"{np.mean([r['auprc'] for r in per_method[m]]):.3f}"
+                    for m in args.methods
+                ),
+                flush=True,
+            )
         summary = {}
-        for label, subset in [("all", names), ("half_a", [n for n in names if n in half_a]),
-                              ("half_b", [n for n in names if n in half_b])]:
+        for label, subset in [
+            ("all", names),
+            ("half_a", [n for n in names if n in half_a]),
+            ("half_b", [n for n in names if n in half_b]),
+        ]:
             if not subset:
                 continue
             means = {m: _means(rows, setting, m, subset) for m in args.methods}
-            print(f"{'MEAN ' + label + f' ({len(subset)})':22s}" + "".join(
-                f"{means[m]['mean_auroc']:>17.3f} / {means[m]['mean_auprc']:.3f}" for m in args.methods))
+            print(
+                f"{'MEAN ' + label + f' ({len(subset)})':22s}"
+                + "".join(f"{means[m]['mean_auroc']:>17.3f} / {means[m]['mean_auprc']:.3f}" for m in args.methods)
+            )
             summary[label] = {"datasets": subset, **means}
-        print(f"{'mean fit seconds':22s}" + "".join(f"{summary['all'][m]['mean_fit_seconds']:>26.2f}"
-                                                    for m in args.methods))
+        print(
+            f"{'mean fit seconds':22s}"
+            + "".join(f"{summary['all'][m]['mean_fit_seconds']:>26.2f}" for m in args.methods)
+        )
         rows.append({"setting": setting, "summary": summary})
-    write_json("adbench", {"benchmark": "adbench", "protocol": "stratified 70/30 split per seed; AUROC/AUPRC on "
-                           "the test split; unsupervised = train on all training rows without labels, clean = "
-                           "train on the normal training rows", "datasets": names, "seeds": args.seeds,
-                           "results": rows}, args.out)
+    write_json(
+        "adbench",
+        {
+            "benchmark": "adbench",
+            "protocol": "stratified 70/30 split per seed; AUROC/AUPRC on "
+            "the test split; unsupervised = train on all training rows without labels, clean = "
+            "train on the normal training rows",
+            "datasets": names,
+            "seeds": args.seeds,
+            "results": rows,
+        },
+        args.out,
+    )
 
 
 def _means(rows, setting, method, subset) -> dict:
     """Means over data sets of the per-set means over seeds."""
+
     def per_set(key):
-        return [np.mean([r[key] for r in rows if r.get("setting") == setting and r.get("method") == method
-                         and r.get("dataset") == n]) for n in subset]
-    return {"mean_auroc": float(np.mean(per_set("auroc"))), "mean_auprc": float(np.mean(per_set("auprc"))),
-            "mean_fit_seconds": float(np.mean(per_set("fit_seconds")))}
+        return [
+            np.mean(
+                [
+                    r[key]
+                    for r in rows
+                    if r.get("setting") == setting and r.get("method") == method and r.get("dataset") == n
+                ]
+            )
+            for n in subset
+        ]
+
+    return {
+        "mean_auroc": float(np.mean(per_set("auroc"))),
+        "mean_auprc": float(np.mean(per_set("auprc"))),
+        "mean_fit_seconds": float(np.mean(per_set("fit_seconds"))),
+    }
 
 
 if __name__ == "__main__":

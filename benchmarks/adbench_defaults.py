@@ -35,9 +35,28 @@ from pathlib import Path
 
 import numpy as np
 
-SETS = ["2_annthyroid", "4_breastw", "6_cardio", "12_fault", "14_glass", "18_Ionosphere", "20_letter",
-        "23_mammography", "26_optdigits", "29_Pima", "30_satellite", "31_satimage-2", "35_SpamBase", "38_thyroid",
-        "40_vowels", "42_WBC", "43_WDBC", "44_Wilt", "45_wine", "47_yeast"]
+SETS = [
+    "2_annthyroid",
+    "4_breastw",
+    "6_cardio",
+    "12_fault",
+    "14_glass",
+    "18_Ionosphere",
+    "20_letter",
+    "23_mammography",
+    "26_optdigits",
+    "29_Pima",
+    "30_satellite",
+    "31_satimage-2",
+    "35_SpamBase",
+    "38_thyroid",
+    "40_vowels",
+    "42_WBC",
+    "43_WDBC",
+    "44_Wilt",
+    "45_wine",
+    "47_yeast",
+]
 SPLIT_SEED = 2026
 BASELINES = ["isolation_forest", "pyod_autoencoder"]
 
@@ -86,8 +105,10 @@ CANDIDATES = {
     "wide": ("wide", {**BUDGET}),
     "mixed": ("alternate", {**BUDGET, "member_scalers": ("standard", "standard", "minmax", "minmax")}),
     "mixed-half": ("alternate", {**BUDGET, "member_scalers": ("standard",) * 3 + ("minmax",) * 3}),
-    "mixed-s50": ("alternate", {**BUDGET, "max_samples": 0.5,
-                                "member_scalers": ("standard", "standard", "minmax", "minmax")}),
+    "mixed-s50": (
+        "alternate",
+        {**BUDGET, "max_samples": 0.5, "member_scalers": ("standard", "standard", "minmax", "minmax")},
+    ),
     "mixed-wide": ("wide", {**BUDGET, "member_scalers": ("standard", "minmax")}),
     "mixed-8": ("alternate", {**BUDGET, "n_models": 8, "member_scalers": ("standard", "standard", "minmax", "minmax")}),
     # the speed goal: fewer, larger steps
@@ -140,15 +161,23 @@ def run_one(job):
 
         estimators.tabular_architecture = architecture
         if "corruption" in params:  # (name, parameters): the candidates stay JSON
-            params = {**params, "corruption": hg.create_corruption(*params["corruption"][:1],
-                                                                    **params["corruption"][1])}
+            params = {
+                **params,
+                "corruption": hg.create_corruption(*params["corruption"][:1], **params["corruption"][1]),
+            }
         est = hg.AutoencoderDetector(random_state=seed, **params)
     start = time.perf_counter()
     est.fit(ds.x_train)
     seconds = time.perf_counter() - start
     s = est.decision_function(ds.x_test) if candidate == "pyod_autoencoder" else -est.score_samples(ds.x_test)
-    return {"candidate": candidate, "set": name, "seed": seed, "auroc": float(roc_auc_score(ds.y_test, s)),
-            "auprc": float(average_precision_score(ds.y_test, s)), "fit_seconds": seconds}
+    return {
+        "candidate": candidate,
+        "set": name,
+        "seed": seed,
+        "auroc": float(roc_auc_score(ds.y_test, s)),
+        "auprc": float(average_precision_score(ds.y_test, s)),
+        "fit_seconds": seconds,
+    }
 
 
 def summarise(rows, sets):
@@ -160,8 +189,12 @@ def summarise(rows, sets):
             if rs:
                 per_set[s] = {k: float(np.mean([r[k] for r in rs])) for k in ("auroc", "auprc", "fit_seconds")}
         if len(per_set) == len(sets):
-            out[c] = {"mean": {k: float(np.mean([v[k] for v in per_set.values()]))
-                               for k in ("auroc", "auprc", "fit_seconds")}, "per_set": per_set}
+            out[c] = {
+                "mean": {
+                    k: float(np.mean([v[k] for v in per_set.values()])) for k in ("auroc", "auprc", "fit_seconds")
+                },
+                "per_set": per_set,
+            }
     return out
 
 
@@ -171,20 +204,31 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--jobs", type=int, default=2, help="processes (one thread each)")
     ap.add_argument("--reverse", action="store_true", help="select on half B, confirm on half A")
-    ap.add_argument("--timing", nargs="*", metavar="CANDIDATE",
-                    help="time these candidates and PyOD one after another (one process, seed 0) on the "
-                         "selection half: the speed rule compares fit times from this pass only")
-    ap.add_argument("--selection-only", action="store_true",
-                    help="score the candidates on the selection half only (the confirmation half then "
-                         "only for the choice)")
+    ap.add_argument(
+        "--timing",
+        nargs="*",
+        metavar="CANDIDATE",
+        help="time these candidates and PyOD one after another (one process, seed 0) on the "
+        "selection half: the speed rule compares fit times from this pass only",
+    )
+    ap.add_argument(
+        "--selection-only",
+        action="store_true",
+        help="score the candidates on the selection half only (the confirmation half then only for the choice)",
+    )
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "adbench_defaults.json"))
     args = ap.parse_args()
     a, b = halves()
     select, confirm = (b, a) if args.reverse else (a, b)
     previous = json.loads(Path(args.out).read_text())["rows"] if Path(args.out).exists() else []
     done = {(r["candidate"], r["set"], r["seed"]) for r in previous if not r.get("timing")}
-    jobs = [(c, s, seed) for c in BASELINES + args.candidates for s in (select if args.selection_only else SETS)
-            for seed in args.seeds if (c, s, seed) not in done]
+    jobs = [
+        (c, s, seed)
+        for c in BASELINES + args.candidates
+        for s in (select if args.selection_only else SETS)
+        for seed in args.seeds
+        if (c, s, seed) not in done
+    ]
     rows = list(previous)
     if args.timing is not None:  # fit times under equal conditions: one process, in turn
         rows = [r for r in rows if not r.get("timing")]
@@ -209,24 +253,38 @@ def main():
     def fast(c):
         return c in timing and timing[c]["mean"]["fit_seconds"] <= bar
 
-    ranked = sorted((c for c in on_select if c not in BASELINES),
-                    key=lambda c: (fast(c), on_select[c]["mean"]["auroc"], on_select[c]["mean"]["auprc"]),
-                    reverse=True)
+    ranked = sorted(
+        (c for c in on_select if c not in BASELINES),
+        key=lambda c: (fast(c), on_select[c]["mean"]["auroc"], on_select[c]["mean"]["auprc"]),
+        reverse=True,
+    )
     print(f"\nselect on {select}\nconfirm on {confirm}\n")
-    print(f"{'candidate':28s} {'AUROC sel':>9s} {'AUPRC sel':>9s} {'AUROC conf':>10s} {'AUPRC conf':>10s} "
-          f"{'timed fit s':>11s}")
+    print(
+        f"{'candidate':28s} {'AUROC sel':>9s} {'AUPRC sel':>9s} {'AUROC conf':>10s} {'AUPRC conf':>10s} "
+        f"{'timed fit s':>11s}"
+    )
     for c in [*BASELINES, *ranked]:
         s, f = on_select[c]["mean"], on_confirm.get(c, {}).get("mean", {})
         t = timing.get(c, {}).get("mean", {}).get("fit_seconds", float("nan"))
-        print(f"{c:28s} {s['auroc']:9.3f} {s['auprc']:9.3f} {f.get('auroc', float('nan')):10.3f} "
-              f"{f.get('auprc', float('nan')):10.3f} {t:11.2f}")
-    result = {"protocol": __doc__.split("\n\n")[1], "split_seed": SPLIT_SEED, "half_a": a, "half_b": b,
-              "selected_on": "B" if args.reverse else "A", "seeds": args.seeds,
-              "candidates": {c: {"architecture": CANDIDATES[c][0], "params": CANDIDATES[c][1]} for c in CANDIDATES},
-              "choice": ranked[0] if ranked else None, "speed_bar_seconds": bar, "timing": timing,
-              "selection": on_select,
-              "confirmation": on_confirm,
-              "rows": rows}
+        print(
+            f"{c:28s} {s['auroc']:9.3f} {s['auprc']:9.3f} {f.get('auroc', float('nan')):10.3f} "
+            f"{f.get('auprc', float('nan')):10.3f} {t:11.2f}"
+        )
+    result = {
+        "protocol": __doc__.split("\n\n")[1],
+        "split_seed": SPLIT_SEED,
+        "half_a": a,
+        "half_b": b,
+        "selected_on": "B" if args.reverse else "A",
+        "seeds": args.seeds,
+        "candidates": {c: {"architecture": CANDIDATES[c][0], "params": CANDIDATES[c][1]} for c in CANDIDATES},
+        "choice": ranked[0] if ranked else None,
+        "speed_bar_seconds": bar,
+        "timing": timing,
+        "selection": on_select,
+        "confirmation": on_confirm,
+        "rows": rows,
+    }
     Path(args.out).write_text(json.dumps(result, indent=1))
     print(f"\nchoice: {result['choice']} -> {args.out}")
 

@@ -15,10 +15,10 @@ import argparse
 import time
 
 import numpy as np
+from common import RESULTS, write_json
 from sklearn.linear_model import LogisticRegression
 
 import hourglass as hg
-from common import RESULTS, write_json
 from hourglass.reports import figures
 
 
@@ -31,8 +31,9 @@ def main():
     ds = hg.datasets.load("mnist")
     model = hg.create_model("cvae", hidden=(512, 256), latent_dim=8, seed=args.seed)
     start = time.perf_counter()
-    history = hg.fit(model, ds.x_train, labels=ds.y_train, epochs=args.epochs, batch_size=128, seed=args.seed,
-                     progress=False)
+    history = hg.fit(
+        model, ds.x_train, labels=ds.y_train, epochs=args.epochs, batch_size=128, seed=args.seed, progress=False
+    )
     seconds = time.perf_counter() - start
     figures.save_figure(figures.sample_grid(model, n_per_row=10, seed=args.seed), RESULTS / "cvae_mnist_samples.png")
 
@@ -41,10 +42,14 @@ def main():
     samples = hg.sample(model, len(wanted), labels=wanted, seed=args.seed + 1)
     predicted = clf.predict(samples.reshape(len(samples), -1))
     per_class = {int(c): float((predicted[wanted == c] == c).mean()) for c in range(10)}
-    result = {"epochs": args.epochs, "train_seconds": round(seconds, 1), "train_neg_elbo": history.train_loss[-1],
-              "samples_recognised_as_their_class": float((predicted == wanted).mean()),
-              "per_class": per_class,
-              "classifier_test_accuracy_on_real_images": float(clf.score(ds.x_test.reshape(10000, -1), ds.y_test))}
+    result = {
+        "epochs": args.epochs,
+        "train_seconds": round(seconds, 1),
+        "train_neg_elbo": history.train_loss[-1],
+        "samples_recognised_as_their_class": float((predicted == wanted).mean()),
+        "per_class": per_class,
+        "classifier_test_accuracy_on_real_images": float(clf.score(ds.x_test.reshape(10000, -1), ds.y_test)),
+    }
     print(result)
     write_json("cvae_samples", result)
 

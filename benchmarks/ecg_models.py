@@ -23,9 +23,9 @@ import argparse
 import time
 
 import numpy as np
+from common import write_json
 
 import hourglass as hg
-from common import write_json
 
 MODELS = {  # name -> (registry name, options, epochs, batch size, learning rate)
     "stacked": ("stacked", {"hidden": (32, 16), "latent_dim": 8}, 20, 512, 1e-3),
@@ -43,13 +43,17 @@ def run(key: str, ds, seed: int, quick: bool) -> dict:
     normal = ds.x_train[ds.y_train == 1]
     model = hg.create_model(name, input_shape=(140,), seed=seed, **options)
     start = time.perf_counter()
-    history = hg.fit(model, normal, epochs=epochs, batch_size=batch_size, loss="mae", lr=lr, seed=seed,
-                     progress=False)
+    history = hg.fit(model, normal, epochs=epochs, batch_size=batch_size, loss="mae", lr=lr, seed=seed, progress=False)
     seconds = time.perf_counter() - start
     det = hg.Detector(model, score="mae", threshold=hg.MeanStd(k=1.0)).fit(normal)
     metrics = det.evaluate(ds.x_test, ds.is_anomaly(ds.y_test))
-    return {"seed": seed, "train_seconds": seconds, "epochs": epochs, "final_train_loss": history.train_loss[-1],
-            **{m: metrics[m] for m in METRICS}}
+    return {
+        "seed": seed,
+        "train_seconds": seconds,
+        "epochs": epochs,
+        "final_train_loss": history.train_loss[-1],
+        **{m: metrics[m] for m in METRICS},
+    }
 
 
 def main():
@@ -66,18 +70,38 @@ def main():
     print(f"{'model':16s} " + " ".join(f"{m:>15s}" for m in (*METRICS, "seconds")))
     for key in args.models:
         runs = [run(key, ds, seed, args.quick) for seed in args.seeds]
-        stats = {m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs]))}
-                 for m in (*METRICS, "train_seconds")}
+        stats = {
+            m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs]))}
+            for m in (*METRICS, "train_seconds")
+        }
         name, options, epochs, batch_size, lr = MODELS[key]
-        results[key] = {"model": name, "options": options, "epochs": runs[0]["epochs"], "batch_size": batch_size,
-                        "lr": lr, "parameters": sum(p.numel() for p in hg.create_model(name, input_shape=(140,),
-                                                                                       **options).parameters()),
-                        "runs": runs, "summary": stats}
-        print(f"{key:16s} " + " ".join(f"{stats[m]['mean']:8.4f}±{stats[m]['std']:.4f}" for m in METRICS)
-              + f" {stats['train_seconds']['mean']:9.1f} s", flush=True)
-    write_json("ecg_models", {"protocol": "ecg5000 tutorial split; train on normal beats; MAE; threshold mean + 1 "
-                                          "std of training errors; anomaly = positive class",
-                              "seeds": args.seeds, "quick": args.quick, "models": results}, args.out)
+        results[key] = {
+            "model": name,
+            "options": options,
+            "epochs": runs[0]["epochs"],
+            "batch_size": batch_size,
+            "lr": lr,
+            "parameters": sum(p.numel() for p in hg.create_model(name, input_shape=(140,), **options).parameters()),
+            "runs": runs,
+            "summary": stats,
+        }
+        print(
+            f"{key:16s} "
+            + " ".join(f"{stats[m]['mean']:8.4f}±{stats[m]['std']:.4f}" for m in METRICS)
+            + f" {stats['train_seconds']['mean']:9.1f} s",
+            flush=True,
+        )
+    write_json(
+        "ecg_models",
+        {
+            "protocol": "ecg5000 tutorial split; train on normal beats; MAE; threshold mean + 1 "
+            "std of training errors; anomaly = positive class",
+            "seeds": args.seeds,
+            "quick": args.quick,
+            "models": results,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -20,13 +20,13 @@ import argparse
 import time
 
 import numpy as np
+from common import write_json
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import hourglass as hg
-from common import write_json
 
 DIM = 64
 AUTOENCODERS = {
@@ -40,8 +40,11 @@ def autoencoder_codes(name: str, x_train, x_test, epochs: int, seed: int):
     model_name, options = AUTOENCODERS[name]
     model = hg.create_model(model_name, seed=seed, **options)
     history = hg.fit(model, x_train, epochs=epochs, batch_size=128, seed=seed, progress=False)
-    return hg.encode(model, x_train), hg.encode(model, x_test), {"final_train_loss": history.train_loss[-1],
-                                                               "loss": history.settings["loss"]}
+    return (
+        hg.encode(model, x_train),
+        hg.encode(model, x_test),
+        {"final_train_loss": history.train_loss[-1], "loss": history.settings["loss"]},
+    )
 
 
 def linear_probe(z_train, y_train, z_test, y_test, max_iter: int) -> float:
@@ -80,18 +83,39 @@ def main():
         embed_seconds = time.perf_counter() - start
         start = time.perf_counter()
         accuracy = linear_probe(z_train, y_train, z_test, y_test, args.max_iter)
-        row = {"method": method, "dimensions": int(np.prod(z_train.shape[1:])), "test_accuracy": accuracy,
-               "embed_seconds": round(embed_seconds, 1), "probe_seconds": round(time.perf_counter() - start, 1),
-               **extra}
+        row = {
+            "method": method,
+            "dimensions": int(np.prod(z_train.shape[1:])),
+            "test_accuracy": accuracy,
+            "embed_seconds": round(embed_seconds, 1),
+            "probe_seconds": round(time.perf_counter() - start, 1),
+            **extra,
+        }
         print(row, flush=True)
         rows.append(row)
     by = {r["method"]: r["test_accuracy"] for r in rows}
     best = max(AUTOENCODERS, key=by.get)
-    summary = {"best_autoencoder": best, "best_autoencoder_accuracy": by[best], "pca_accuracy": by["pca"],
-               "pixels_accuracy": by["pixels"], "best_autoencoder_beats_pca": by[best] > by["pca"]}
+    summary = {
+        "best_autoencoder": best,
+        "best_autoencoder_accuracy": by[best],
+        "pca_accuracy": by["pca"],
+        "pixels_accuracy": by["pixels"],
+        "best_autoencoder_beats_pca": by[best] > by["pca"],
+    }
     print(summary)
-    write_json("embeddings", {"protocol": __doc__, "epochs": args.epochs, "seed": args.seed, "n_train": len(x_train),
-                              "n_test": len(x_test), "rows": rows, "summary": summary}, args.out)
+    write_json(
+        "embeddings",
+        {
+            "protocol": __doc__,
+            "epochs": args.epochs,
+            "seed": args.seed,
+            "n_train": len(x_train),
+            "n_test": len(x_test),
+            "rows": rows,
+            "summary": summary,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -29,10 +29,10 @@ import warnings
 
 import numpy as np
 import torch
+from common import write_json
 from sklearn.metrics import roc_auc_score
 
 import hourglass as hg
-from common import write_json
 from hourglass.models import DenseEnsemble, member_seeds
 
 
@@ -50,8 +50,7 @@ def stacked_vs_sequential(name: str, device: str, seed: int) -> dict:
     f = x.shape[1]
     sizes = [hg.estimators.tabular_architecture(f, k) for k in range(6)]
     seeds = member_seeds(seed, 6)
-    opts = hg.FitOptions(epochs=30, batch_size=64, trim=0.2, early_stopping=5, seed=seed, progress=False,
-                         device=device)
+    opts = hg.FitOptions(epochs=30, batch_size=64, trim=0.2, early_stopping=5, seed=seed, progress=False, device=device)
 
     def member(k):
         return hg.create_model("stacked", input_shape=(f,), seed=seeds[k], output_activation="none", **sizes[k])
@@ -71,8 +70,11 @@ def stacked_vs_sequential(name: str, device: str, seed: int) -> dict:
     _sync(device)
     sequential_s = time.perf_counter() - start
 
-    diff = max(float((p.cpu() - q.cpu()).abs().max()) for k, m in enumerate(models)
-               for p, q in zip(m.state_dict().values(), ens.member(k).state_dict().values()))
+    diff = max(
+        float((p.cpu() - q.cpu()).abs().max())
+        for k, m in enumerate(models)
+        for p, q in zip(m.state_dict().values(), ens.member(k).state_dict().values())
+    )
     test = scaler.transform(ds.x_test).astype(np.float32)
     stacked_det = hg.Detector(ens, score="l2").fit(x_train)
     seq_det = hg.DetectorEnsemble([hg.Detector(m, score="l2") for m in models]).fit(x_train)
@@ -83,17 +85,25 @@ def stacked_vs_sequential(name: str, device: str, seed: int) -> dict:
         for _ in range(20):
             det.score_samples(test)
         scoring[label] = (time.perf_counter() - start) / 20
-    return {"set": name, "seed": seed, "device": device, "features": f, "rows": len(x_train),
-            "scoring_seconds_stacked": scoring["stacked"], "scoring_seconds_sequential": scoring["sequential"],
-            "test_rows": len(test),
-            "member_sizes": [list(s["hidden"]) + [s["latent_dim"]] for s in sizes],
-            "stacked_seconds": stacked_s, "sequential_seconds": sequential_s,
-            "speedup": sequential_s / stacked_s,
-            "member_epochs_stacked": [h.epochs for h in hist.members],
-            "member_epochs_sequential": [h.epochs for h in histories],
-            "max_weight_difference": diff,
-            "auroc_stacked": float(roc_auc_score(ds.y_test, stacked_det.score_samples(test))),
-            "auroc_sequential": float(roc_auc_score(ds.y_test, seq_det.score_samples(test)))}
+    return {
+        "set": name,
+        "seed": seed,
+        "device": device,
+        "features": f,
+        "rows": len(x_train),
+        "scoring_seconds_stacked": scoring["stacked"],
+        "scoring_seconds_sequential": scoring["sequential"],
+        "test_rows": len(test),
+        "member_sizes": [list(s["hidden"]) + [s["latent_dim"]] for s in sizes],
+        "stacked_seconds": stacked_s,
+        "sequential_seconds": sequential_s,
+        "speedup": sequential_s / stacked_s,
+        "member_epochs_stacked": [h.epochs for h in hist.members],
+        "member_epochs_sequential": [h.epochs for h in histories],
+        "max_weight_difference": diff,
+        "auroc_stacked": float(roc_auc_score(ds.y_test, stacked_det.score_samples(test))),
+        "auroc_sequential": float(roc_auc_score(ds.y_test, seq_det.score_samples(test))),
+    }
 
 
 def one_member_is_the_model(name: str) -> dict:
@@ -101,10 +111,10 @@ def one_member_is_the_model(name: str) -> dict:
     x = hg.StandardScaler().fit_transform(ds.x_train).astype(np.float32)
     f = x.shape[1]
     opts = dict(epochs=20, batch_size=64, trim=0.2, early_stopping=3, seed=5, progress=False, device="cpu")
-    single = hg.create_model("stacked", input_shape=(f,), seed=5, output_activation="none", hidden=(16,),
-                             latent_dim=4)
-    stack = DenseEnsemble.from_members([hg.create_model("stacked", input_shape=(f,), seed=5,
-                                                        output_activation="none", hidden=(16,), latent_dim=4)])
+    single = hg.create_model("stacked", input_shape=(f,), seed=5, output_activation="none", hidden=(16,), latent_dim=4)
+    stack = DenseEnsemble.from_members(
+        [hg.create_model("stacked", input_shape=(f,), seed=5, output_activation="none", hidden=(16,), latent_dim=4)]
+    )
     hg.fit(single, x[100:], validation=x[:100], **opts)
     hg.fit(stack, x[100:], validation=x[:100], **opts)
     same = all(torch.equal(p, q) for p, q in zip(single.state_dict().values(), stack.member(0).state_dict().values()))
@@ -176,8 +186,15 @@ def rows_scaling(rows: list[int], device: str) -> list[dict]:
         _sync(device)
         seconds = time.perf_counter() - start
         epochs = est.history_.epochs
-        out.append({"rows": n, "features": 20, "fit_seconds": seconds, "epochs": epochs,
-                    "seconds_per_epoch_per_1000_rows": seconds / epochs / (n / 1000)})
+        out.append(
+            {
+                "rows": n,
+                "features": 20,
+                "fit_seconds": seconds,
+                "epochs": epochs,
+                "seconds_per_epoch_per_1000_rows": seconds / epochs / (n / 1000),
+            }
+        )
         print(out[-1], flush=True)
     return out
 
@@ -210,15 +227,26 @@ def main():
     print(exact)
     scaling = rows_scaling(args.rows, args.device) if args.rows else []
     speedups = [p["speedup"] for p in pairs]
-    summary = {"median_speedup_stacked_vs_sequential": float(np.median(speedups)),
-               "median_scoring_speedup": float(np.median([p["scoring_seconds_sequential"] / p["scoring_seconds_stacked"]
-                                                          for p in pairs])),
-               "mean_auroc_stacked": float(np.mean([p["auroc_stacked"] for p in pairs])),
-               "mean_auroc_sequential": float(np.mean([p["auroc_sequential"] for p in pairs]))}
+    summary = {
+        "median_speedup_stacked_vs_sequential": float(np.median(speedups)),
+        "median_scoring_speedup": float(
+            np.median([p["scoring_seconds_sequential"] / p["scoring_seconds_stacked"] for p in pairs])
+        ),
+        "mean_auroc_stacked": float(np.mean([p["auroc_stacked"] for p in pairs])),
+        "mean_auroc_sequential": float(np.mean([p["auroc_sequential"] for p in pairs])),
+    }
     print(summary)
-    write_json("ensemble" if args.device == "cpu" else f"ensemble_{args.device}",
-               {"benchmark": "ensemble", "summary": summary, "stacked_vs_sequential": pairs,
-                "one_member": exact, "rows_scaling": scaling}, args.out)
+    write_json(
+        "ensemble" if args.device == "cpu" else f"ensemble_{args.device}",
+        {
+            "benchmark": "ensemble",
+            "summary": summary,
+            "stacked_vs_sequential": pairs,
+            "one_member": exact,
+            "rows_scaling": scaling,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

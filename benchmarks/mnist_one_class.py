@@ -30,9 +30,9 @@ import argparse
 import time
 
 import numpy as np
+from common import write_json
 
 import hourglass as hg
-from common import write_json
 
 ARTICLE = {  # normal / anomaly accuracy, %
     "plain": (98.68, 97.13),
@@ -52,16 +52,30 @@ def rates(det: hg.Detector, x, y) -> dict:
     m = det.evaluate(x, y)
     normal_acc = 100.0 * m["tn"] / max(m["tn"] + m["fp"], 1)
     anomaly_acc = 100.0 * m["tp"] / max(m["tp"] + m["fn"], 1)
-    return {"normal_accuracy": normal_acc, "anomaly_accuracy": anomaly_acc, "auroc": m["auroc"],
-            "threshold": m["threshold"]}
+    return {
+        "normal_accuracy": normal_acc,
+        "anomaly_accuracy": anomaly_acc,
+        "auroc": m["auroc"],
+        "threshold": m["threshold"],
+    }
 
 
 def article_run(ds, mode: str, seed: int, epochs: int, steps: int) -> dict:
     corruption = MODES[mode]
     model = hg.create_model("conv-bn", seed=seed)
     start = time.perf_counter()
-    history = hg.fit(model, ds.x_train, corruption=corruption, epochs=epochs, steps_per_epoch=steps,
-                     batch_size=128, loss="mae", lr=1e-3, seed=seed, progress=False)
+    history = hg.fit(
+        model,
+        ds.x_train,
+        corruption=corruption,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        batch_size=128,
+        loss="mae",
+        lr=1e-3,
+        seed=seed,
+        progress=False,
+    )
     seconds = time.perf_counter() - start
     transform = corruption if isinstance(corruption, hg.Downsample) else None
     normal_test = ds.x_test[ds.y_test == 0]
@@ -70,10 +84,18 @@ def article_run(ds, mode: str, seed: int, epochs: int, steps: int) -> dict:
     det.fit(ds.x_train, calibration=normal_test)
     article = rates(det, ds.x_test, ds.y_test)
     # the same rule fitted on the training images' errors (no test data used)
-    honest = rates(hg.Detector(model, score="mae", threshold=hg.MeanStd(k=3), input_transform=transform)
-                   .fit(ds.x_train), ds.x_test, ds.y_test)
-    return {"seed": seed, "train_seconds": seconds, "final_train_loss": history.train_loss[-1],
-            "article_threshold": article, "training_threshold": honest}
+    honest = rates(
+        hg.Detector(model, score="mae", threshold=hg.MeanStd(k=3), input_transform=transform).fit(ds.x_train),
+        ds.x_test,
+        ds.y_test,
+    )
+    return {
+        "seed": seed,
+        "train_seconds": seconds,
+        "final_train_loss": history.train_loss[-1],
+        "article_threshold": article,
+        "training_threshold": honest,
+    }
 
 
 def summary(runs: list[dict], key: str) -> dict:
@@ -98,8 +120,9 @@ def sweep(name: str, epochs: int, quick: bool) -> dict:
         auroc = det.evaluate(ds.x_test, ds.y_test)["auroc"]
         label = full.class_names[c] if full.class_names else str(c)
         per_class[label] = auroc
-        print(f"  {name} normal class {c} ({label}): AUROC {auroc:.4f} ({time.perf_counter() - start:.0f} s)",
-              flush=True)
+        print(
+            f"  {name} normal class {c} ({label}): AUROC {auroc:.4f} ({time.perf_counter() - start:.0f} s)", flush=True
+        )
     values = np.array(list(per_class.values()))
     return {"per_class": per_class, "mean_auroc": float(values.mean()), "min_auroc": float(values.min())}
 
@@ -118,19 +141,27 @@ def main():
         args.seeds, args.epochs, args.steps, args.sweep_epochs = [0], 5, 2, 1
 
     ones = hg.datasets.one_vs_rest(hg.datasets.load("mnist"), normal=[1])
-    print(f"MNIST, digit 1 normal: {len(ones.x_train)} training images; test {int((ones.y_test == 0).sum())} "
-          f"normal vs {int(ones.y_test.sum())} anomalous")
+    print(
+        f"MNIST, digit 1 normal: {len(ones.x_train)} training images; test {int((ones.y_test == 0).sum())} "
+        f"normal vs {int(ones.y_test.sum())} anomalous"
+    )
     article = {}
     for mode in MODES:
         runs = [article_run(ones, mode, seed, args.epochs, args.steps) for seed in args.seeds]
-        article[mode] = {"runs": runs, "article_threshold": summary(runs, "article_threshold"),
-                         "training_threshold": summary(runs, "training_threshold"),
-                         "article_reported": dict(zip(("normal_accuracy", "anomaly_accuracy"), ARTICLE[mode]))}
+        article[mode] = {
+            "runs": runs,
+            "article_threshold": summary(runs, "article_threshold"),
+            "training_threshold": summary(runs, "training_threshold"),
+            "article_reported": dict(zip(("normal_accuracy", "anomaly_accuracy"), ARTICLE[mode])),
+        }
         s = article[mode]["article_threshold"]
-        print(f"{mode:17s} normal {s['normal_accuracy']['mean']:6.2f} % ± {s['normal_accuracy']['std']:.2f}  "
-              f"anomaly {s['anomaly_accuracy']['mean']:6.2f} % ± {s['anomaly_accuracy']['std']:.2f}  "
-              f"AUROC {s['auroc']['mean']:.4f} ± {s['auroc']['std']:.4f}   (article: {ARTICLE[mode][0]} / "
-              f"{ARTICLE[mode][1]}); {np.mean([r['train_seconds'] for r in runs]):.0f} s per run", flush=True)
+        print(
+            f"{mode:17s} normal {s['normal_accuracy']['mean']:6.2f} % ± {s['normal_accuracy']['std']:.2f}  "
+            f"anomaly {s['anomaly_accuracy']['mean']:6.2f} % ± {s['anomaly_accuracy']['std']:.2f}  "
+            f"AUROC {s['auroc']['mean']:.4f} ± {s['auroc']['std']:.4f}   (article: {ARTICLE[mode][0]} / "
+            f"{ARTICLE[mode][1]}); {np.mean([r['train_seconds'] for r in runs]):.0f} s per run",
+            flush=True,
+        )
 
     sweeps = {}
     if not args.skip_sweep:
@@ -139,15 +170,37 @@ def main():
             sweeps[name] = sweep(name, args.sweep_epochs, args.quick)
             print(f"  mean AUROC {sweeps[name]['mean_auroc']:.4f} (lowest {sweeps[name]['min_auroc']:.4f})")
 
-    write_json("mnist_one_class", {
-        "protocol": {"article": {"model": "conv-bn (channels 32, 16)", "loss": "mae", "epochs": args.epochs,
-                                 "steps_per_epoch": args.steps, "batch_size": 128, "lr": 1e-3, "seeds": args.seeds,
-                                 "threshold": "MeanStd(k=3) on normal test errors (article) / on training errors",
-                                 "modes": {k: repr(v) for k, v in MODES.items()}},
-                     "sweep": {"model": SWEEP_MODEL[0], "options": SWEEP_MODEL[1], "loss": "mse", "score": "mse",
-                               "epochs": args.sweep_epochs, "batch_size": 128, "seed": 0}},
-        "quick": args.quick, "article_experiment": article, "every_class": sweeps,
-    }, args.out)
+    write_json(
+        "mnist_one_class",
+        {
+            "protocol": {
+                "article": {
+                    "model": "conv-bn (channels 32, 16)",
+                    "loss": "mae",
+                    "epochs": args.epochs,
+                    "steps_per_epoch": args.steps,
+                    "batch_size": 128,
+                    "lr": 1e-3,
+                    "seeds": args.seeds,
+                    "threshold": "MeanStd(k=3) on normal test errors (article) / on training errors",
+                    "modes": {k: repr(v) for k, v in MODES.items()},
+                },
+                "sweep": {
+                    "model": SWEEP_MODEL[0],
+                    "options": SWEEP_MODEL[1],
+                    "loss": "mse",
+                    "score": "mse",
+                    "epochs": args.sweep_epochs,
+                    "batch_size": 128,
+                    "seed": 0,
+                },
+            },
+            "quick": args.quick,
+            "article_experiment": article,
+            "every_class": sweeps,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from common import write_json
 
 import hourglass as hg
-from common import write_json
 
 
 def rows_per_second(fn, rows: int, min_seconds: float) -> float:
@@ -88,19 +88,28 @@ def main():
                     # each function is timed right here, so binding the loop's values as defaults
                     # only makes that explicit
                     if part == "full":
+
                         def torch_fn(model=model, xt=xt):
                             with torch.inference_mode():
                                 model(xt)
                     else:
+
                         def torch_fn(det=det, xb=xb):
                             det.score_samples(xb)
+
                     torch_rps = rows_per_second(torch_fn, batch, min_seconds)
                     onnx_rps = rows_per_second(lambda s=session, xb=xb: s.run(None, {"x": xb}), batch, min_seconds)
                     key = f"{name}/{part}/batch{batch}"
-                    results[key] = {"pytorch_rows_per_s": torch_rps, "onnxruntime_rows_per_s": onnx_rps,
-                                    "onnx_over_pytorch": onnx_rps / torch_rps}
-                    print(f"{key:32s} pytorch {torch_rps:12,.0f} rows/s   onnxruntime {onnx_rps:12,.0f} rows/s"
-                          f"   ratio {onnx_rps / torch_rps:5.2f}", flush=True)
+                    results[key] = {
+                        "pytorch_rows_per_s": torch_rps,
+                        "onnxruntime_rows_per_s": onnx_rps,
+                        "onnx_over_pytorch": onnx_rps / torch_rps,
+                    }
+                    print(
+                        f"{key:32s} pytorch {torch_rps:12,.0f} rows/s   onnxruntime {onnx_rps:12,.0f} rows/s"
+                        f"   ratio {onnx_rps / torch_rps:5.2f}",
+                        flush=True,
+                    )
     write_json("onnx_speed", {"threads": threads, "onnxruntime": ort.__version__, "results": results}, args.out)
 
 

@@ -18,13 +18,17 @@ class PrivateFusedAdam:
     def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
         self.params = [p for p in params if p.requires_grad]
         self.lr, self.betas, self.eps, self.weight_decay = float(lr), betas, float(eps), float(weight_decay)
-        self.optimizer = torch.optim.Adam(self.params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                          fused=True)
+        self.optimizer = torch.optim.Adam(
+            self.params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=True
+        )
         state = self.optimizer.state
         self._step = torch.zeros((), dtype=torch.float32, device=self.params[0].device)
         for p in self.params:
-            state[p] = {"step": self._step, "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                        "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+            state[p] = {
+                "step": self._step,
+                "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+            }
         self._exp_avgs = [state[p]["exp_avg"] for p in self.params]
         self._exp_avg_sqs = [state[p]["exp_avg_sq"] for p in self.params]
         self._steps = [state[p]["step"] for p in self.params]
@@ -32,9 +36,21 @@ class PrivateFusedAdam:
     @torch.no_grad()
     def step(self) -> None:
         self._step.add_(1)
-        torch._fused_adam_(self.params, [p.grad for p in self.params], self._exp_avgs, self._exp_avg_sqs, [],
-                           self._steps, lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
-                           weight_decay=self.weight_decay, eps=self.eps, amsgrad=False, maximize=False)
+        torch._fused_adam_(
+            self.params,
+            [p.grad for p in self.params],
+            self._exp_avgs,
+            self._exp_avg_sqs,
+            [],
+            self._steps,
+            lr=self.lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            weight_decay=self.weight_decay,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:

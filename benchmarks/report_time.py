@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import hourglass as hg
 from common import write_json
+
+import hourglass as hg
 
 
 def time_report(obj, x, y, repeats: int, **kwargs) -> dict:
@@ -34,8 +35,13 @@ def time_report(obj, x, y, repeats: int, **kwargs) -> dict:
             seconds.append(time.perf_counter() - start)
         size = path.stat().st_size
         images = path.read_text().count("<img ")
-    return {"seconds_median": statistics.median(seconds), "seconds": seconds, "bytes": size, "images": images,
-            "samples": len(x)}
+    return {
+        "seconds_median": statistics.median(seconds),
+        "seconds": seconds,
+        "bytes": size,
+        "images": images,
+        "samples": len(x),
+    }
 
 
 def main():
@@ -48,23 +54,44 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         run = hg.run_recipe("ecg-anomaly", Path(tmp) / "demo", progress=False)
     data = run.data
-    results["ecg-demo"] = time_report(run.detector, data.x_test, data.y_test, args.repeats, history=run.history,
-                                      class_labels=data.classes_test, class_names=data.class_names,
-                                      title="ECG5000 anomaly detection", save_figures=True)
-    print(f"ecg-demo          {results['ecg-demo']['seconds_median']:.2f} s "
-          f"({results['ecg-demo']['images']} figures, {results['ecg-demo']['bytes'] / 1e6:.2f} MB)", flush=True)
+    results["ecg-demo"] = time_report(
+        run.detector,
+        data.x_test,
+        data.y_test,
+        args.repeats,
+        history=run.history,
+        class_labels=data.classes_test,
+        class_names=data.class_names,
+        title="ECG5000 anomaly detection",
+        save_figures=True,
+    )
+    print(
+        f"ecg-demo          {results['ecg-demo']['seconds_median']:.2f} s "
+        f"({results['ecg-demo']['images']} figures, {results['ecg-demo']['bytes'] / 1e6:.2f} MB)",
+        flush=True,
+    )
 
     fashion = hg.datasets.load("fashion-mnist")
     sneakers = hg.datasets.one_vs_rest(fashion, normal=[7])
     model = hg.create_model("conv", input_shape=(1, 28, 28), channels=(32, 64), latent_dim=16, seed=0)
     history = hg.fit(model, sneakers.x_train, epochs=3, batch_size=128, seed=0, progress=False)
     det = hg.Detector(model, score="mse", threshold=hg.Percentile(95)).fit(sneakers.x_train)
-    results["fashion-detector"] = time_report(det, sneakers.x_test, sneakers.y_test, args.repeats, history=history,
-                                              class_labels=fashion.y_test, class_names=fashion.class_names,
-                                              title="Fashion-MNIST: sneakers as the normal class")
+    results["fashion-detector"] = time_report(
+        det,
+        sneakers.x_test,
+        sneakers.y_test,
+        args.repeats,
+        history=history,
+        class_labels=fashion.y_test,
+        class_names=fashion.class_names,
+        title="Fashion-MNIST: sneakers as the normal class",
+    )
     r = results["fashion-detector"]
-    print(f"fashion-detector  {r['seconds_median']:.2f} s ({r['images']} figures, {r['bytes'] / 1e6:.2f} MB, "
-          f"AUROC {det.evaluate(sneakers.x_test, sneakers.y_test)['auroc']:.3f})", flush=True)
+    print(
+        f"fashion-detector  {r['seconds_median']:.2f} s ({r['images']} figures, {r['bytes'] / 1e6:.2f} MB, "
+        f"AUROC {det.evaluate(sneakers.x_test, sneakers.y_test)['auroc']:.3f})",
+        flush=True,
+    )
     write_json("report_time", {"results": results}, args.out)
 
 

@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from common import write_json
 
 
@@ -52,9 +51,19 @@ def child(model_dir: str, path: str, mode: str) -> None:
     scores = det.score_samples(x)
     seconds = time.perf_counter() - start
     peak = status_mb("VmHWM")
-    print(json.dumps({"rows": len(scores), "seconds": seconds, "rows_per_s": len(scores) / seconds,
-                      "rss_before_mb": before, "peak_rss_mb": peak, "held_mb": peak - before,
-                      "mean_score": float(scores.mean())}))
+    print(
+        json.dumps(
+            {
+                "rows": len(scores),
+                "seconds": seconds,
+                "rows_per_s": len(scores) / seconds,
+                "rss_before_mb": before,
+                "peak_rss_mb": peak,
+                "held_mb": peak - before,
+                "mean_score": float(scores.mean()),
+            }
+        )
+    )
 
 
 def main():
@@ -86,13 +95,20 @@ def main():
             out.flush()
             del out
             for mode in ("mapped", "in-memory"):
-                proc = subprocess.run([sys.executable, __file__, "--child", str(Path(tmp) / "model"), str(path), mode],
-                                      capture_output=True, text=True, check=True)
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--child", str(Path(tmp) / "model"), str(path), mode],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 row = {"mode": mode, "file_mb": path.stat().st_size / 2**20, **json.loads(proc.stdout)}
                 results.append(row)
-                print(f"{n:>9,} rows  {mode:9s}  {row['seconds']:6.2f} s  {row['rows_per_s']:12,.0f} rows/s  "
-                      f"peak RSS {row['peak_rss_mb']:7.1f} MB (held by scoring {row['held_mb']:6.1f} MB; "
-                      f"file {row['file_mb']:6.1f} MB)", flush=True)
+                print(
+                    f"{n:>9,} rows  {mode:9s}  {row['seconds']:6.2f} s  {row['rows_per_s']:12,.0f} rows/s  "
+                    f"peak RSS {row['peak_rss_mb']:7.1f} MB (held by scoring {row['held_mb']:6.1f} MB; "
+                    f"file {row['file_mb']:6.1f} MB)",
+                    flush=True,
+                )
             path.unlink()
     mapped = [r for r in results if r["mode"] == "mapped"]
     summary = {

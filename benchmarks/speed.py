@@ -37,11 +37,11 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import write_json
+from private_calls import PrivateFusedAdam, private_flatten, private_unflatten_into
 from torch import nn
 
 import hourglass as hg
-from common import write_json
-from private_calls import PrivateFusedAdam, private_flatten, private_unflatten_into
 
 NOISE = 0.2
 
@@ -49,15 +49,22 @@ NOISE = 0.2
 def plain_model(name):
     """The tutorial's model as a reader writes it in PyTorch, with torch's own layers only."""
     if name == "dense":
-        return nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 784), nn.Sigmoid(),
-                             nn.Unflatten(1, (1, 28, 28)))
+        return nn.Sequential(
+            nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 784), nn.Sigmoid(), nn.Unflatten(1, (1, 28, 28))
+        )
     if name == "conv":
         return nn.Sequential(
-            nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 8, 3, stride=2, padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(8, 8, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.ConvTranspose2d(8, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
-            nn.Conv2d(16, 1, 3, padding=1), nn.Sigmoid())
+            nn.Conv2d(1, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 8, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(8, 8, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(8, 16, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 1, 3, padding=1),
+            nn.Sigmoid(),
+        )
     raise ValueError(f"no plain model for {name!r}")
 
 
@@ -78,8 +85,9 @@ class TypicalLoop:
     def __init__(self, model, x, batch_size, seed, denoise, device="cpu"):
         torch.manual_seed(seed)
         self.model, self.denoise, self.device = model.to(device), denoise, device
-        self.loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, x), batch_size=batch_size,
-                                                  shuffle=True)
+        self.loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(x, x), batch_size=batch_size, shuffle=True
+        )
         self.opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         self.seconds, self.losses = [], []
 
@@ -103,8 +111,9 @@ class TypicalLoop:
         model.eval()
 
 
-def paired_run(name, x_train, x_tensor, batch_size, epochs, seed, denoise, precision="fp32", device="cpu",
-               compile=False):
+def paired_run(
+    name, x_train, x_tensor, batch_size, epochs, seed, denoise, precision="fp32", device="cpu", compile=False
+):
     """Train both loops from the same initial weights, alternating epochs (hg.fit's epoch k, then
     the typical loop's epoch k), so that both see the same machine conditions."""
     ours = hg.create_model(name, input_shape=(1, 28, 28), seed=seed)
@@ -113,9 +122,20 @@ def paired_run(name, x_train, x_tensor, batch_size, epochs, seed, denoise, preci
     def run_typical_epoch(epoch, history, model):
         typical.epoch()
 
-    history = hg.fit(ours, x_train, corruption=hg.GaussianNoise(NOISE, clip=(0, 1)) if denoise else None,
-                     epochs=epochs, batch_size=batch_size, loss="mse", seed=seed, device=device, progress=False,
-                     precision=precision, compile=compile, callbacks=[run_typical_epoch])
+    history = hg.fit(
+        ours,
+        x_train,
+        corruption=hg.GaussianNoise(NOISE, clip=(0, 1)) if denoise else None,
+        epochs=epochs,
+        batch_size=batch_size,
+        loss="mse",
+        seed=seed,
+        device=device,
+        progress=False,
+        precision=precision,
+        compile=compile,
+        callbacks=[run_typical_epoch],
+    )
     return typical, ours, history
 
 
@@ -139,7 +159,9 @@ def optimizer_variants():
         return lambda params, lr, weight_decay: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **kw)
 
     return {
-        "private torch._fused_adam_ (0.1.0)": lambda params, lr, weight_decay: PrivateFusedAdam(params, lr, weight_decay),
+        "private torch._fused_adam_ (0.1.0)": lambda params, lr, weight_decay: PrivateFusedAdam(
+            params, lr, weight_decay
+        ),
         "public torch.optim.adam.adam(fused=True) (hourglass)": hourglass_adam,
         "torch.optim.Adam(fused=True).step": torch_adam(fused=True),
         "torch.optim.Adam(foreach=True).step": torch_adam(foreach=True),
@@ -184,22 +206,35 @@ def paired_variants(name, x_train, x_val, bs, epochs, seeds, variants, device="c
                 if v not in optimizers:
                     optimizers[v] = variants[v][1](params, lr=lr, weight_decay=weight_decay)
                 return optimizers[v]
+
             return factory
 
         for epoch in range(epochs):
-            for v in names[epoch % len(names):] + names[:epoch % len(names)]:
-                history = hg.fit(models[v], x_train, epochs=1, batch_size=bs, loss="mse", seed=seed * 1000 + epoch,
-                                 corruption=hg.GaussianNoise(NOISE, clip=(0, 1)) if denoise else None,
-                                 device=device, progress=False, optimizer=carried(v))
+            for v in names[epoch % len(names) :] + names[: epoch % len(names)]:
+                history = hg.fit(
+                    models[v],
+                    x_train,
+                    epochs=1,
+                    batch_size=bs,
+                    loss="mse",
+                    seed=seed * 1000 + epoch,
+                    corruption=hg.GaussianNoise(NOISE, clip=(0, 1)) if denoise else None,
+                    device=device,
+                    progress=False,
+                    optimizer=carried(v),
+                )
                 out[v]["epoch_seconds"].append(history.epoch_seconds[0])
         for v in names:
             out[v]["val_mse"].append(val_mse(models[v], x_val, denoise))
     first = names[0]
     for v in names:
         ratios = [a / b for a, b in zip(out[v]["epoch_seconds"], out[first]["epoch_seconds"])]
-        out[v].update(sec_per_epoch=statistics.median(out[v]["epoch_seconds"]),
-                      time_vs_first_median=statistics.median(ratios), time_vs_first_min=min(ratios),
-                      time_vs_first_max=max(ratios))
+        out[v].update(
+            sec_per_epoch=statistics.median(out[v]["epoch_seconds"]),
+            time_vs_first_median=statistics.median(ratios),
+            time_vs_first_min=min(ratios),
+            time_vs_first_max=max(ratios),
+        )
     return out
 
 
@@ -213,19 +248,32 @@ def compare(kind, args, x_train, x_val, device):
             if kind == "optimizers":
                 variants = {v: ((lambda m: m), f) for v, f in optimizer_variants().items()}
             else:
-                variants = {"OutputConv2d: private aten.convolution_backward (hourglass)": ((lambda m: m), hourglass_adam),
-                            "nn.Conv2d (public)": (plain_output_conv, hourglass_adam)}
+                variants = {
+                    "OutputConv2d: private aten.convolution_backward (hourglass)": ((lambda m: m), hourglass_adam),
+                    "nn.Conv2d (public)": (plain_output_conv, hourglass_adam),
+                }
             result = paired_variants(name, x_train, x_val, bs, args.epochs, args.seeds, variants, device)
             first = next(iter(variants))
             for v, r in result.items():
                 gain = 1 - result[first]["sec_per_epoch"] / r["sec_per_epoch"] if v != first else 0.0
-                print(f"{name:5s} bs={bs:4d} {v:55s} {r['sec_per_epoch']:6.2f} s/epoch  x{r['time_vs_first_median']:.3f} "
-                      f"of the first (paired {r['time_vs_first_min']:.2f}-{r['time_vs_first_max']:.2f}); the first "
-                      f"saves {gain:5.1%} of a step; val MSE {np.mean(r['val_mse']):.5f}", flush=True)
-                rows.append({"model": name, "batch_size": bs, "variant": v, **r,
-                             "first_saves_share_of_step": gain})
-    write_json(f"speed_{kind}", {"benchmark": f"speed --{kind.replace('_', '-')}", "epochs": args.epochs,
-                                 "seeds": args.seeds, "rows": len(x_train), "results": rows}, args.out)
+                print(
+                    f"{name:5s} bs={bs:4d} {v:55s} {r['sec_per_epoch']:6.2f} s/epoch  x{r['time_vs_first_median']:.3f} "
+                    f"of the first (paired {r['time_vs_first_min']:.2f}-{r['time_vs_first_max']:.2f}); the first "
+                    f"saves {gain:5.1%} of a step; val MSE {np.mean(r['val_mse']):.5f}",
+                    flush=True,
+                )
+                rows.append({"model": name, "batch_size": bs, "variant": v, **r, "first_saves_share_of_step": gain})
+    write_json(
+        f"speed_{kind}",
+        {
+            "benchmark": f"speed --{kind.replace('_', '-')}",
+            "epochs": args.epochs,
+            "seeds": args.seeds,
+            "rows": len(x_train),
+            "results": rows,
+        },
+        args.out,
+    )
 
 
 def ddp_flatten(args, x_train):
@@ -245,19 +293,31 @@ def ddp_flatten(args, x_train):
             grads = [p.grad for p in model.parameters()]
             timings = {"private": [], "public": []}
             for _ in range(5):  # alternate blocks of 500 calls
-                for label, (flat_fn, unflat_fn) in (("private", (private_flatten, private_unflatten_into)),
-                                                    ("public", (flatten, unflatten_into))):
+                for label, (flat_fn, unflat_fn) in (
+                    ("private", (private_flatten, private_unflatten_into)),
+                    ("public", (flatten, unflatten_into)),
+                ):
                     start = time.perf_counter()
                     for _ in range(500):
                         unflat_fn(flat_fn(grads), grads)
                     timings[label].append((time.perf_counter() - start) / 500 * 1e6)
             private_us, public_us = statistics.median(timings["private"]), statistics.median(timings["public"])
-            row = {"model": name, "batch_size": bs, "step_us": step_us, "private_us": private_us,
-                   "public_us": public_us, "private_saves_share_of_step": (public_us - private_us) / step_us}
+            row = {
+                "model": name,
+                "batch_size": bs,
+                "step_us": step_us,
+                "private_us": private_us,
+                "public_us": public_us,
+                "private_saves_share_of_step": (public_us - private_us) / step_us,
+            }
             rows.append(row)
-            print(f"{name:5s} bs={bs:4d} whole step {step_us:7.1f} us; flatten + unflatten: private {private_us:6.1f} us, "
-                  f"public {public_us:6.1f} us; the private call saves {row['private_saves_share_of_step']:+.2%} "
-                  "of a step", flush=True)
+            print(
+                f"{name:5s} bs={bs:4d} whole step {step_us:7.1f} us; "
+                f"flatten + unflatten: private {private_us:6.1f} us, "
+                f"public {public_us:6.1f} us; the private call saves {row['private_saves_share_of_step']:+.2%} "
+                "of a step",
+                flush=True,
+            )
     write_json("speed_ddp_flatten", {"benchmark": "speed --ddp-flatten", "results": rows}, args.out)
 
 
@@ -267,8 +327,12 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 256])
     ap.add_argument("--models", nargs="+", default=["dense", "conv"])
-    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                    help="hg.fit's precision (the typical loop always runs fp32)")
+    ap.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="hg.fit's precision (the typical loop always runs fp32)",
+    )
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (both loops run there)")
     ap.add_argument("--compile", action="store_true", help="hg.fit(compile=True): torch.compile / CUDA graphs")
     ap.add_argument("--quick", action="store_true", help="6,000 rows, 1 epoch, 1 seed")
@@ -297,8 +361,9 @@ def main():
             val = {"typical": [], "hourglass": []}
             ratios = []
             for seed in args.seeds:
-                typical, ours, history = paired_run(name, x_train, x_tensor, bs, args.epochs, seed, denoise,
-                                                    args.precision, device, args.compile)
+                typical, ours, history = paired_run(
+                    name, x_train, x_tensor, bs, args.epochs, seed, denoise, args.precision, device, args.compile
+                )
                 sec["typical"] += typical.seconds
                 sec["hourglass"] += history.epoch_seconds
                 ratios += [a / b for a, b in zip(typical.seconds, history.epoch_seconds)]
@@ -306,24 +371,44 @@ def main():
                 val["hourglass"].append(val_mse(ours, x_val, denoise))
             t_typ, t_hg = statistics.median(sec["typical"]), statistics.median(sec["hourglass"])
             row = {
-                "model": name, "task": "denoise 0.2" if denoise else "reconstruct", "batch_size": bs,
-                "hourglass_precision": args.precision, "device": device, "compile": args.compile,
-                "epochs": args.epochs, "seeds": args.seeds, "rows": len(x_train),
-                "typical_sec_per_epoch": t_typ, "hourglass_sec_per_epoch": t_hg,
+                "model": name,
+                "task": "denoise 0.2" if denoise else "reconstruct",
+                "batch_size": bs,
+                "hourglass_precision": args.precision,
+                "device": device,
+                "compile": args.compile,
+                "epochs": args.epochs,
+                "seeds": args.seeds,
+                "rows": len(x_train),
+                "typical_sec_per_epoch": t_typ,
+                "hourglass_sec_per_epoch": t_hg,
                 "speedup_median_of_paired_epochs": statistics.median(ratios),
-                "speedup_min": min(ratios), "speedup_max": max(ratios),
-                "typical_val_mse": val["typical"], "hourglass_val_mse": val["hourglass"],
-                "typical_epoch_seconds": sec["typical"], "hourglass_epoch_seconds": sec["hourglass"],
+                "speedup_min": min(ratios),
+                "speedup_max": max(ratios),
+                "typical_val_mse": val["typical"],
+                "hourglass_val_mse": val["hourglass"],
+                "typical_epoch_seconds": sec["typical"],
+                "hourglass_epoch_seconds": sec["hourglass"],
             }
             rows.append(row)
-            print(f"{name:6s} bs={bs:4d} {args.precision} {device}{' compiled' if args.compile else ''}  typical {t_typ:6.2f} s/epoch  hourglass {t_hg:6.2f} s/epoch  "
-                  f"speedup {row['speedup_median_of_paired_epochs']:4.2f}x (paired epochs: {min(ratios):.2f}-"
-                  f"{max(ratios):.2f})  val MSE typical {np.mean(val['typical']):.5f} "
-                  f"hourglass {np.mean(val['hourglass']):.5f}", flush=True)
-    suffix = "".join(f"_{p}" for p in (args.precision if args.precision != "fp32" else "",
-                                        "gpu" if device.startswith("cuda") else "", "compiled" if args.compile else "") if p)
-    write_json(f"speed{suffix}",
-               {"benchmark": "speed", "results": rows}, args.out)
+            print(
+                f"{name:6s} bs={bs:4d} {args.precision} {device}{' compiled' if args.compile else ''}  "
+                f"typical {t_typ:6.2f} s/epoch  hourglass {t_hg:6.2f} s/epoch  "
+                f"speedup {row['speedup_median_of_paired_epochs']:4.2f}x (paired epochs: {min(ratios):.2f}-"
+                f"{max(ratios):.2f})  val MSE typical {np.mean(val['typical']):.5f} "
+                f"hourglass {np.mean(val['hourglass']):.5f}",
+                flush=True,
+            )
+    suffix = "".join(
+        f"_{p}"
+        for p in (
+            args.precision if args.precision != "fp32" else "",
+            "gpu" if device.startswith("cuda") else "",
+            "compiled" if args.compile else "",
+        )
+        if p
+    )
+    write_json(f"speed{suffix}", {"benchmark": "speed", "results": rows}, args.out)
 
 
 if __name__ == "__main__":

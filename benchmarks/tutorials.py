@@ -20,11 +20,17 @@ import argparse
 import statistics
 import time
 
-import hourglass as hg
 from common import write_json
 
-TARGETS = {"fashion_dense_val_mse": 0.0090, "fashion_denoise_val_mse": 0.0073,
-           "ecg_accuracy": 0.94, "ecg_precision_normal": 0.99, "ecg_recall_normal": 0.90}
+import hourglass as hg
+
+TARGETS = {
+    "fashion_dense_val_mse": 0.0090,
+    "fashion_denoise_val_mse": 0.0073,
+    "ecg_accuracy": 0.94,
+    "ecg_precision_normal": 0.99,
+    "ecg_recall_normal": 0.90,
+}
 
 
 def fashion(model_name, seed, epochs, denoise, n_train=None):
@@ -33,10 +39,24 @@ def fashion(model_name, seed, epochs, denoise, n_train=None):
     model = hg.create_model(model_name, input_shape=(1, 28, 28), seed=seed)
     corruption = hg.GaussianNoise(0.2, clip=(0, 1)) if denoise else None
     start = time.perf_counter()
-    history = hg.fit(model, x_train, corruption=corruption, epochs=epochs, batch_size=32, loss="mse",
-                     validation=x_test, seed=seed, progress=False)
-    return {"seed": seed, "val_mse": history.val_loss[-1], "train_mse": history.train_loss[-1],
-            "val_curve": history.val_loss, "seconds": time.perf_counter() - start}
+    history = hg.fit(
+        model,
+        x_train,
+        corruption=corruption,
+        epochs=epochs,
+        batch_size=32,
+        loss="mse",
+        validation=x_test,
+        seed=seed,
+        progress=False,
+    )
+    return {
+        "seed": seed,
+        "val_mse": history.val_loss[-1],
+        "train_mse": history.train_loss[-1],
+        "val_curve": history.val_loss,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def ecg(seed, epochs=20):
@@ -48,10 +68,19 @@ def ecg(seed, epochs=20):
     det = hg.Detector(model, score="mae", threshold=hg.MeanStd(k=1.0)).fit(normal)
     m = det.evaluate(ds.x_test, ds.is_anomaly(ds.y_test))
     tn, fn, fp = m["tn"], m["fn"], m["fp"]
-    return {"seed": seed, "accuracy": m["accuracy"], "auroc": m["auroc"], "auprc": m["auprc"],
-            "precision_normal": tn / (tn + fn), "recall_normal": tn / (tn + fp),
-            "precision_anomaly": m["precision"], "recall_anomaly": m["recall"], "f1_anomaly": m["f1"],
-            "threshold": m["threshold"], "seconds": time.perf_counter() - start}
+    return {
+        "seed": seed,
+        "accuracy": m["accuracy"],
+        "auroc": m["auroc"],
+        "auprc": m["auprc"],
+        "precision_normal": tn / (tn + fn),
+        "recall_normal": tn / (tn + fp),
+        "precision_anomaly": m["precision"],
+        "recall_anomaly": m["recall"],
+        "f1_anomaly": m["f1"],
+        "threshold": m["threshold"],
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def main():
@@ -86,11 +115,24 @@ def main():
     print("\nsummary (dense: mean of seeds; denoiser: median; ECG: mean)")
     for key, value in summary.items():
         target = TARGETS.get(key)
-        ok = "" if target is None else ("  ok" if (value <= target if "mse" in key else value >= target) else "  MISSED")
-        print(f"  {key:26s} {value:.4f}" + (f"  (target {'<=' if 'mse' in key else '>='} {target}){ok}" if target else ""))
-    write_json("tutorials" + ("_quick" if args.quick else ""),
-               {"benchmark": "tutorials", "epochs": epochs, "seeds": seeds, "summary": summary,
-                "targets": TARGETS, "runs": results}, args.out)
+        ok = (
+            "" if target is None else ("  ok" if (value <= target if "mse" in key else value >= target) else "  MISSED")
+        )
+        print(
+            f"  {key:26s} {value:.4f}" + (f"  (target {'<=' if 'mse' in key else '>='} {target}){ok}" if target else "")
+        )
+    write_json(
+        "tutorials" + ("_quick" if args.quick else ""),
+        {
+            "benchmark": "tutorials",
+            "epochs": epochs,
+            "seeds": seeds,
+            "summary": summary,
+            "targets": TARGETS,
+            "runs": results,
+        },
+        args.out,
+    )
 
 
 if __name__ == "__main__":

@@ -29,9 +29,9 @@ import time
 
 import numpy as np
 import torch
+from common import write_json
 
 import hourglass as hg
-from common import write_json
 from hourglass.inference import batched
 
 
@@ -52,12 +52,14 @@ def evaluate(model, x: np.ndarray, k: int, seed: int = 0, batch_size: int = 100)
     return {"neg_elbo": float(neg_elbo.mean()), "nll": float(nll.mean()), "per_image": (neg_elbo, nll)}
 
 
-def run(name: str, options: dict, data: str, x_train, x_test, epochs: int, warmup: int, k: int,
-        iw_images: int, seed: int) -> dict:
+def run(
+    name: str, options: dict, data: str, x_train, x_test, epochs: int, warmup: int, k: int, iw_images: int, seed: int
+) -> dict:
     model = hg.create_model(name, seed=seed, **options)
     start = time.perf_counter()
-    history = hg.fit(model, x_train, epochs=epochs, batch_size=128, lr=1e-3, kl_warmup=warmup, seed=seed,
-                     progress=False)
+    history = hg.fit(
+        model, x_train, epochs=epochs, batch_size=128, lr=1e-3, kl_warmup=warmup, seed=seed, progress=False
+    )
     train_seconds = time.perf_counter() - start
     start = time.perf_counter()
     full_k = k if name == "vae" else 10
@@ -65,9 +67,15 @@ def run(name: str, options: dict, data: str, x_train, x_test, epochs: int, warmu
     subset = evaluate(model, x_test[:iw_images], k)
     eval_seconds = time.perf_counter() - start
     result = {
-        "model": name, "data": data, "options": options, "epochs": epochs, "kl_warmup": warmup, "seed": seed,
+        "model": name,
+        "data": data,
+        "options": options,
+        "epochs": epochs,
+        "kl_warmup": warmup,
+        "seed": seed,
         "parameters": sum(p.numel() for p in model.parameters()),
-        "train_seconds": round(train_seconds, 1), "seconds_per_epoch": round(train_seconds / epochs, 2),
+        "train_seconds": round(train_seconds, 1),
+        "seconds_per_epoch": round(train_seconds / epochs, 2),
         "eval_seconds": round(eval_seconds, 1),
         "train_neg_elbo_last_epoch": history.train_loss[-1],
         "train_parts_last_epoch": {p: v[-1] for p, v in history.train_parts.items()},
@@ -109,10 +117,34 @@ def main():
     runs = []
     for data in ("binarized", "grey"):
         xtr, xte = (binarize(x_train, 1), binarize(x_test, 2)) if data == "binarized" else (x_train, x_test)
-        runs.append(run("vae", dense, data, xtr, xte, args.dense_epochs, max(1, args.dense_epochs // 5),
-                        args.k, args.iw_images, args.seed))
-        runs.append(run("conv-vae", conv, data, xtr, xte, args.conv_epochs, max(1, args.conv_epochs // 5),
-                        args.k, args.iw_images, args.seed))
+        runs.append(
+            run(
+                "vae",
+                dense,
+                data,
+                xtr,
+                xte,
+                args.dense_epochs,
+                max(1, args.dense_epochs // 5),
+                args.k,
+                args.iw_images,
+                args.seed,
+            )
+        )
+        runs.append(
+            run(
+                "conv-vae",
+                conv,
+                data,
+                xtr,
+                xte,
+                args.conv_epochs,
+                max(1, args.conv_epochs // 5),
+                args.k,
+                args.iw_images,
+                args.seed,
+            )
+        )
     write_json("vae", {"protocol": __doc__, "k": args.k, "iw_images": args.iw_images, "runs": runs}, args.out)
 
 

@@ -6,22 +6,53 @@
 >>> history = hg.fit(model, ds.x_train[ds.y_train == 1], epochs=2, batch_size=512, loss="mae", progress=False)
 """
 
-from hourglass.version import __version__
 from hourglass import datasets, recipes
-from hourglass.detection import (BaseDetector, BestF1, Contamination, Detector, DetectorEnsemble, FixedFPR, MeanStd,
-                                 Percentile, Threshold, create_threshold, list_thresholds)
-from hourglass.errors import (ChecksumError, DataFileError, DatasetNotFoundError, HourglassError,
-                              InvalidInputError, MissingDependencyError, ModelFileError, NotFittedError)
-from hourglass.inference import decode, encode, interpolate, reconstruct, sample
+from hourglass.detection import (
+    BaseDetector,
+    BestF1,
+    Contamination,
+    Detector,
+    DetectorEnsemble,
+    FixedFPR,
+    MeanStd,
+    Percentile,
+    Threshold,
+    create_threshold,
+    list_thresholds,
+)
+from hourglass.errors import (
+    ChecksumError,
+    DataFileError,
+    DatasetNotFoundError,
+    HourglassError,
+    InvalidInputError,
+    MissingDependencyError,
+    ModelFileError,
+    NotFittedError,
+)
 from hourglass.export import export_onnx
+from hourglass.inference import decode, encode, interpolate, reconstruct, sample
 from hourglass.io import load, save
+from hourglass.models import Autoencoder, create_model, list_models, register_model
 from hourglass.recipes import run_recipe
 from hourglass.reports.html import report
-from hourglass.models import Autoencoder, create_model, list_models, register_model
 from hourglass.training import FitOptions, History, TrainingError, fit
-from hourglass.transforms import (Downsample, GaussianNoise, MaskingNoise, MinMaxScaler, SaltAndPepper, StandardScaler,
-                                  create_corruption, create_scaler, list_corruptions, list_scalers, scores_to_steps,
-                                  stretches, windows)
+from hourglass.transforms import (
+    Downsample,
+    GaussianNoise,
+    MaskingNoise,
+    MinMaxScaler,
+    SaltAndPepper,
+    StandardScaler,
+    create_corruption,
+    create_scaler,
+    list_corruptions,
+    list_scalers,
+    scores_to_steps,
+    stretches,
+    windows,
+)
+from hourglass.version import __version__
 
 # scikit-learn takes about a second to import: the estimators load on first use
 _LAZY = ("AutoencoderDetector", "AutoencoderTransformer")
@@ -41,10 +72,59 @@ def __dir__():
 
 
 __all__ = [
-    "Autoencoder", "AutoencoderDetector", "BaseDetector", "create_corruption", "create_scaler", "create_threshold",
-    "list_corruptions", "list_scalers", "list_thresholds", "AutoencoderTransformer", "BestF1", "ChecksumError", "Contamination", "DataFileError", "DatasetNotFoundError",
-    "Detector", "DetectorEnsemble", "Downsample", "FitOptions", "FixedFPR", "GaussianNoise", "History", "HourglassError", "InvalidInputError", "MaskingNoise",
-    "MeanStd", "MinMaxScaler", "ModelFileError", "NotFittedError", "Percentile", "SaltAndPepper", "StandardScaler", "Threshold",
-    "MissingDependencyError", "TrainingError", "create_model", "datasets", "decode", "encode", "export_onnx", "fit", "interpolate", "list_models", "load",
-    "reconstruct", "recipes", "register_model", "report", "run_recipe", "sample", "save", "scores_to_steps", "stretches", "windows", "__version__",
+    "Autoencoder",
+    "AutoencoderDetector",
+    "BaseDetector",
+    "create_corruption",
+    "create_scaler",
+    "create_threshold",
+    "list_corruptions",
+    "list_scalers",
+    "list_thresholds",
+    "AutoencoderTransformer",
+    "BestF1",
+    "ChecksumError",
+    "Contamination",
+    "DataFileError",
+    "DatasetNotFoundError",
+    "Detector",
+    "DetectorEnsemble",
+    "Downsample",
+    "FitOptions",
+    "FixedFPR",
+    "GaussianNoise",
+    "History",
+    "HourglassError",
+    "InvalidInputError",
+    "MaskingNoise",
+    "MeanStd",
+    "MinMaxScaler",
+    "ModelFileError",
+    "NotFittedError",
+    "Percentile",
+    "SaltAndPepper",
+    "StandardScaler",
+    "Threshold",
+    "MissingDependencyError",
+    "TrainingError",
+    "create_model",
+    "datasets",
+    "decode",
+    "encode",
+    "export_onnx",
+    "fit",
+    "interpolate",
+    "list_models",
+    "load",
+    "reconstruct",
+    "recipes",
+    "register_model",
+    "report",
+    "run_recipe",
+    "sample",
+    "save",
+    "scores_to_steps",
+    "stretches",
+    "windows",
+    "__version__",
 ]

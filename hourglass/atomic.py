@@ -59,8 +59,9 @@ def _nulled(value, pointer: str, found: dict):
         found[pointer or "/"] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
         return None
     if isinstance(value, dict):
-        return {k: _nulled(v, f"{pointer}/{str(k).replace('~', '~0').replace('/', '~1')}", found)
-                for k, v in value.items()}
+        return {
+            k: _nulled(v, f"{pointer}/{str(k).replace('~', '~0').replace('/', '~1')}", found) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_nulled(v, f"{pointer}/{i}", found) for i, v in enumerate(value)]
     return value

@@ -55,8 +55,14 @@ def main():
 
 
 @main.command()
-@click.option("--out", "out", default="runs/demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for report.html, metrics.json, the plots and the saved detector.")
+@click.option(
+    "--out",
+    "out",
+    default="runs/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for report.html, metrics.json, the plots and the saved detector.",
+)
 @click.option("--epochs", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -75,20 +81,27 @@ def demo(out: str, epochs: int, seed: int, quiet: bool):
     """
     import hourglass as hg
 
-    result = hg.run_recipe("ecg-anomaly", out, overrides={"training.epochs": epochs, "training.seed": seed},
-                           progress=not quiet)
+    result = hg.run_recipe(
+        "ecg-anomaly", out, overrides={"training.epochs": epochs, "training.seed": seed}, progress=not quiet
+    )
     metrics, y_test = result.metrics, result.data.y_test
     # The Keras tutorial reports precision and recall with *normal* as the positive class.
     tn, fn, fp = metrics["tn"], metrics["fn"], metrics["fp"]
     normal_positive = {"precision": tn / max(tn + fn, 1), "recall": tn / max(tn + fp, 1)}
-    click.echo(f"ECG5000 anomaly detection ({len(result.data.x_train)} normal training beats, "
-               f"{len(y_test)} test beats, {int(y_test.sum())} anomalous)")
+    click.echo(
+        f"ECG5000 anomaly detection ({len(result.data.x_train)} normal training beats, "
+        f"{len(y_test)} test beats, {int(y_test.sum())} anomalous)"
+    )
     _echo_metrics(metrics)
     click.echo(f"  threshold {metrics['threshold']:.4f} (mean + 1 std of training errors)")
-    click.echo(f"  with normal as the positive class, as the Keras tutorial reports: precision "
-               f"{normal_positive['precision']:.4f}, recall {normal_positive['recall']:.4f}")
-    click.echo(f"done in {result.seconds:.1f} s; wrote {out}/report.html, metrics.json, the plots (PNG) and "
-               f"the detector in {out}/model")
+    click.echo(
+        f"  with normal as the positive class, as the Keras tutorial reports: precision "
+        f"{normal_positive['precision']:.4f}, recall {normal_positive['recall']:.4f}"
+    )
+    click.echo(
+        f"done in {result.seconds:.1f} s; wrote {out}/report.html, metrics.json, the plots (PNG) and "
+        f"the detector in {out}/model"
+    )
 
 
 def _echo_metrics(metrics: dict) -> None:
@@ -99,12 +112,25 @@ def _echo_metrics(metrics: dict) -> None:
 
 @main.command()
 @click.argument("recipe")
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="Run folder: report.html, metrics.json, recipe.json, the plots and the saved model.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Change one recipe value, e.g. --set training.epochs=2 (repeatable; values are TOML).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Where the data sets are (else HOURGLASS_DATA_DIR, the cache, or a download).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Run folder: report.html, metrics.json, recipe.json, the plots and the saved model.",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change one recipe value, e.g. --set training.epochs=2 (repeatable; values are TOML).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Where the data sets are (else HOURGLASS_DATA_DIR, the cache, or a download).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @_fail_clearly
 def run(recipe: str, out: str, overrides, data_dir, quiet: bool):
@@ -123,21 +149,30 @@ def run(recipe: str, out: str, overrides, data_dir, quiet: bool):
 
     parsed = dict(hg.recipes.parse_override(item) for item in overrides)
     result = hg.run_recipe(recipe, out, overrides=parsed, data_dir=data_dir, progress=not quiet)
-    click.echo(f"{result.recipe.name}: {result.data.description}; {result.model.name} trained for "
-               f"{result.history.epochs} epochs in {result.seconds:.1f} s")
+    click.echo(
+        f"{result.recipe.name}: {result.data.description}; {result.model.name} trained for "
+        f"{result.history.epochs} epochs in {result.seconds:.1f} s"
+    )
     _echo_metrics(result.metrics)
     for key in ("test_mse", "test_mae"):
         if key in result.metrics:
             click.echo(f"  {key:9s} {result.metrics[key]:.5f}")
-    click.echo(f"wrote {out}/report.html, metrics.json and the saved {'detector' if result.detector else 'model'} "
-               f"in {out}/model")
+    click.echo(
+        f"wrote {out}/report.html, metrics.json and the saved {'detector' if result.detector else 'model'} "
+        f"in {out}/model"
+    )
 
 
 @main.command()
 @click.argument("run_dir", metavar="RUN", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--part", type=click.Choice(["auto", "full", "encoder", "decoder", "scorer"]), default="auto",
-              show_default=True, help="auto: the scorer for a saved detector, else the full model.")
+@click.option(
+    "--part",
+    type=click.Choice(["auto", "full", "encoder", "decoder", "scorer"]),
+    default="auto",
+    show_default=True,
+    help="auto: the scorer for a saved detector, else the full model.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_fail_clearly
 def export(run_dir: Path, out: Path, part: str, quiet: bool):
@@ -182,8 +217,7 @@ def _anomaly_labels(y, normal_label, column):
     """Labels from a file -> 1 anomaly / 0 normal: 0 / 1 as they are, else via --normal-label."""
     from hourglass.prepare import is_anomaly
 
-    return is_anomaly(y, normal_label, name=f"label column {column!r}",
-                      how="name the normal value with --normal-label")
+    return is_anomaly(y, normal_label, name=f"label column {column!r}", how="name the normal value with --normal-label")
 
 
 def _model_folder(run: Path) -> Path:
@@ -206,37 +240,97 @@ def _write_csv_atomic(path: Path, header: list[str], columns: list) -> None:
 
 @main.command()
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Run folder: the saved detector (model/) and metrics.json.")
-@click.option("--label-column", default=None,
-              help="CSV column holding labels (left out of the features; used to report metrics).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run folder: the saved detector (model/) and metrics.json.",
+)
+@click.option(
+    "--label-column", default=None, help="CSV column holding labels (left out of the features; used to report metrics)."
+)
 @click.option("--normal-label", default=None, help="The label value of normal rows, when labels are not 0/1.")
-@click.option("--train-on", type=click.Choice(["all", "normal"]), default="all", show_default=True,
-              help="'normal' trains on the rows labelled normal only (needs --label-column).")
-@click.option("--model", default="auto", show_default=True,
-              help="A registered model ('auto' sizes a stacked model from the features; images: conv).")
-@click.option("--epochs", default=None, type=click.IntRange(min=1),
-              help="At most this many epochs; training stops early on a validation split (default: 30 for "
-                   "tables, as hg.AutoencoderDetector, 100 for images).")
-@click.option("--contamination", default=0.1, show_default=True, type=click.FloatRange(0, 0.5, min_open=True),
-              help="Fraction of the training rows flagged as anomalies.")
-@click.option("--fpr", default=None, type=click.FloatRange(0, 1, min_open=True, max_open=True),
-              help="Instead: a split-conformal threshold with this false-positive rate on new normal rows.")
-@click.option("--score", type=click.Choice(SCORES), default=None,
-              help="Per-row error (default: mse for tables, as hg.AutoencoderDetector, mae for images; elbo, "
-                   "nll: a VAE's).")
-@click.option("--scaler", type=click.Choice(scaler_names()), default=None,
-              help="Scaling fitted on the training rows (default: standard for tables, none for images).")
-@click.option("--image-size", nargs=2, type=click.IntRange(min=1), default=None,
-              help="Images: resize to HEIGHT WIDTH (default: the first image's size).")
+@click.option(
+    "--train-on",
+    type=click.Choice(["all", "normal"]),
+    default="all",
+    show_default=True,
+    help="'normal' trains on the rows labelled normal only (needs --label-column).",
+)
+@click.option(
+    "--model",
+    default="auto",
+    show_default=True,
+    help="A registered model ('auto' sizes a stacked model from the features; images: conv).",
+)
+@click.option(
+    "--epochs",
+    default=None,
+    type=click.IntRange(min=1),
+    help="At most this many epochs; training stops early on a validation split (default: 30 for "
+    "tables, as hg.AutoencoderDetector, 100 for images).",
+)
+@click.option(
+    "--contamination",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0, 0.5, min_open=True),
+    help="Fraction of the training rows flagged as anomalies.",
+)
+@click.option(
+    "--fpr",
+    default=None,
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    help="Instead: a split-conformal threshold with this false-positive rate on new normal rows.",
+)
+@click.option(
+    "--score",
+    type=click.Choice(SCORES),
+    default=None,
+    help="Per-row error (default: mse for tables, as hg.AutoencoderDetector, mae for images; elbo, nll: a VAE's).",
+)
+@click.option(
+    "--scaler",
+    type=click.Choice(scaler_names()),
+    default=None,
+    help="Scaling fitted on the training rows (default: standard for tables, none for images).",
+)
+@click.option(
+    "--image-size",
+    nargs=2,
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images: resize to HEIGHT WIDTH (default: the first image's size).",
+)
 @click.option("--color", type=click.Choice(["grayscale", "rgb"]), default="grayscale", show_default=True)
-@click.option("--models", "n_models", default=None, type=click.IntRange(min=1),
-              help="Autoencoders in the ensemble (default: 6 for tables, 1 for images).")
+@click.option(
+    "--models",
+    "n_models",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Autoencoders in the ensemble (default: 6 for tables, 1 for images).",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_fail_clearly
-def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epochs, contamination, fpr, score, scaler,
-        image_size, color, n_models, seed, quiet):
+def fit(
+    data: Path,
+    out: Path,
+    label_column,
+    normal_label,
+    train_on,
+    model,
+    epochs,
+    contamination,
+    fpr,
+    score,
+    scaler,
+    image_size,
+    color,
+    n_models,
+    seed,
+    quiet,
+):
     """Train an anomaly detector on DATA: a CSV, .npy or .npz table, or a folder of images.
 
     Rows are scaled, autoencoders sized from the data (for tables, hg.AutoencoderDetector's
@@ -274,22 +368,39 @@ def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epoc
     defaults = {} if not images else {"epochs": 100, "error": "mae"}  # tables: the estimator's own defaults
     given = {k: v for k, v in {"epochs": epochs, "error": score}.items() if v is not None}
     est = hg.AutoencoderDetector(
-        model=model, n_models=n_models or (1 if images else 6), model_options=options or None,
-        contamination=contamination, threshold=hg.FixedFPR(fpr) if fpr is not None else None,
-        scaler=None if scaler == "none" else scaler, random_state=seed, verbose=not quiet,
-        **{**defaults, **given}).fit(x_train)
+        model=model,
+        n_models=n_models or (1 if images else 6),
+        model_options=options or None,
+        contamination=contamination,
+        threshold=hg.FixedFPR(fpr) if fpr is not None else None,
+        scaler=None if scaler == "none" else scaler,
+        random_state=seed,
+        verbose=not quiet,
+        **{**defaults, **given},
+    ).fit(x_train)
     if names is not None:
         est.detector_.feature_names = names
     seconds = time.perf_counter() - started
     out.mkdir(parents=True, exist_ok=True)
     hg.save(est, out / "model")
-    report = {"data": str(data), "rows": int(len(x)), "train_rows": int(len(x_train)), "features": int(x.shape[1]),
-              "model": est.model_.name, "config": est.model_.config.to_dict(), "epochs_run": est.history_.epochs,
-              "threshold": est.threshold_, "threshold_rule": repr(est.detector_.threshold), "seconds": seconds}
+    report = {
+        "data": str(data),
+        "rows": int(len(x)),
+        "train_rows": int(len(x_train)),
+        "features": int(x.shape[1]),
+        "model": est.model_.name,
+        "config": est.model_.config.to_dict(),
+        "epochs_run": est.history_.epochs,
+        "threshold": est.threshold_,
+        "threshold_rule": repr(est.detector_.threshold),
+        "seconds": seconds,
+    }
     flagged = est.predict(x) == -1
     report["flagged"] = int(flagged.sum())
-    click.echo(f"trained {est.model_.name} on {len(x_train)} rows x {x.shape[1]} features in {seconds:.1f} s "
-               f"({est.history_.epochs} epochs); {int(flagged.sum())} of {len(x)} rows flagged")
+    click.echo(
+        f"trained {est.model_.name} on {len(x_train)} rows x {x.shape[1]} features in {seconds:.1f} s "
+        f"({est.history_.epochs} epochs); {int(flagged.sum())} of {len(x)} rows flagged"
+    )
     if is_anomaly is not None:
         metrics = est.detector_.evaluate(x, is_anomaly)
         report["metrics"] = metrics
@@ -302,12 +413,21 @@ def fit(data: Path, out: Path, label_column, normal_label, train_on, model, epoc
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="CSV to write: row, score, is_anomaly, p_value (and label).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="CSV to write: row, score, is_anomaly, p_value (and label).",
+)
 @click.option("--label-column", default=None, help="CSV column holding labels: copied out and used for metrics.")
 @click.option("--normal-label", default=None, help="The label value of normal rows, when labels are not 0/1.")
-@click.option("--image-size", nargs=2, type=click.IntRange(min=1), default=None,
-              help="Images: resize to HEIGHT WIDTH (default: the model's input size).")
+@click.option(
+    "--image-size",
+    nargs=2,
+    type=click.IntRange(min=1),
+    default=None,
+    help="Images: resize to HEIGHT WIDTH (default: the model's input size).",
+)
 @click.option("--color", type=click.Choice(["grayscale", "rgb"]), default=None)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_fail_clearly
@@ -348,8 +468,12 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
     from tqdm.auto import tqdm
 
     chunk = 8192  # rows per step of the progress bar
-    scores = np.concatenate([det.score_samples(x[i:i + chunk])
-                             for i in tqdm(range(0, len(x), chunk), desc="score", unit="chunk", disable=quiet)])
+    scores = np.concatenate(
+        [
+            det.score_samples(x[i : i + chunk])
+            for i in tqdm(range(0, len(x), chunk), desc="score", unit="chunk", disable=quiet)
+        ]
+    )
     flagged = (scores > det.threshold_).astype(np.int64)
     p_values = det.p_values_of_scores(scores) if len(det.calibration_scores_) else np.full(len(x), np.nan)
     header = ["row", "score", "is_anomaly", "p_value"]
@@ -370,8 +494,7 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
 
 @main.command(name="list")
 @click.argument("what", type=click.Choice(["models", "datasets", "recipes"]))
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Also list ADBench files found here.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Also list ADBench files found here.")
 def list_(what: str, data_dir: str | None):
     """List registered models, known data sets, or the built-in recipes (with what each does).
 

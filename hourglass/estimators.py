@@ -89,9 +89,27 @@ def tabular_architecture(n_features: int, member: int = 0) -> dict:
 class _AutoencoderBase(BaseEstimator):
     """Shared by the detector and the transformer: build, scale, split and train."""
 
-    def __init__(self, model="auto", *, hidden=None, latent_dim=None, model_options=None, epochs=100,
-                 batch_size=64, lr=1e-3, weight_decay=0.0, loss=None, corruption=None, trim=0.0, scaler="standard",
-                 validation_fraction=0.1, patience=10, device="auto", random_state=None, verbose=False):
+    def __init__(
+        self,
+        model="auto",
+        *,
+        hidden=None,
+        latent_dim=None,
+        model_options=None,
+        epochs=100,
+        batch_size=64,
+        lr=1e-3,
+        weight_decay=0.0,
+        loss=None,
+        corruption=None,
+        trim=0.0,
+        scaler="standard",
+        validation_fraction=0.1,
+        patience=10,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
         self.model = model
         self.hidden = hidden
         self.latent_dim = latent_dim
@@ -143,8 +161,9 @@ class _AutoencoderBase(BaseEstimator):
         the run's FitOptions."""
         check_positive_int(self.patience, "patience")
         check_fraction(self.validation_fraction, "validation_fraction", low_open=False)
-        return FitOptions.from_mapping(self.get_params(), early_stopping=self.patience, restore_best=True,
-                                       progress=bool(self.verbose))
+        return FitOptions.from_mapping(
+            self.get_params(), early_stopping=self.patience, restore_best=True, progress=bool(self.verbose)
+        )
 
     def _train(self, X: np.ndarray, held_out: int = 0, n_models: int = 1):
         """Scale, split (validation for early stopping; ``held_out`` rows kept out of training
@@ -178,11 +197,18 @@ class _AutoencoderBase(BaseEstimator):
             name, kwargs = self._model_kwargs(X.shape[1], member)
             input_shape = tuple(kwargs.pop("input_shape", (X.shape[1],)))
             if int(np.prod(input_shape)) != X.shape[1]:
-                raise InvalidInputError(f"model_options input_shape={input_shape} does not hold the {X.shape[1]} "
-                                        "features of X (flatten images to rows of channels * height * width)")
+                raise InvalidInputError(
+                    f"model_options input_shape={input_shape} does not hold the {X.shape[1]} "
+                    "features of X (flatten images to rows of channels * height * width)"
+                )
             model = create_model(name, input_shape=input_shape, seed=seed, **kwargs)
-            history = fit(model, x_train, corruption=copy.deepcopy(self.corruption), validation=x_val,
-                          options=options.replace(seed=seed))
+            history = fit(
+                model,
+                x_train,
+                corruption=copy.deepcopy(self.corruption),
+                validation=x_val,
+                options=options.replace(seed=seed),
+            )
             model.history_ = history
             self.models_.append(model)
             histories.append(history)
@@ -200,8 +226,7 @@ class _AutoencoderBase(BaseEstimator):
         """Whether the members can train together as one DenseEnsemble: dense members of one
         depth on flat rows, without dropout (other models, e.g. a VAE, train one after another)."""
         configs = [self._member_config(n_features, k) for k in range(2)]
-        return (all(c is not None and not c.dropout for c in configs)
-                and len({len(c.hidden) for c in configs}) == 1)
+        return all(c is not None and not c.dropout for c in configs) and len({len(c.hidden) for c in configs}) == 1
 
     def _train_together(self, x_train, x_val, options: FitOptions, n_models: int, rng) -> None:
         """The members as one DenseEnsemble (hourglass.models.members): each its own sizes, rows
@@ -214,13 +239,21 @@ class _AutoencoderBase(BaseEstimator):
         if len({(len(c.hidden), c.activation, c.latent_activation, c.output_activation) for c in configs}) > 1:
             raise InvalidInputError("members trained together must share depth and activations")
         sizes = [(*c.hidden, c.latent_dim) for c in configs]
-        model = create_model("dense-ensemble", input_shape=(n_features,), n_members=n_models, member_sizes=tuple(sizes),
-                             hidden=tuple(max(s[i] for s in sizes) for i in range(len(sizes[0]) - 1)),
-                             latent_dim=max(s[-1] for s in sizes), activation=configs[0].activation,
-                             latent_activation=configs[0].latent_activation,
-                             output_activation=configs[0].output_activation, seed=seed)
-        features = member_features(n_features, n_models, check_fraction(self.max_features, "max_features",
-                                                                         high_open=False), rng)
+        model = create_model(
+            "dense-ensemble",
+            input_shape=(n_features,),
+            n_members=n_models,
+            member_sizes=tuple(sizes),
+            hidden=tuple(max(s[i] for s in sizes) for i in range(len(sizes[0]) - 1)),
+            latent_dim=max(s[-1] for s in sizes),
+            activation=configs[0].activation,
+            latent_activation=configs[0].latent_activation,
+            output_activation=configs[0].output_activation,
+            seed=seed,
+        )
+        features = member_features(
+            n_features, n_models, check_fraction(self.max_features, "max_features", high_open=False), rng
+        )
         if features is not None:
             model.set_feature_mask(features)
         scaling = member_scaling(x_train, n_models, getattr(self, "member_scalers", None))
@@ -228,8 +261,14 @@ class _AutoencoderBase(BaseEstimator):
             model.set_member_scaling(*scaling)
         m = int(round(check_fraction(self.max_samples, "max_samples", high_open=False) * n))
         rows = None if m >= n else np.stack([rng.choice(n, max(m, 1), replace=False) for _ in range(n_models)])
-        self.history_ = fit_members(model, x_train, corruption=copy.deepcopy(self.corruption), validation=x_val,
-                                    options=options.replace(seed=seed), member_rows=rows)
+        self.history_ = fit_members(
+            model,
+            x_train,
+            corruption=copy.deepcopy(self.corruption),
+            validation=x_val,
+            options=options.replace(seed=seed),
+            member_rows=rows,
+        )
         model.history_ = self.history_
         self.models_, self.model_ = [model], model
 
@@ -262,7 +301,8 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         Any other ``create_model`` argument (e.g. ``{"activation": "tanh"}``).
     epochs, batch_size, lr, weight_decay, loss, corruption :
         As in :func:`hourglass.fit` (``epochs``, default 30, is a maximum: each member stops
-        early; ``weight_decay``, default 1e-4, is Adam's L2 penalty; ``loss=None`` is the model's own: "mse", or "elbo" for a VAE such as ``model="vae"``).
+        early; ``weight_decay``, default 1e-4, is Adam's L2 penalty; ``loss=None`` is the
+        model's own: "mse", or "elbo" for a VAE such as ``model="vae"``).
     trim : float in [0, 0.5), default 0.2
         Robust training (:func:`hourglass.fit`'s ``trim``): the worst-reconstructed fifth of
         each batch is left out of the loss, so anomalies among the training rows are not
@@ -296,8 +336,9 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         scored in that space.
 
     The defaults (six members alternating narrow and wide, trim 0.2, "mse", batches of 128, at
-    most 30 epochs with patience 5, weight decay 1e-4) were chosen by ``benchmarks/adbench_defaults.py``: candidates compared on
-    ten of the 20 ADBench sets, the choice confirmed on the other ten.
+    most 30 epochs with patience 5, weight decay 1e-4) were chosen by
+    ``benchmarks/adbench_defaults.py``: candidates compared on ten of the 20 ADBench sets, the
+    choice confirmed on the other ten.
     device : "auto", "cpu" or "cuda"
     random_state : int, RandomState or None
         Seeds the split, the initial weights and the shuffling: the same int gives the same
@@ -330,15 +371,54 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     True
     """
 
-    def __init__(self, model="auto", *, n_models=6, hidden=None, latent_dim=None, model_options=None, epochs=30,
-                 batch_size=128, lr=1e-3, weight_decay=1e-4, loss=None, corruption=None, trim=0.2, scaler="standard",
-                 validation_fraction=0.1, patience=5, error="mse", contamination=0.1, threshold=None,
-                 calibration_fraction=0.2, max_samples=1.0, max_features=1.0, member_scalers=None, device="auto",
-                 random_state=None, verbose=False):
-        super().__init__(model, hidden=hidden, latent_dim=latent_dim, model_options=model_options, epochs=epochs,
-                         batch_size=batch_size, lr=lr, weight_decay=weight_decay, loss=loss, corruption=corruption,
-                         trim=trim, scaler=scaler, validation_fraction=validation_fraction, patience=patience,
-                         device=device, random_state=random_state, verbose=verbose)
+    def __init__(
+        self,
+        model="auto",
+        *,
+        n_models=6,
+        hidden=None,
+        latent_dim=None,
+        model_options=None,
+        epochs=30,
+        batch_size=128,
+        lr=1e-3,
+        weight_decay=1e-4,
+        loss=None,
+        corruption=None,
+        trim=0.2,
+        scaler="standard",
+        validation_fraction=0.1,
+        patience=5,
+        error="mse",
+        contamination=0.1,
+        threshold=None,
+        calibration_fraction=0.2,
+        max_samples=1.0,
+        max_features=1.0,
+        member_scalers=None,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        super().__init__(
+            model,
+            hidden=hidden,
+            latent_dim=latent_dim,
+            model_options=model_options,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            weight_decay=weight_decay,
+            loss=loss,
+            corruption=corruption,
+            trim=trim,
+            scaler=scaler,
+            validation_fraction=validation_fraction,
+            patience=patience,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
         self.n_models = n_models
         self.error = error
         self.contamination = contamination
@@ -351,8 +431,9 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     def _make_threshold(self) -> Threshold:
         if self.threshold is not None:
             if not isinstance(self.threshold, Threshold):
-                raise InvalidInputError(f"threshold must be an hourglass threshold such as hg.FixedFPR(0.05), "
-                                        f"got {self.threshold!r}")
+                raise InvalidInputError(
+                    f"threshold must be an hourglass threshold such as hg.FixedFPR(0.05), got {self.threshold!r}"
+                )
             return copy.deepcopy(self.threshold)  # fitting must not change the parameter
         c = check_fraction(self.contamination, "contamination")
         if c > 0.5:
@@ -368,8 +449,9 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
             cf = check_fraction(self.calibration_fraction, "calibration_fraction")
             held_out = int(round(cf * len(X)))
             if held_out < 1 or held_out >= len(X):
-                raise InvalidInputError(f"FixedFPR needs held-out rows: calibration_fraction={cf} of "
-                                        f"{len(X)} rows leaves none")
+                raise InvalidInputError(
+                    f"FixedFPR needs held-out rows: calibration_fraction={cf} of {len(X)} rows leaves none"
+                )
         n_models = check_positive_int(self.n_models, "n_models")
         for name in ("max_samples", "max_features"):
             check_fraction(getattr(self, name), name, high_open=False)
@@ -439,13 +521,16 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
             params["corruption"] = repr(params["corruption"])  # informative only: not needed to score
         params["random_state"] = self.random_state if isinstance(self.random_state, (int, type(None))) else None
         names = getattr(self, "feature_names_in_", None)
-        state.meta["estimator"] = {"class": type(self).__name__, "params": params,
-                                   "n_features_in": int(self.n_features_in_),
-                                   "feature_names_in": None if names is None else [str(n) for n in names]}
+        state.meta["estimator"] = {
+            "class": type(self).__name__,
+            "params": params,
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+        }
         return state
 
     @classmethod
-    def from_saved(cls, state: SavedState, device="cpu") -> "AutoencoderDetector":
+    def from_saved(cls, state: SavedState, device="cpu") -> AutoencoderDetector:
         """Inverse of :meth:`to_saved`: the detector rebuilt, the fitted attributes set from it."""
         d = state.meta["estimator"]
         detector_class = DetectorEnsemble if state.meta.get("kind") == "ensemble" else Detector

@@ -49,8 +49,9 @@ def _require(module: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise MissingDependencyError(f"ONNX export needs the {module!r} package: pip install 'hourglass[onnx]' "
-                                     "(onnx, onnxscript, onnxruntime)") from None
+        raise MissingDependencyError(
+            f"ONNX export needs the {module!r} package: pip install 'hourglass[onnx]' (onnx, onnxscript, onnxruntime)"
+        ) from None
 
 
 class _Full(nn.Module):
@@ -149,8 +150,10 @@ def export_onnx(model_or_detector, path, part: str = "full", *, example=None, op
         raise InvalidInputError(f"part must be one of {PARTS}, got {part!r}")
     model, det = model_and_detector(model_or_detector, "export_onnx")
     if part == "scorer" and det is None:
-        raise InvalidInputError("part='scorer' needs a fitted detector (hg.Detector(model).fit(x_normal)): a bare "
-                                "model has no score or threshold")
+        raise InvalidInputError(
+            "part='scorer' needs a fitted detector (hg.Detector(model).fit(x_normal)): a bare "
+            "model has no score or threshold"
+        )
     onnx = _require("onnx")
     _require("onnxscript")
     # Trace a CPU copy in eval mode: the caller's model keeps its device, mode and weights.
@@ -169,8 +172,10 @@ def export_onnx(model_or_detector, path, part: str = "full", *, example=None, op
 
     x = _example(src_model, part, example)
     if tuple(x.shape[1:]) != (tuple(src_model.latent_shape) if part == "decoder" else tuple(src_model.input_shape)):
-        raise InvalidInputError(f"example has samples of shape {tuple(x.shape[1:])}; the {part} takes "
-                                f"{tuple(src_model.latent_shape if part == 'decoder' else src_model.input_shape)}")
+        raise InvalidInputError(
+            f"example has samples of shape {tuple(x.shape[1:])}; the {part} takes "
+            f"{tuple(src_model.latent_shape if part == 'decoder' else src_model.input_shape)}"
+        )
     batch = torch.export.Dim("batch")
     args, names, dynamic = (x,), ["z" if part == "decoder" else "x"], [{0: batch}]
     if model.conditional:
@@ -179,20 +184,36 @@ def export_onnx(model_or_detector, path, part: str = "full", *, example=None, op
         args += (torch.arange(len(x), dtype=torch.int64) % model.config.n_classes,)
         names.append("labels")
         dynamic.append({0: batch})
-    outputs = {"full": ["reconstruction"], "encoder": ["code"], "decoder": ["output"],
-               "scorer": ["reconstruction", "score", "is_anomaly"]}[part]
+    outputs = {
+        "full": ["reconstruction"],
+        "encoder": ["code"],
+        "decoder": ["output"],
+        "scorer": ["reconstruction", "score", "is_anomaly"],
+    }[part]
 
     with _quiet_exporter(), torch.no_grad():
         try:
-            program = torch.onnx.export(module, args, None, input_names=names, output_names=outputs,
-                                        dynamic_shapes=tuple(dynamic), opset_version=opset, dynamo=True,
-                                        verbose=False)
+            program = torch.onnx.export(
+                module,
+                args,
+                None,
+                input_names=names,
+                output_names=outputs,
+                dynamic_shapes=tuple(dynamic),
+                opset_version=opset,
+                dynamo=True,
+                verbose=False,
+            )
         except Exception as exc:  # the exporter raises many types; say which model and part failed
-            raise InvalidInputError(f"could not export the {model.name!r} model's {part} to ONNX: "
-                                    f"{type(exc).__name__}: {str(exc)[:500]}") from exc
+            raise InvalidInputError(
+                f"could not export the {model.name!r} model's {part} to ONNX: {type(exc).__name__}: {str(exc)[:500]}"
+            ) from exc
     proto = program.model_proto
-    meta = {"hourglass_model": model.name, "hourglass_config": json.dumps(model.config.to_dict()),
-            "hourglass_part": part}
+    meta = {
+        "hourglass_model": model.name,
+        "hourglass_config": json.dumps(model.config.to_dict()),
+        "hourglass_part": part,
+    }
     if part == "scorer":
         meta.update(hourglass_score=str(det.score), hourglass_threshold=repr(float(det.threshold_)))
     meta["hourglass_version"] = __version__

@@ -31,7 +31,7 @@ class History:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         fields = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         fields["members"] = [m if isinstance(m, History) else cls.from_dict(m) for m in fields.get("members", [])]
         return cls(**fields)

@@ -7,11 +7,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from hourglass.devices import model_device
 from hourglass.errors import InvalidInputError
+from hourglass.labels import check_labels
 from hourglass.models.base import Autoencoder
 from hourglass.models.vae import VariationalAutoencoder
-from hourglass.devices import model_device
-from hourglass.labels import check_labels
 from hourglass.validation import as_float_array, check_model_input, check_positive_int, check_sample_shape
 
 
@@ -21,8 +21,9 @@ def _check_model(model) -> Autoencoder:
     return model
 
 
-def batched(models, x: np.ndarray, fn: Callable[..., torch.Tensor], batch_size: int = 1024,
-            labels: np.ndarray | None = None):
+def batched(
+    models, x: np.ndarray, fn: Callable[..., torch.Tensor], batch_size: int = 1024, labels: np.ndarray | None = None
+):
     """Apply ``fn`` to ``x`` in batches on the device of ``models`` (a model or a list of them),
     with the models in eval mode (their modes given back after), without gradients.
 
@@ -44,10 +45,10 @@ def batched(models, x: np.ndarray, fn: Callable[..., torch.Tensor], batch_size: 
     try:
         with torch.inference_mode():
             for i in range(0, len(x), batch_size):
-                rows = x[i:i + batch_size]
+                rows = x[i : i + batch_size]
                 # a read-only memory map cannot back a tensor (torch warns): copy the batch out
                 xb = torch.from_numpy(rows if rows.flags.writeable else np.array(rows)).to(device)
-                out = fn(xb) if labels is None else fn(xb, torch.from_numpy(labels[i:i + batch_size]).to(device))
+                out = fn(xb) if labels is None else fn(xb, torch.from_numpy(labels[i : i + batch_size]).to(device))
                 outputs.append(tuple(to_numpy(o) for o in out) if isinstance(out, tuple) else to_numpy(out))
     finally:
         for m, mode in zip(models, modes):
@@ -80,8 +81,10 @@ def encode(model: Autoencoder, x, *, labels=None, return_logvar: bool = False, b
     labels = check_labels(model, labels, len(x))
     if return_logvar:
         if not isinstance(model, VariationalAutoencoder):
-            raise InvalidInputError(f"return_logvar=True needs a variational model; the {model.name!r} model's "
-                                    "code is a point, not a distribution")
+            raise InvalidInputError(
+                f"return_logvar=True needs a variational model; the {model.name!r} model's "
+                "code is a point, not a distribution"
+            )
         return batched(model, x, model.encode_distribution, batch_size, labels)
     return batched(model, x, model.encode, batch_size, labels)
 
@@ -118,8 +121,10 @@ def sample(model: Autoencoder, n: int, *, labels=None, seed: int | None = None, 
     """
     model = _check_model(model)
     if not model.generative:
-        raise InvalidInputError(f"the {model.name!r} model is not generative: sampling needs a variational "
-                                "autoencoder such as create_model('vae')")
+        raise InvalidInputError(
+            f"the {model.name!r} model is not generative: sampling needs a variational "
+            "autoencoder such as create_model('vae')"
+        )
     n = check_positive_int(n, "n")
     labels = check_labels(model, labels, n)
     gen = torch.Generator()

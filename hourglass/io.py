@@ -62,13 +62,19 @@ def save(obj, path, *, history=None) -> Path:
     or file is left alone and reported, so no user data is overwritten.
     """
     if not isinstance(obj, (Autoencoder, BaseDetector)) and not isinstance(obj, _estimator("AutoencoderDetector")):
-        raise InvalidInputError(f"hg.save takes a model, a Detector, a DetectorEnsemble or an AutoencoderDetector, "
-                                f"got {type(obj).__name__}")
+        raise InvalidInputError(
+            f"hg.save takes a model, a Detector, a DetectorEnsemble or an AutoencoderDetector, got {type(obj).__name__}"
+        )
     state = obj.to_saved()
     if history is not None:
         state.meta["history"] = history.to_dict() if hasattr(history, "to_dict") else dict(history)
-    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "hourglass_version": __version__,
-            "torch_version": torch.__version__, **state.meta}
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "hourglass_version": __version__,
+        "torch_version": torch.__version__,
+        **state.meta,
+    }
     path = Path(path)
     if path.exists() and not (path / CONFIG_FILE).is_file() and (not path.is_dir() or any(path.iterdir())):
         raise ModelFileError(f"{path} exists and is not an hourglass folder; refusing to overwrite it")
@@ -112,8 +118,11 @@ def load(path, *, device: str | torch.device = "cpu"):
     path = Path(path)
     meta = _read_meta(path)
     device = resolve_device(device)
-    state = SavedState(meta, _read_tensors(path / WEIGHTS_FILE, required=True),
-                       {k: v.numpy() for k, v in _read_tensors(path / DETECTOR_ARRAYS_FILE).items()})
+    state = SavedState(
+        meta,
+        _read_tensors(path / WEIGHTS_FILE, required=True),
+        {k: v.numpy() for k, v in _read_tensors(path / DETECTOR_ARRAYS_FILE).items()},
+    )
     cls = _class_of(meta, path)
     try:
         return cls.from_saved(state, device)
@@ -122,8 +131,16 @@ def load(path, *, device: str | torch.device = "cpu"):
     except ModelFileError:
         raise
     # a description that parses as JSON but holds the wrong types or values somewhere
-    except (HourglassError, KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
-            RuntimeError) as exc:
+    except (
+        HourglassError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        IndexError,
+        OverflowError,
+        RuntimeError,
+    ) as exc:
         raise ModelFileError(f"{path / CONFIG_FILE}: invalid model description ({type(exc).__name__}: {exc})") from None
 
 

@@ -17,8 +17,9 @@ def check_labels(model, labels, n: int, name: str = "labels") -> np.ndarray | No
         return None
     n_classes = model.config.n_classes
     if labels is None:
-        raise InvalidInputError(f"the conditional {model.name!r} model needs {name}: one class per sample, "
-                                f"integers in [0, {n_classes})")
+        raise InvalidInputError(
+            f"the conditional {model.name!r} model needs {name}: one class per sample, integers in [0, {n_classes})"
+        )
     arr = np.asarray(labels)
     if arr.ndim == 0:
         arr = np.full(n, arr)
@@ -30,6 +31,8 @@ def check_labels(model, labels, n: int, name: str = "labels") -> np.ndarray | No
         raise InvalidInputError(f"{name} must be integers in [0, {n_classes}), got dtype {arr.dtype}") from None
     bad = (arr < 0) | (arr >= n_classes)
     if bad.any():
-        raise InvalidInputError(f"{name} must lie in [0, {n_classes}) for this model (n_classes={n_classes}); "
-                                f"got {arr[bad][0]} at position {int(np.argmax(bad))}")
+        raise InvalidInputError(
+            f"{name} must lie in [0, {n_classes}) for this model (n_classes={n_classes}); "
+            f"got {arr[bad][0]} at position {int(np.argmax(bad))}"
+        )
     return arr

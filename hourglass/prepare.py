@@ -33,8 +33,9 @@ def make_scaler(name: str | None):
     return create_scaler(name)
 
 
-def is_anomaly(labels, normal=None, *, name: str = "labels", strict: bool = True,
-               how: str = "name the normal label(s)") -> np.ndarray | None:
+def is_anomaly(
+    labels, normal=None, *, name: str = "labels", strict: bool = True, how: str = "name the normal label(s)"
+) -> np.ndarray | None:
     """Labels -> 1 for anomalies, 0 for normal rows (``None`` stays ``None``).
 
     Parameters
@@ -85,8 +86,9 @@ def binary_labels(y, n: int | None = None, *, name: str = "y") -> np.ndarray:
     if n is not None and len(y) != n:
         raise InvalidInputError(f"{name} has {len(y)} labels for {n} samples")
     if not np.isin(y, (0, 1)).all():
-        raise InvalidInputError(f"{name}: labels must be 1 (anomaly) or 0 (normal); map your classes first, e.g. "
-                                "dataset.is_anomaly(y)")
+        raise InvalidInputError(
+            f"{name}: labels must be 1 (anomaly) or 0 (normal); map your classes first, e.g. dataset.is_anomaly(y)"
+        )
     return y.astype(np.int64)
 
 
@@ -108,6 +110,6 @@ def split_rows(n: int, sizes: Sequence[int], rng) -> list[np.ndarray]:
     order = rng.permutation(n)
     parts, start = [], 0
     for size in sizes:
-        parts.append(order[start:start + size])
+        parts.append(order[start : start + size])
         start += size
     return [*parts, order[start:]]

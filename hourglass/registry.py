@@ -58,9 +58,11 @@ class Registry(Generic[T]):
     def decorator(self, name: str | None = None, *, aliases: Iterable[str] = ()) -> Callable[[T], T]:
         """``@registry.decorator()`` registers a class under ``name`` (default: its ``name``
         attribute, else its class name)."""
+
         def add(obj: T) -> T:
             key = name or getattr(obj, "name", None) or getattr(obj, "__name__", None)
             return self.register(key, obj, aliases=aliases)
+
         return add
 
     def names(self, pattern: str | None = None) -> list[str]:

@@ -31,7 +31,7 @@ def prefixed(mapping: dict, prefix: str) -> dict:
 
 def under(mapping: dict, prefix: str) -> dict:
     """The entries of ``mapping`` whose key starts with ``prefix``, without it."""
-    return {k[len(prefix):]: v for k, v in mapping.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in mapping.items() if k.startswith(prefix)}
 
 
 def float64_array(a) -> np.ndarray:

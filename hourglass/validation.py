@@ -33,8 +33,7 @@ def as_float_array(x, name: str = "x", offset: int = 0) -> np.ndarray:
         raise InvalidInputError(f"{name} could not be read as an array: {exc}") from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise InvalidInputError(
-            f"{name} has dtype {arr.dtype}; expected numbers (int or float), "
-            "not strings or Python objects"
+            f"{name} has dtype {arr.dtype}; expected numbers (int or float), not strings or Python objects"
         )
     if arr.dtype.kind not in "biuf":
         raise InvalidInputError(f"{name} has dtype {arr.dtype}; expected int or float")
@@ -63,8 +62,9 @@ def _check_finite(arr: np.ndarray, name: str, offset: int) -> None:
     )
 
 
-def check_sample_shape(arr: np.ndarray, expected: Sequence[int], name: str = "x",
-                       axes: Sequence[str] | None = None) -> np.ndarray:
+def check_sample_shape(
+    arr: np.ndarray, expected: Sequence[int], name: str = "x", axes: Sequence[str] | None = None
+) -> np.ndarray:
     """Check that ``arr`` is a batch of samples of shape ``expected``.
 
     A batch of flat vectors is reshaped when its size matches (``(n, 784)`` for ``(1, 28, 28)``),
@@ -83,16 +83,18 @@ def check_sample_shape(arr: np.ndarray, expected: Sequence[int], name: str = "x"
     if axes is not None and len(axes) == len(expected):
         full = got if len(got) == len(expected) else (1, *got) if len(got) == len(expected) - 1 else None
         if full is not None:
-            wrong = [f"{axis}: {g} where the model expects {e}"
-                     for axis, g, e in zip(axes, full, expected) if g != e]
+            wrong = [f"{axis}: {g} where the model expects {e}" for axis, g, e in zip(axes, full, expected) if g != e]
             hint = ""
             if "time steps" in axes and full[axes.index("time steps")] != expected[axes.index("time steps")]:
-                hint = (f". The model is built for series of {expected[axes.index('time steps')]} steps: cut a "
-                        "longer recording into windows with hg.windows(series, length, stride), or build the "
-                        "model for this length")
+                hint = (
+                    f". The model is built for series of {expected[axes.index('time steps')]} steps: cut a "
+                    "longer recording into windows with hg.windows(series, length, stride), or build the "
+                    "model for this length"
+                )
             raise InvalidInputError(
                 f"{name} has samples of shape {got} (array shape {arr.shape}) that do not fit the model's "
-                f"{tuple(expected)} ({', '.join(axes)}): " + "; ".join(wrong) + hint)
+                f"{tuple(expected)} ({', '.join(axes)}): " + "; ".join(wrong) + hint
+            )
     raise InvalidInputError(
         f"{name} has samples of shape {got} (array shape {arr.shape}), but the model expects "
         f"samples of shape {expected}, i.e. an array of shape (n, {', '.join(map(str, expected))})"
@@ -101,8 +103,9 @@ def check_sample_shape(arr: np.ndarray, expected: Sequence[int], name: str = "x"
 
 def check_model_input(model, x, name: str = "x", offset: int = 0) -> np.ndarray:
     """``x`` as float32 samples of ``model.input_shape``: finite, non-empty, of the right shape."""
-    return check_sample_shape(as_float_array(x, name, offset), model.input_shape, name,
-                              getattr(model, "axis_names", None))
+    return check_sample_shape(
+        as_float_array(x, name, offset), model.input_shape, name, getattr(model, "axis_names", None)
+    )
 
 
 def check_positive_int(value, name: str) -> int:

@@ -59,8 +59,14 @@ def import_graph() -> dict[str, set[str]]:
 def body_lines(node) -> int:
     """A function's lines without its docstring."""
     lines = node.end_lineno - node.lineno + 1
-    doc = node.body[0] if node.body and isinstance(node.body[0], ast.Expr) and isinstance(
-        getattr(node.body[0], "value", None), ast.Constant) and isinstance(node.body[0].value.value, str) else None
+    doc = (
+        node.body[0]
+        if node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(getattr(node.body[0], "value", None), ast.Constant)
+        and isinstance(node.body[0].value.value, str)
+        else None
+    )
     return lines - (doc.end_lineno - doc.lineno + 1 if doc is not None else 0)
 
 
@@ -77,8 +83,15 @@ def functions(min_lines: int = 0):
                 if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     lines = child.end_lineno - child.lineno + 1
                     if lines >= min_lines:
-                        out.append((lines, ast.get_docstring(child) is not None, f"{prefix}.{child.name}",
-                                    f"{path.relative_to(PACKAGE.parent)}:{child.lineno}", body_lines(child)))
+                        out.append(
+                            (
+                                lines,
+                                ast.get_docstring(child) is not None,
+                                f"{prefix}.{child.name}",
+                                f"{path.relative_to(PACKAGE.parent)}:{child.lineno}",
+                                body_lines(child),
+                            )
+                        )
                     stack.append((child, f"{prefix}.{child.name}"))
                 elif isinstance(child, ast.ClassDef):
                     stack.append((child, f"{prefix}.{child.name}"))
@@ -92,7 +105,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.graph_only:
         print("longest functions (lines; lines without the docstring):")
-        for lines, doc, name, where, body in functions()[: args.longest]:
+        for lines, _doc, name, where, body in functions()[: args.longest]:
             print(f"  {lines:4d} {body:4d}  {name} ({where})")
         print()
     graph = import_graph()

@@ -29,9 +29,14 @@ def ecg_slices():
 
 
 def detector_outputs(det, x, prefix: str) -> dict:
-    out = {f"{prefix}/x": x, f"{prefix}/score_samples": det.score_samples(x), f"{prefix}/predict": det.predict(x),
-           f"{prefix}/decision_function": det.decision_function(x), f"{prefix}/p_values": det.p_values(x),
-           f"{prefix}/threshold": np.asarray(det.threshold_)}
+    out = {
+        f"{prefix}/x": x,
+        f"{prefix}/score_samples": det.score_samples(x),
+        f"{prefix}/predict": det.predict(x),
+        f"{prefix}/decision_function": det.decision_function(x),
+        f"{prefix}/p_values": det.p_values(x),
+        f"{prefix}/threshold": np.asarray(det.threshold_),
+    }
     out[f"{prefix}/score_map"] = det.score_map(x[:4])
     return out
 
@@ -77,30 +82,52 @@ def main() -> None:
     est = hg.AutoencoderDetector(n_models=3, epochs=3, threshold=hg.FixedFPR(0.05), random_state=0).fit(frame)
     hg.save(est, out_dir / "estimator-ensemble")
     tf = pd.DataFrame(test, columns=frame.columns)
-    expected.update({"estimator-ensemble/x": test, "estimator-ensemble/score_samples": est.score_samples(tf),
-                     "estimator-ensemble/predict": est.predict(tf),
-                     "estimator-ensemble/decision_function": est.decision_function(tf),
-                     "estimator-ensemble/p_values": est.p_values(tf),
-                     "estimator-ensemble/threshold": np.asarray(est.threshold_),
-                     "estimator-ensemble/explain_indices": est.explain(tf, top=3).indices})
+    expected.update(
+        {
+            "estimator-ensemble/x": test,
+            "estimator-ensemble/score_samples": est.score_samples(tf),
+            "estimator-ensemble/predict": est.predict(tf),
+            "estimator-ensemble/decision_function": est.decision_function(tf),
+            "estimator-ensemble/p_values": est.p_values(tf),
+            "estimator-ensemble/threshold": np.asarray(est.threshold_),
+            "estimator-ensemble/explain_indices": est.explain(tf, top=3).indices,
+        }
+    )
 
     # 5. A single-model estimator (a VAE scored by -ELBO, Contamination threshold).
-    est = hg.AutoencoderDetector(model="vae", n_models=1, hidden=(32,), latent_dim=4, epochs=3, error="elbo", random_state=0).fit(train)
+    est = hg.AutoencoderDetector(
+        model="vae", n_models=1, hidden=(32,), latent_dim=4, epochs=3, error="elbo", random_state=0
+    ).fit(train)
     hg.save(est, out_dir / "estimator-vae")
-    expected.update({"estimator-vae/x": test, "estimator-vae/score_samples": est.score_samples(test),
-                     "estimator-vae/predict": est.predict(test),
-                     "estimator-vae/threshold": np.asarray(est.threshold_)})
+    expected.update(
+        {
+            "estimator-vae/x": test,
+            "estimator-vae/score_samples": est.score_samples(test),
+            "estimator-vae/predict": est.predict(test),
+            "estimator-vae/threshold": np.asarray(est.threshold_),
+        }
+    )
 
     # 6. A bare model (conv1d with a code) and its reconstructions and codes.
     seq = hg.create_model("conv1d", input_shape=(140,), channels=(8, 4), latent_dim=8, seed=0)
     history = hg.fit(seq, train, epochs=2, batch_size=128, progress=False, seed=0)
     hg.save(seq, out_dir / "model", history=history)
-    expected.update({"model/x": test, "model/reconstruct": hg.reconstruct(seq, test), "model/encode": hg.encode(seq, test)})
+    expected.update(
+        {"model/x": test, "model/reconstruct": hg.reconstruct(seq, test), "model/encode": hg.encode(seq, test)}
+    )
 
     # 7. A training checkpoint (epoch 2 of a run with dropout and noise), for resuming.
     ckpt = hg.create_model("stacked", input_shape=(140,), hidden=(16,), latent_dim=4, seed=0, dropout=0.1)
-    hg.fit(ckpt, train, epochs=2, batch_size=128, progress=False, seed=0, checkpoint_dir=out_dir / "checkpoint",
-           corruption=hg.GaussianNoise(0.05))
+    hg.fit(
+        ckpt,
+        train,
+        epochs=2,
+        batch_size=128,
+        progress=False,
+        seed=0,
+        checkpoint_dir=out_dir / "checkpoint",
+        corruption=hg.GaussianNoise(0.05),
+    )
     for old in sorted((out_dir / "checkpoint").glob("epoch-000001.*")):
         old.unlink()  # the newest is what a resume reads
 
@@ -108,7 +135,8 @@ def main() -> None:
     (out_dir / "README.md").write_text(
         f"Folders saved by hourglass {hg.__version__} with `scripts/make_fixtures.py`, and what they scored\n"
         "(`expected.npz`, arrays only). `tests/test_fixtures.py` loads each with the current code and checks\n"
-        "that scores, predictions, p-values, maps, reconstructions and codes are identical. Never rewrite them.\n")
+        "that scores, predictions, p-values, maps, reconstructions and codes are identical. Never rewrite them.\n"
+    )
     sizes = {p.name: sum(f.stat().st_size for f in p.rglob("*")) for p in out_dir.iterdir() if p.is_dir()}
     print(json.dumps({"out": str(out_dir), "folder_bytes": sizes}, indent=2))
 

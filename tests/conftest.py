@@ -52,8 +52,9 @@ def ecg_detector(ecg):
 
     normal = ecg.x_train[ecg.y_train == 1]
     model = hg.create_model("stacked", input_shape=(140,), hidden=(32, 16), latent_dim=8, seed=0)
-    history = hg.fit(model, normal, epochs=20, batch_size=512, loss="mae", validation=ecg.x_test,
-                     seed=0, progress=False)
+    history = hg.fit(
+        model, normal, epochs=20, batch_size=512, loss="mae", validation=ecg.x_test, seed=0, progress=False
+    )
     det = hg.Detector(model, score="mae", threshold=hg.MeanStd(k=1.0)).fit(normal)
     return det, history
 

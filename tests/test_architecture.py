@@ -43,8 +43,9 @@ def test_dependencies_flow_one_way():
             continue
         for target in imports:
             if target != "hourglass" and layer_of(target) > layer_of(module):
-                upward.append(f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} "
-                              f"({LAYERS[layer_of(target)][0]})")
+                upward.append(
+                    f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+                )
     assert not upward, "imports against the layers:\n" + "\n".join(sorted(upward))
 
 
@@ -55,8 +56,11 @@ def test_only_the_cli_imports_the_package_root():
 
 
 def test_no_long_function_without_a_docstring():
-    too_long = [f"{name} ({where}): {body} lines" for lines, doc, name, where, body in code_map.functions()
-                if body > 150 or (lines > 150 and not doc)]
+    too_long = [
+        f"{name} ({where}): {body} lines"
+        for lines, doc, name, where, body in code_map.functions()
+        if body > 150 or (lines > 150 and not doc)
+    ]
     assert not too_long, too_long
 
 
@@ -64,6 +68,9 @@ def test_the_architecture_page_shows_the_current_import_graph():
     """docs/architecture.md carries the import table scripts/code_map.py prints."""
     page = (REPO / "docs" / "architecture.md").read_text()
     for module, imports in code_map.import_graph().items():
-        row = f"| `{module.removeprefix('hourglass.') or 'hourglass'}` | " + (
-            ", ".join(sorted(d.removeprefix("hourglass.") for d in imports)) or "-") + " |"
+        row = (
+            f"| `{module.removeprefix('hourglass.') or 'hourglass'}` | "
+            + (", ".join(sorted(d.removeprefix("hourglass.") for d in imports)) or "-")
+            + " |"
+        )
         assert row in page, f"docs/architecture.md is out of date (run scripts/code_map.py --graph-only): {row}"

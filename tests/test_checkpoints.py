@@ -126,11 +126,25 @@ def test_resume_refuses_another_run_and_survives_a_corrupt_newest_checkpoint(tmp
     model = hg.create_model("stacked", input_shape=(140,), seed=0)
     hg.fit(model, x, epochs=3, batch_size=128, progress=False, checkpoint_dir=tmp_path)
     with pytest.raises(CheckpointMismatchError, match=r"another run \(different data\)"):
-        hg.fit(hg.create_model("stacked", input_shape=(140,), seed=0), x[::-1].copy(), epochs=3, batch_size=128,
-               progress=False, checkpoint_dir=tmp_path, resume=True)
+        hg.fit(
+            hg.create_model("stacked", input_shape=(140,), seed=0),
+            x[::-1].copy(),
+            epochs=3,
+            batch_size=128,
+            progress=False,
+            checkpoint_dir=tmp_path,
+            resume=True,
+        )
     with pytest.raises(CheckpointMismatchError, match=r"different batch_size, steps_per_epoch"):
-        hg.fit(hg.create_model("stacked", input_shape=(140,), seed=0), x, epochs=3, batch_size=64,
-               progress=False, checkpoint_dir=tmp_path, resume=True)
+        hg.fit(
+            hg.create_model("stacked", input_shape=(140,), seed=0),
+            x,
+            epochs=3,
+            batch_size=64,
+            progress=False,
+            checkpoint_dir=tmp_path,
+            resume=True,
+        )
     with pytest.raises(hg.InvalidInputError, match="resume=True needs checkpoint_dir"):
         hg.fit(model, x, epochs=1, resume=True, progress=False)
 

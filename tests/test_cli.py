@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-
 from click.testing import CliRunner
 
 import hourglass as hg
@@ -60,8 +59,10 @@ def test_fit_and_score_a_users_csv(tmp_path, data_dir):
     ds = hg.datasets.load("adbench/4_breastw", data_dir=data_dir, download=False, seed=0)
     train_csv = _table_csv(tmp_path / "train.csv", ds)
     runner = CliRunner()
-    result = runner.invoke(main, ["fit", str(train_csv), "--label-column", "y", "--out", str(tmp_path / "run"),
-                                  "--epochs", "30", "--quiet"])
+    result = runner.invoke(
+        main,
+        ["fit", str(train_csv), "--label-column", "y", "--out", str(tmp_path / "run"), "--epochs", "30", "--quiet"],
+    )
     assert result.exit_code == 0, result.output
     assert "auroc" in result.output
     report = json.loads((tmp_path / "run" / "metrics.json").read_text())
@@ -69,11 +70,23 @@ def test_fit_and_score_a_users_csv(tmp_path, data_dir):
     # New rows with the columns in another order plus a text column: matched by name.
     names = [f"f{i}" for i in range(ds.x_test.shape[1])]
     lines = [",".join(["id"] + names[::-1] + ["y"])]
-    lines += [",".join([f"row{i}"] + [f"{v:.6g}" for v in row[::-1]] + [str(int(t))])
-              for i, (row, t) in enumerate(zip(ds.x_test, ds.y_test))]
+    lines += [
+        ",".join([f"row{i}"] + [f"{v:.6g}" for v in row[::-1]] + [str(int(t))])
+        for i, (row, t) in enumerate(zip(ds.x_test, ds.y_test))
+    ]
     (tmp_path / "new.csv").write_text("\n".join(lines) + "\n")
-    result = runner.invoke(main, ["score", str(tmp_path / "run"), str(tmp_path / "new.csv"), "--label-column", "y",
-                                  "--out", str(tmp_path / "scores.csv")])
+    result = runner.invoke(
+        main,
+        [
+            "score",
+            str(tmp_path / "run"),
+            str(tmp_path / "new.csv"),
+            "--label-column",
+            "y",
+            "--out",
+            str(tmp_path / "scores.csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     table = (tmp_path / "scores.csv").read_text().splitlines()
     assert table[0] == "row,score,is_anomaly,p_value,y" and len(table) == len(ds.x_test) + 1
@@ -90,8 +103,9 @@ def test_fit_errors_are_one_line(tmp_path):
     assert result.exit_code != 0
     assert "line 3, column 'b'" in result.output and "Traceback" not in result.output
     (tmp_path / "lab.csv").write_text("a,b,y\n1,2,ok\n3,4,bad\n")
-    result = CliRunner().invoke(main, ["fit", str(tmp_path / "lab.csv"), "--label-column", "y",
-                                       "--out", str(tmp_path / "r")])
+    result = CliRunner().invoke(
+        main, ["fit", str(tmp_path / "lab.csv"), "--label-column", "y", "--out", str(tmp_path / "r")]
+    )
     assert result.exit_code != 0 and "--normal-label" in result.output
 
 
@@ -103,12 +117,14 @@ def test_fit_and_score_an_image_folder(tmp_path, fashion_small):
         for i, img in enumerate(x):
             Image.fromarray((img[0] * 255).round().astype(np.uint8)).save(tmp_path / split / f"{i:03d}.png")
     runner = CliRunner()
-    result = runner.invoke(main, ["fit", str(tmp_path / "train"), "--out", str(tmp_path / "run"), "--epochs", "2",
-                                  "--quiet"])
+    result = runner.invoke(
+        main, ["fit", str(tmp_path / "train"), "--out", str(tmp_path / "run"), "--epochs", "2", "--quiet"]
+    )
     assert result.exit_code == 0, result.output
     assert "conv" in result.output
-    result = runner.invoke(main, ["score", str(tmp_path / "run"), str(tmp_path / "new"),
-                                  "--out", str(tmp_path / "scores.csv")])
+    result = runner.invoke(
+        main, ["score", str(tmp_path / "run"), str(tmp_path / "new"), "--out", str(tmp_path / "scores.csv")]
+    )
     assert result.exit_code == 0, result.output
     lines = (tmp_path / "scores.csv").read_text().splitlines()
     assert lines[0] == "row,score,is_anomaly,p_value,file" and len(lines) == 21

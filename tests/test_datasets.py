@@ -84,7 +84,9 @@ def test_truncated_idx_file_names_the_file(tmp_path, data_dir):
     cut = _write(tmp_path / "labels.gz", gzip.compress(good[:5000]))
     with pytest.raises(hg.DataFileError, match=r"labels\.gz.*truncated"):
         read_idx(cut)
-    half_gzip = _write(tmp_path / "half.gz", (data_dir / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()[:2000])
+    half_gzip = _write(
+        tmp_path / "half.gz", (data_dir / "fashion-mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()[:2000]
+    )
     with pytest.raises(hg.DataFileError, match=r"half\.gz"):
         read_idx(half_gzip)
     with pytest.raises(hg.DataFileError, match="bad magic"):
@@ -98,7 +100,10 @@ def test_corrupt_file_in_data_dir_is_reported_by_load(tmp_path, data_dir, monkey
     src = data_dir / "fashion-mnist"
     for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         _write(tmp_path / "fashion-mnist" / name, (src / name).read_bytes())
-    _write(tmp_path / "fashion-mnist" / "t10k-images-idx3-ubyte.gz", (src / "t10k-images-idx3-ubyte.gz").read_bytes()[:100000])
+    _write(
+        tmp_path / "fashion-mnist" / "t10k-images-idx3-ubyte.gz",
+        (src / "t10k-images-idx3-ubyte.gz").read_bytes()[:100000],
+    )
     with pytest.raises(hg.DataFileError, match="t10k-images-idx3-ubyte.gz"):
         hg.datasets.load("fashion-mnist", data_dir=tmp_path, download=False)
 

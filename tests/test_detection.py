@@ -72,12 +72,15 @@ def test_fixed_fpr_is_conformal(rng):
     assert hg.FixedFPR(0.001).fit(rng.normal(size=50)).value_ == np.inf  # too few samples to flag any
 
 
-@pytest.mark.parametrize("threshold, match", [
-    (hg.Percentile(q=120), r"\[0, 100\]"),
-    (hg.Contamination(rate=0), "rate"),
-    (hg.FixedFPR(rate=1.5), "rate"),
-    (hg.BestF1(), "needs labels"),
-])
+@pytest.mark.parametrize(
+    "threshold, match",
+    [
+        (hg.Percentile(q=120), r"\[0, 100\]"),
+        (hg.Contamination(rate=0), "rate"),
+        (hg.FixedFPR(rate=1.5), "rate"),
+        (hg.BestF1(), "needs labels"),
+    ],
+)
 def test_bad_threshold_arguments(threshold, match):
     with pytest.raises(hg.InvalidInputError, match=match):
         threshold.fit(np.arange(10.0))
@@ -104,14 +107,16 @@ def test_detector_applies_its_scaler_to_raw_input(ecg):
     hg.fit(model, normal, epochs=3, batch_size=64, loss="mae", progress=False)
     det = hg.Detector(model, scaler=scaler).fit(raw.x_train[raw.y_train == 1])
     plain = hg.Detector(model).fit(normal)
-    np.testing.assert_allclose(det.score_samples(raw.x_test[:50]), plain.score_samples(scaler.transform(raw.x_test[:50])))
+    np.testing.assert_allclose(
+        det.score_samples(raw.x_test[:50]), plain.score_samples(scaler.transform(raw.x_test[:50]))
+    )
 
 
 def test_fixed_fpr_with_held_out_calibration_and_p_values(ecg):
     """Train on part of the normal beats, calibrate FixedFPR on the rest: on the normal test
     beats the false-positive rate stays at most the rate, and p <= rate flags the same beats."""
     normal = ecg.x_train[ecg.y_train == 1]
-    fit_part, calibration = normal[: len(normal) // 2], normal[len(normal) // 2:]
+    fit_part, calibration = normal[: len(normal) // 2], normal[len(normal) // 2 :]
     model = hg.create_model("stacked", input_shape=(140,), seed=0)
     hg.fit(model, fit_part, epochs=20, batch_size=512, loss="mae", progress=False)
     det = hg.Detector(model, threshold=hg.FixedFPR(0.05)).fit(fit_part, calibration=calibration)

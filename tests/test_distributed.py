@@ -20,7 +20,7 @@ import torch
 
 import hourglass as hg
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import sys
     import torch
     import torch.distributed as dist
@@ -42,7 +42,7 @@ SCRIPT = textwrap.dedent('''
         hg.save(conv, out + "-conv", history=h2)
     if dist.is_initialized():
         print("world", dist.get_world_size(), "rank", dist.get_rank())
-''')
+""")
 
 TOLERANCE = 1e-5  # absolute, on every weight, after 40 (dense) and 20 (conv) steps
 
@@ -53,8 +53,20 @@ def runs(tmp_path_factory, data_dir):
     script = tmp / "train.py"
     script.write_text(SCRIPT)
     subprocess.run([sys.executable, str(script), str(tmp / "single")], check=True)
-    launched = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                               str(script), str(tmp / "ddp")], capture_output=True, text=True, timeout=300)
+    launched = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            str(script),
+            str(tmp / "ddp"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert launched.returncode == 0, launched.stderr[-3000:]
     assert "world 2 rank 0" in launched.stdout and "world 2 rank 1" in launched.stdout
     return tmp
@@ -73,6 +85,5 @@ def test_two_gloo_processes_match_one_process(runs, name):
 
 def test_only_rank_zero_writes_checkpoints(runs):
     written = sorted(p.name for p in (runs / "ddp-ckpt").iterdir())
-    assert written == ["epoch-000001.json", "epoch-000001.safetensors", "epoch-000002.json",
-                       "epoch-000002.safetensors"]
+    assert written == ["epoch-000001.json", "epoch-000001.safetensors", "epoch-000002.json", "epoch-000002.safetensors"]
     assert not torch.distributed.is_initialized()  # the test process itself never joined a group

@@ -25,9 +25,11 @@ def thyroid(data_dir):
     return hg.datasets.load("adbench/38_thyroid", data_dir=data_dir, download=False, seed=0)
 
 
-@pytest.mark.parametrize("estimator", [hg.AutoencoderDetector(epochs=3, random_state=0),
-                                       hg.AutoencoderTransformer(epochs=3, random_state=0)],
-                         ids=["AutoencoderDetector", "AutoencoderTransformer"])
+@pytest.mark.parametrize(
+    "estimator",
+    [hg.AutoencoderDetector(epochs=3, random_state=0), hg.AutoencoderTransformer(epochs=3, random_state=0)],
+    ids=["AutoencoderDetector", "AutoencoderTransformer"],
+)
 def test_passes_scikit_learns_check_estimator(estimator):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -50,8 +52,7 @@ def test_default_detector_on_real_tabular_data(breastw):
     pred = est.predict(breastw.x_test)
     assert set(np.unique(pred)) <= {-1, 1}
     np.testing.assert_array_equal(pred == -1, est.decision_function(breastw.x_test) < 0)
-    np.testing.assert_allclose(est.decision_function(breastw.x_test),
-                               est.score_samples(breastw.x_test) - est.offset_)
+    np.testing.assert_allclose(est.decision_function(breastw.x_test), est.score_samples(breastw.x_test) - est.offset_)
     # contamination = the share of training rows flagged
     assert (est.predict(breastw.x_train) == -1).mean() == pytest.approx(0.1, abs=0.01)
     # six members trained together, each stopped on its own (or at the 30-epoch budget)
@@ -82,10 +83,10 @@ def test_fixed_fpr_holds_on_new_normal_rows(thyroid):
 def test_transformer_in_a_pipeline_and_grid_search(breastw):
     from sklearn.linear_model import LogisticRegression
 
-    pipe = make_pipeline(hg.AutoencoderTransformer(latent_dim=3, epochs=20, random_state=0),
-                         LogisticRegression())
+    pipe = make_pipeline(hg.AutoencoderTransformer(latent_dim=3, epochs=20, random_state=0), LogisticRegression())
     grid = GridSearchCV(pipe, {"autoencodertransformer__latent_dim": [2, 4]}, cv=2).fit(
-        breastw.x_train, breastw.y_train)
+        breastw.x_train, breastw.y_train
+    )
     assert grid.best_score_ > 0.9
     codes = grid.best_estimator_[0].transform(breastw.x_test)
     assert codes.shape == (len(breastw.x_test), grid.best_params_["autoencodertransformer__latent_dim"])
@@ -97,8 +98,9 @@ def test_detector_grid_search_with_a_labelled_scorer(breastw):
     def auroc(est, x, y):
         return roc_auc_score(y, -est.score_samples(x))
 
-    grid = GridSearchCV(hg.AutoencoderDetector(epochs=20, random_state=0), {"latent_dim": [2, 4]},
-                        scoring=auroc, cv=2).fit(breastw.x_train, breastw.y_train)
+    grid = GridSearchCV(
+        hg.AutoencoderDetector(epochs=20, random_state=0), {"latent_dim": [2, 4]}, scoring=auroc, cv=2
+    ).fit(breastw.x_train, breastw.y_train)
     assert grid.best_score_ > 0.9
 
 
@@ -161,8 +163,15 @@ def test_transformer_embeds_images_with_any_model(fashion):
     x = fashion.x_train[:1500].reshape(1500, -1)
     y = fashion.y_train[:1500]
     for model, options in (("conv", {"channels": (8, 16)}), ("vae", {"hidden": (128,)})):
-        tr = hg.AutoencoderTransformer(model=model, latent_dim=16, scaler="minmax", epochs=3, patience=3,
-                                       model_options={"input_shape": (1, 28, 28), **options}, random_state=0)
+        tr = hg.AutoencoderTransformer(
+            model=model,
+            latent_dim=16,
+            scaler="minmax",
+            epochs=3,
+            patience=3,
+            model_options={"input_shape": (1, 28, 28), **options},
+            random_state=0,
+        )
         pipe = make_pipeline(tr, LogisticRegression(max_iter=500)).fit(x[:1000], y[:1000])
         assert tr.transform(x[:5]).shape == (5, 16)
         assert pipe.score(x[1000:], y[1000:]) > 0.6  # 10 classes: chance is 0.1

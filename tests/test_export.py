@@ -77,8 +77,11 @@ def test_full_encoder_and_decoder_parts(trained, name, tmp_path):
     x, labels = x[:33], None if labels is None else labels[:33]
     feeds = {} if labels is None else {"labels": labels.astype(np.int64)}
     code = hg.encode(model, x, labels=labels)
-    expected = {"full": hg.reconstruct(model, x, labels=labels), "encoder": code,
-                "decoder": hg.decode(model, code, labels=labels)}
+    expected = {
+        "full": hg.reconstruct(model, x, labels=labels),
+        "encoder": code,
+        "decoder": hg.decode(model, code, labels=labels),
+    }
     for part, want in expected.items():
         session = _session(hg.export_onnx(model, tmp_path / f"{part}.onnx", part=part))
         inputs = {("z" if part == "decoder" else "x"): code if part == "decoder" else x, **feeds}

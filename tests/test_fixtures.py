@@ -105,10 +105,19 @@ def test_release_checkpoints_resume(release, tmp_path):
         work = tmp_path / f"ckpt-{epochs}"
         shutil.copytree(source, work)
         model = hg.create_model("stacked", input_shape=(140,), hidden=(16,), latent_dim=4, seed=1, dropout=0.1)
-        history = hg.fit(model, train, epochs=epochs, batch_size=128, progress=False, seed=0, checkpoint_dir=work,
-                         resume=True, corruption=hg.GaussianNoise(0.05))
+        history = hg.fit(
+            model,
+            train,
+            epochs=epochs,
+            batch_size=128,
+            progress=False,
+            seed=0,
+            checkpoint_dir=work,
+            resume=True,
+            corruption=hg.GaussianNoise(0.05),
+        )
         assert history.settings["resumed_from_epoch"] == saved["epoch"]
-        assert history.train_loss[:saved["epoch"]] == saved["history"]["train_loss"]
+        assert history.train_loss[: saved["epoch"]] == saved["history"]["train_loss"]
         assert history.epochs == epochs
         if epochs == saved["epoch"]:  # nothing left to train: exactly the checkpoint's weights
             assert all(torch.equal(model.state_dict()[k], v) for k, v in weights.items())

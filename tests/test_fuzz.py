@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 import hourglass as hg
 from hourglass.datasets.idx import read_idx
 
-FUZZ = settings(max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture],
-                derandomize=True)
+FUZZ = settings(
+    max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True
+)
 
 
 class Exploded(Exception):
@@ -42,9 +43,11 @@ def _mutations(seed: bytes):
         st.binary(max_size=2048),
         st.integers(0, len(seed)).map(lambda n: seed[:n]),
         st.tuples(st.integers(0, max(0, len(seed) - 1)), st.integers(1, 255)).map(
-            lambda t: seed[:t[0]] + bytes([seed[t[0]] ^ t[1]]) + seed[t[0] + 1:] if seed else seed),
+            lambda t: seed[: t[0]] + bytes([seed[t[0]] ^ t[1]]) + seed[t[0] + 1 :] if seed else seed
+        ),
         st.tuples(st.integers(0, len(seed)), st.binary(min_size=1, max_size=64)).map(
-            lambda t: seed[:t[0]] + t[1] + seed[t[0]:]),
+            lambda t: seed[: t[0]] + t[1] + seed[t[0] :]
+        ),
     )
 
 
@@ -166,10 +169,21 @@ def test_model_folder_loader(tmp_path, saved_detector, data):
         # structured mutations of the JSON as well as byte-level ones
         meta = json.loads(original)
         key = data.draw(st.sampled_from(sorted(meta)), label="key")
-        value = data.draw(st.one_of(st.none(), st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=3),
-                                    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)), label="value")
-        mutated = json.dumps({**meta, key: value}).encode() if data.draw(st.booleans()) else \
-            data.draw(_mutations(original), label="bytes")
+        value = data.draw(
+            st.one_of(
+                st.none(),
+                st.integers(),
+                st.text(max_size=5),
+                st.lists(st.integers(), max_size=3),
+                st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+            ),
+            label="value",
+        )
+        mutated = (
+            json.dumps({**meta, key: value}).encode()
+            if data.draw(st.booleans())
+            else data.draw(_mutations(original), label="bytes")
+        )
     else:
         mutated = data.draw(_mutations(original), label="bytes")
     (folder / victim).write_bytes(mutated)

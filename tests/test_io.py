@@ -15,8 +15,11 @@ import hourglass as hg
 def test_detector_round_trip_gives_identical_scores(tmp_path, ecg, ecg_detector):
     det, history = ecg_detector
     hg.save(det, tmp_path / "ecg", history=history)
-    assert sorted(p.name for p in (tmp_path / "ecg").iterdir()) == ["detector.safetensors", "hourglass.json",
-                                                                  "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "ecg").iterdir()) == [
+        "detector.safetensors",
+        "hourglass.json",
+        "model.safetensors",
+    ]
     again = hg.load(tmp_path / "ecg")
     np.testing.assert_array_equal(again.score_samples(ecg.x_test), det.score_samples(ecg.x_test))
     np.testing.assert_array_equal(again.predict(ecg.x_test), det.predict(ecg.x_test))
@@ -36,7 +39,9 @@ def test_scaler_and_bare_model_round_trip(tmp_path, fashion_small):
     assert isinstance(loaded, hg.Autoencoder) and loaded.name == "conv-bn"
     np.testing.assert_array_equal(hg.reconstruct(loaded, x), hg.reconstruct(bn, x))  # incl. batch-norm stats
     scaler = hg.StandardScaler().fit(x.reshape(50, -1))
-    det = hg.Detector(hg.create_model("dense", seed=0), scaler=scaler, threshold=hg.Percentile(99)).fit(x.reshape(50, -1))
+    det = hg.Detector(hg.create_model("dense", seed=0), scaler=scaler, threshold=hg.Percentile(99)).fit(
+        x.reshape(50, -1)
+    )
     hg.save(det, tmp_path / "det")
     det2 = hg.load(tmp_path / "det")
     assert isinstance(det2.scaler, hg.StandardScaler) and isinstance(det2.threshold, hg.Percentile)

@@ -22,8 +22,9 @@ def cardio(data_dir):
 
 
 def _stacked(seed, hidden=(8,), latent=4, features=21):
-    return hg.create_model("stacked", input_shape=(features,), hidden=hidden, latent_dim=latent, seed=seed,
-                           output_activation="none")
+    return hg.create_model(
+        "stacked", input_shape=(features,), hidden=hidden, latent_dim=latent, seed=seed, output_activation="none"
+    )
 
 
 def _equal(a, b) -> bool:
@@ -47,8 +48,9 @@ def test_each_member_follows_its_own_fit(cardio):
     _, x, xv = cardio
     opts = dict(epochs=8, batch_size=64, trim=0.2, progress=False)
     seeds = member_seeds(11, 3)
-    ens = hg.create_model("dense-ensemble", input_shape=(21,), n_members=3, hidden=(8,), latent_dim=4, seed=11,
-                          output_activation="none")
+    ens = hg.create_model(
+        "dense-ensemble", input_shape=(21,), n_members=3, hidden=(8,), latent_dim=4, seed=11, output_activation="none"
+    )
     hist = hg.fit(ens, x, validation=xv, seed=11, **opts)
     assert len(hist.members) == 3 and hist.settings["n_members"] == 3
     for k, seed in enumerate(seeds):
@@ -67,12 +69,13 @@ def test_a_stopped_member_no_longer_changes(cardio):
     def record(epoch, history, model):
         seen.append([w.detach().clone() for w in model.weights])
 
-    hist = hg.fit(ens, x, validation=xv, epochs=60, batch_size=128, early_stopping=1, seed=0, progress=False,
-                  callbacks=[record])
+    hist = hg.fit(
+        ens, x, validation=xv, epochs=60, batch_size=128, early_stopping=1, seed=0, progress=False, callbacks=[record]
+    )
     epochs = [h.epochs for h in hist.members]
     assert min(epochs) < max(epochs), epochs  # members stop on their own
     k = int(np.argmin(epochs))
-    after = [s[0][k] for s in seen[epochs[k]:]]  # member k's first layer in every later epoch
+    after = [s[0][k] for s in seen[epochs[k] :]]  # member k's first layer in every later epoch
     assert after and all(torch.equal(a, after[0]) for a in after)
     # and it ended at its best epoch's weights: its last validation loss is not its best
     assert hist.members[k].best_epoch < epochs[k]
@@ -82,8 +85,9 @@ def test_a_stopped_member_no_longer_changes(cardio):
 
 def test_member_rows_and_features(cardio):
     _, x, xv = cardio
-    ens = hg.create_model("dense-ensemble", input_shape=(21,), n_members=2, hidden=(8,), latent_dim=4, seed=0,
-                          output_activation="none")
+    ens = hg.create_model(
+        "dense-ensemble", input_shape=(21,), n_members=2, hidden=(8,), latent_dim=4, seed=0, output_activation="none"
+    )
     mask = np.zeros((2, 21), np.float32)
     mask[0, :12], mask[1, 9:] = 1, 1
     ens.set_feature_mask(mask)
@@ -161,6 +165,7 @@ def test_members_over_image_shaped_rows(fashion_small):
     own = [hg.Detector(ens.member(k), score="l2").fit(x) for k in range(2)]
     raw = np.stack([d.score_samples(x) for d in own]).astype(np.float64)
     q75, q25 = np.percentile(raw, [75, 25], axis=1)
-    expected = np.mean([(d.score_samples(new) - c) / s for d, c, s in zip(own, np.median(raw, axis=1), q75 - q25)],
-                       axis=0)
+    expected = np.mean(
+        [(d.score_samples(new) - c) / s for d, c, s in zip(own, np.median(raw, axis=1), q75 - q25)], axis=0
+    )
     np.testing.assert_allclose(det.score_samples(new), expected, rtol=1e-4, atol=1e-4)

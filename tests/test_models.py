@@ -10,13 +10,32 @@ import torch
 
 import hourglass as hg
 
-SHAPES = {"dense": (1, 28, 28), "stacked": (140,), "conv": (1, 28, 28), "conv-bn": (1, 28, 28), "vae": (1, 28, 28),
-          "conv-vae": (1, 28, 28), "cvae": (6,), "conv1d": (140,), "lstm": (3, 20)}
+SHAPES = {
+    "dense": (1, 28, 28),
+    "stacked": (140,),
+    "conv": (1, 28, 28),
+    "conv-bn": (1, 28, 28),
+    "vae": (1, 28, 28),
+    "conv-vae": (1, 28, 28),
+    "cvae": (6,),
+    "conv1d": (140,),
+    "lstm": (3, 20),
+}
 
 
 def test_registry_lists_and_filters():
-    assert hg.list_models() == ["conv", "conv-bn", "conv-vae", "conv1d", "cvae", "dense", "dense-ensemble", "lstm",
-                                "stacked", "vae"]
+    assert hg.list_models() == [
+        "conv",
+        "conv-bn",
+        "conv-vae",
+        "conv1d",
+        "cvae",
+        "dense",
+        "dense-ensemble",
+        "lstm",
+        "stacked",
+        "vae",
+    ]
     assert hg.list_models("conv*") == ["conv", "conv-bn", "conv-vae", "conv1d"]
     assert hg.list_models("*vae") == ["conv-vae", "cvae", "vae"]
     assert hg.list_models("nothing*") == []
@@ -52,7 +71,13 @@ def test_tutorial_architectures():
     assert sizes == [32, 16, 8, 16, 32, 140]
     conv = hg.create_model("conv", input_shape=(1, 28, 28))
     assert conv.latent_shape == (8, 7, 7)
-    assert [m.out_channels for m in conv.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))] == [16, 8, 8, 16, 1]
+    assert [m.out_channels for m in conv.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))] == [
+        16,
+        8,
+        8,
+        16,
+        1,
+    ]
     bn = hg.create_model("conv-bn", channels=(64, 32))
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in bn.modules()) == 4
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in bn.modules()) == 2
@@ -78,13 +103,16 @@ def test_output_activation_none_is_unbounded():
     assert out.min() < 0 or out.max() > 1
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"latnt_dim": 3}, "latnt_dim"),
-    ({"latent_dim": 0}, "latent_dim"),
-    ({"output_activation": "softmax"}, "output_activation"),
-    ({"hidden": (32, -1)}, "hidden"),
-    ({"activation": "swishy"}, "activation"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"latnt_dim": 3}, "latnt_dim"),
+        ({"latent_dim": 0}, "latent_dim"),
+        ({"output_activation": "softmax"}, "output_activation"),
+        ({"hidden": (32, -1)}, "hidden"),
+        ({"activation": "swishy"}, "activation"),
+    ],
+)
 def test_bad_model_options_are_named(kwargs, match):
     with pytest.raises(hg.InvalidInputError, match=match):
         hg.create_model("stacked", **kwargs)
@@ -138,9 +166,9 @@ def test_output_conv_matches_torch_conv_in_values_and_gradients(fashion_small, i
 PINNED_SCHEMAS = {
     # OutputConv2d's backward (models/layers.py) calls it positionally.
     "convolution_backward": "aten::convolution_backward(Tensor grad_output, Tensor input, Tensor weight, "
-                            "SymInt[]? bias_sizes, SymInt[] stride, SymInt[] padding, SymInt[] dilation, "
-                            "bool transposed, SymInt[] output_padding, SymInt groups, bool[3] output_mask) "
-                            "-> (Tensor, Tensor, Tensor)",
+    "SymInt[]? bias_sizes, SymInt[] stride, SymInt[] padding, SymInt[] dilation, "
+    "bool transposed, SymInt[] output_padding, SymInt groups, bool[3] output_mask) "
+    "-> (Tensor, Tensor, Tensor)",
 }
 
 

@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _strict_loads(text: str):
     """json.loads that refuses NaN / Infinity, as JavaScript's JSON.parse and jq do."""
+
     def refuse(name):
         raise ValueError(f"non-standard JSON constant {name}")
+
     return json.loads(text, parse_constant=refuse)
 
 
@@ -33,15 +35,17 @@ def test_metadata_license_and_version_in_one_place():
     assert meta["License-Expression"] == "MIT"
     assert "MIT License" in (ROOT / "LICENSE").read_text()
     assert (Path(hg.__file__).parent / "py.typed").is_file()
-    assert f"## [0.1.0]" in (ROOT / "CHANGELOG.md").read_text()
+    assert "## [0.1.0]" in (ROOT / "CHANGELOG.md").read_text()
 
 
 def test_import_leaves_scikit_learn_matplotlib_and_pandas_for_later():
-    code = ("import sys, hourglass as hg\n"
-            "heavy = [m for m in ('sklearn', 'matplotlib', 'pandas', 'scipy', 'onnx') if m in sys.modules]\n"
-            "print(','.join(heavy))\n"
-            "hg.AutoencoderDetector\n"
-            "print('sklearn' in sys.modules)\n")
+    code = (
+        "import sys, hourglass as hg\n"
+        "heavy = [m for m in ('sklearn', 'matplotlib', 'pandas', 'scipy', 'onnx') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+        "hg.AutoencoderDetector\n"
+        "print('sklearn' in sys.modules)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "", f"import hourglass loaded {out[0]}"
     assert out[1] == "True"  # the estimator is there on first use
@@ -58,11 +62,13 @@ def test_exit_codes_are_the_documented_ones(tmp_path):
     runner = CliRunner()
     (tmp_path / "not-a-model").mkdir()
     (tmp_path / "x.csv").write_text("a\n1\n")
-    missing = runner.invoke(main, ["score", str(tmp_path / "not-a-model"), str(tmp_path / "x.csv"),
-                                     "--out", str(tmp_path / "s.csv")])
+    missing = runner.invoke(
+        main, ["score", str(tmp_path / "not-a-model"), str(tmp_path / "x.csv"), "--out", str(tmp_path / "s.csv")]
+    )
     assert missing.exit_code == 1 and "Traceback" not in missing.output, missing.output
-    gone = runner.invoke(main, ["score", str(tmp_path / "no-such-folder"), str(tmp_path / "x.csv"),
-                                  "--out", str(tmp_path / "s.csv")])
+    gone = runner.invoke(
+        main, ["score", str(tmp_path / "no-such-folder"), str(tmp_path / "x.csv"), "--out", str(tmp_path / "s.csv")]
+    )
     assert gone.exit_code == 2 and "does not exist" in gone.output  # a path click checks: a usage error
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n3,oops\n")
     bad = runner.invoke(main, ["fit", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r")])
@@ -70,6 +76,13 @@ def test_exit_codes_are_the_documented_ones(tmp_path):
     assert runner.invoke(main, ["fit", "--no-such-option"]).exit_code == 2
     assert runner.invoke(main, ["no-such-command"]).exit_code == 2
     assert runner.invoke(main, ["demo", "--epochs", "zero"]).exit_code == 2
+
+
+def test_the_code_passes_the_linter_and_the_formatter():
+    """ruff, pinned in the test extra so that every machine formats alike (pyproject.toml's [tool.ruff])."""
+    for args in (["check", "."], ["format", "--check", "."]):
+        out = subprocess.run([sys.executable, "-m", "ruff", *args], cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 0, f"ruff {' '.join(args)}:\n{out.stdout}{out.stderr}"
 
 
 def test_strict_json_notes_and_restores_non_finite_values():
@@ -99,8 +112,20 @@ def test_cli_metrics_are_strict_json(tmp_path):
     x = rng.normal(size=(300, 4))
     lines = ["a,b,c,d,y"] + [",".join(f"{v:.5f}" for v in row) + ",0" for row in x]  # one class only: AUROC undefined
     (tmp_path / "t.csv").write_text("\n".join(lines) + "\n")
-    result = CliRunner().invoke(main, ["fit", str(tmp_path / "t.csv"), "--label-column", "y", "--normal-label", "0",
-                                       "--out", str(tmp_path / "run"), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "fit",
+            str(tmp_path / "t.csv"),
+            "--label-column",
+            "y",
+            "--normal-label",
+            "0",
+            "--out",
+            str(tmp_path / "run"),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     _strict_loads((tmp_path / "run" / "metrics.json").read_text())
 

@@ -55,7 +55,7 @@ def test_recipe_on_a_users_csv(tmp_path, data_dir):
     (tmp_path / "mine.toml").write_text(f'''
 description = "my table"
 [data]
-path = "{tmp_path / 'train.csv'}"
+path = "{tmp_path / "train.csv"}"
 label_column = "label"
 [transforms]
 scaler = "standard"
@@ -78,22 +78,30 @@ threshold = {{ type = "Contamination", rate = 0.1 }}
     assert isinstance(det.scaler, hg.StandardScaler)
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"training.epoch": 2}, r"unknown key 'training.epoch' in \[training\]; did you mean 'epochs'"),
-    ({"training.epochs": "ten"}, r"training.epochs must be an integer, got 'ten' \(str\)"),
-    ({"training.lr": True}, r"training.lr must be a number"),
-    ({"data.normal": ["one"]}, r"data.normal must be a list of integers"),
-    ({"model.latent_dims": 4}, r"unknown key 'model.latent_dims' in the 'stacked' model's options; did you mean "
-                               r"'latent_dim'"),
-    ({"transforms.scaler": "robust"}, r"transforms.scaler must be one of \['none', 'minmax'"),
-    ({"transforms.corruption": {"type": "GaussianNoise", "sigma": 0.1}},
-     r"unknown key 'transforms.corruption.sigma' .*valid keys: clip, std, type"),
-    ({"detection.threshold": {"type": "Median"}}, r"detection.threshold.type must be one of"),
-    ({"detection.threshold": {"type": "MeanStd", "q": 3}}, r"unknown key 'detection.threshold.q'"),
-    ({"reports.title": "x"}, r"unknown key 'reports' in recipe ecg-anomaly; did you mean 'report'"),
-    ({"model.name": "transformer"}, r"model.name must be one of"),
-    ({"data.path": "x.csv"}, r"exactly one of dataset .* or path"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"training.epoch": 2}, r"unknown key 'training.epoch' in \[training\]; did you mean 'epochs'"),
+        ({"training.epochs": "ten"}, r"training.epochs must be an integer, got 'ten' \(str\)"),
+        ({"training.lr": True}, r"training.lr must be a number"),
+        ({"data.normal": ["one"]}, r"data.normal must be a list of integers"),
+        (
+            {"model.latent_dims": 4},
+            r"unknown key 'model.latent_dims' in the 'stacked' model's options; did you mean "
+            r"'latent_dim'",
+        ),
+        ({"transforms.scaler": "robust"}, r"transforms.scaler must be one of \['none', 'minmax'"),
+        (
+            {"transforms.corruption": {"type": "GaussianNoise", "sigma": 0.1}},
+            r"unknown key 'transforms.corruption.sigma' .*valid keys: clip, std, type",
+        ),
+        ({"detection.threshold": {"type": "Median"}}, r"detection.threshold.type must be one of"),
+        ({"detection.threshold": {"type": "MeanStd", "q": 3}}, r"unknown key 'detection.threshold.q'"),
+        ({"reports.title": "x"}, r"unknown key 'reports' in recipe ecg-anomaly; did you mean 'report'"),
+        ({"model.name": "transformer"}, r"model.name must be one of"),
+        ({"data.path": "x.csv"}, r"exactly one of dataset .* or path"),
+    ],
+)
 def test_bad_recipes_are_refused_naming_the_key(override, message, tmp_path):
     with pytest.raises(RecipeError, match=message):
         hg.run_recipe("ecg-anomaly", tmp_path / "run", overrides=override, progress=False)
@@ -102,8 +110,9 @@ def test_bad_recipes_are_refused_naming_the_key(override, message, tmp_path):
 
 def test_bad_values_found_when_building_are_refused_before_training(tmp_path):
     with pytest.raises(RecipeError, match=r"transforms.corruption: GaussianNoise std"):
-        hg.run_recipe("ecg-anomaly", tmp_path / "a", overrides={"transforms.corruption": {"type": "GaussianNoise",
-                                                                                          "std": -1.0}})
+        hg.run_recipe(
+            "ecg-anomaly", tmp_path / "a", overrides={"transforms.corruption": {"type": "GaussianNoise", "std": -1.0}}
+        )
     with pytest.raises(RecipeError, match=r"\[model\] stacked: latent_dim"):
         hg.run_recipe("ecg-anomaly", tmp_path / "b", overrides={"model.latent_dim": 0}, progress=False)
     with pytest.raises(RecipeError, match=r"conditional 'cvae' model"):

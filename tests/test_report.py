@@ -19,19 +19,35 @@ def reports(tmp_path_factory, ecg_detector, ecg, fashion, data_dir):
     """Reports over the three kinds of data: ECG signals, images (a denoiser and a detector), a table."""
     out = {}
     det, history = ecg_detector
-    out["ecg"] = hg.report(det, ecg.x_test, ecg.is_anomaly(ecg.y_test), out=tmp_path_factory.mktemp("ecg"),
-                           history=history, title="ECG5000 <detector>")
+    out["ecg"] = hg.report(
+        det,
+        ecg.x_test,
+        ecg.is_anomaly(ecg.y_test),
+        out=tmp_path_factory.mktemp("ecg"),
+        history=history,
+        title="ECG5000 <detector>",
+    )
 
     model = hg.create_model("conv", input_shape=(1, 28, 28), latent_dim=16, seed=0)
     noise = hg.GaussianNoise(0.3, clip=(0, 1))
-    history = hg.fit(model, fashion.x_train[:1024], corruption=noise, epochs=2, batch_size=128, seed=0,
-                     progress=False)
-    out["denoiser"] = hg.report(model, fashion.x_test[:300], out=tmp_path_factory.mktemp("denoiser"),
-                                history=history, class_labels=fashion.y_test[:300], class_names=fashion.class_names)
+    history = hg.fit(model, fashion.x_train[:1024], corruption=noise, epochs=2, batch_size=128, seed=0, progress=False)
+    out["denoiser"] = hg.report(
+        model,
+        fashion.x_test[:300],
+        out=tmp_path_factory.mktemp("denoiser"),
+        history=history,
+        class_labels=fashion.y_test[:300],
+        class_names=fashion.class_names,
+    )
     shirts = hg.Detector(model, score="mae").fit(fashion.x_train[:1024])
-    out["images"] = hg.report(shirts, fashion.x_test[:300], (fashion.y_test[:300] == 9).astype(int),
-                              out=tmp_path_factory.mktemp("images"), class_labels=fashion.y_test[:300],
-                              class_names=fashion.class_names)
+    out["images"] = hg.report(
+        shirts,
+        fashion.x_test[:300],
+        (fashion.y_test[:300] == 9).astype(int),
+        out=tmp_path_factory.mktemp("images"),
+        class_labels=fashion.y_test[:300],
+        class_names=fashion.class_names,
+    )
 
     table = hg.datasets.load("adbench/4_breastw", data_dir=data_dir, download=False)
     est = hg.AutoencoderDetector(n_models=2, epochs=3, random_state=0).fit(table.x_train)
@@ -45,8 +61,15 @@ def _sections(page: str) -> list[str]:
 
 def test_report_holds_what_fits_the_model_and_data(reports, ecg_detector):
     ecg = reports["ecg"].read_text()
-    assert _sections(ecg) == ["overview", "detection", "training", "reconstructions", "anomalies", "latent",
-                              "configuration"]
+    assert _sections(ecg) == [
+        "overview",
+        "detection",
+        "training",
+        "reconstructions",
+        "anomalies",
+        "latent",
+        "configuration",
+    ]
     det, history = ecg_detector
     assert "ECG5000 &lt;detector&gt;" in ecg  # text is escaped
     assert f"{det.threshold_:.4g}" in ecg and "MeanStd(k=1.0)" in ecg and '"latent_dim": 8' in ecg
@@ -94,16 +117,25 @@ def test_report_renders_in_headless_chromium(reports, tmp_path):
     os.environ.setdefault("SE_OFFLINE", "true")  # never let Selenium Manager look for a driver online
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'profile'}"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
         for name, path in reports.items():
             driver.get(path.resolve().as_uri())
             images = driver.execute_script(
-                "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]);")
+                "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.naturalHeight]);"
+            )
             expected = path.read_text().count("<img ")
             assert len(images) == expected > 0, name
             assert all(done and w > 100 and h > 100 for done, w, h in images), (name, images)

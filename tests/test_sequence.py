@@ -14,7 +14,12 @@ def test_sequence_architectures():
     # the Keras time-series tutorial's model: Conv1D(32, 7, stride 2), Conv1D(16, 7, stride 2), mirrored
     convs = [m for m in conv.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.ConvTranspose1d))]
     assert [(m.out_channels, m.kernel_size[0], m.stride[0]) for m in convs] == [
-        (32, 7, 2), (16, 7, 2), (16, 7, 2), (32, 7, 2), (1, 7, 1)]
+        (32, 7, 2),
+        (16, 7, 2),
+        (16, 7, 2),
+        (32, 7, 2),
+        (1, 7, 1),
+    ]
     assert conv.latent_shape == (16, 35)
     assert hg.create_model("conv1d", input_shape=(140,), latent_dim=16).latent_shape == (16,)
     # a length that is not a multiple of 2 ** stages is padded inside and cut back
@@ -31,10 +36,13 @@ def test_sequence_architectures():
     assert torch.allclose(w.T @ w, torch.eye(32), atol=1e-5)
 
 
-@pytest.mark.parametrize("name, options, epochs, min_auroc", [
-    ("conv1d", {"latent_dim": 16}, 15, 0.95),
-    ("lstm", {"hidden": (32,), "latent_dim": 16}, 6, 0.75),
-])
+@pytest.mark.parametrize(
+    "name, options, epochs, min_auroc",
+    [
+        ("conv1d", {"latent_dim": 16}, 15, 0.95),
+        ("lstm", {"hidden": (32,), "latent_dim": 16}, 6, 0.75),
+    ],
+)
 def test_sequence_models_find_anomalous_ecg_beats(ecg, name, options, epochs, min_auroc):
     normal = ecg.x_train[ecg.y_train == 1][:1024]
     model = hg.create_model(name, input_shape=(140,), seed=0, **options)
@@ -80,7 +88,7 @@ def test_long_recording_flags_the_anomalous_stretch_and_plots_it(ecg, tmp_path):
     beats = np.concatenate([ecg.x_test[y == 0][:6], ecg.x_test[y == 1][:2], ecg.x_test[y == 0][6:12]])
     recording = beats.reshape(-1)
     truth = np.zeros(len(recording), bool)
-    truth[6 * 140: 8 * 140] = True
+    truth[6 * 140 : 8 * 140] = True
     steps = hg.scores_to_steps(det.score_samples(hg.windows(recording, 140, 35)), len(recording), 140, 35)
     flags = steps > det.threshold_
     flagged = hg.stretches(flags)
@@ -92,8 +100,17 @@ def test_long_recording_flags_the_anomalous_stretch_and_plots_it(ecg, tmp_path):
     assert len(shaded) == len(flagged) + 1  # one span per flagged stretch, one for the known anomaly
     assert len(fig.axes) == 2
     for name in ("signal.png", "signal.svg"):
-        assert figures.save_figure(fig if name.endswith("png") else figures.signal_anomalies(
-            np.stack([recording, recording]), flags=steps > det.threshold_), tmp_path / name).stat().st_size > 5000
+        assert (
+            figures.save_figure(
+                fig
+                if name.endswith("png")
+                else figures.signal_anomalies(np.stack([recording, recording]), flags=steps > det.threshold_),
+                tmp_path / name,
+            )
+            .stat()
+            .st_size
+            > 5000
+        )
     with pytest.raises(ValueError, match="time steps"):
         figures.signal_anomalies(recording, steps[:-1], 0.1)
 

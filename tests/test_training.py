@@ -26,8 +26,16 @@ def test_same_seed_same_result_on_cpu(fashion_small):
     runs = []
     for seed in (1, 1, 2):
         model = hg.create_model("conv", seed=0)
-        hist = hg.fit(model, x, corruption=hg.GaussianNoise(0.2, clip=(0, 1)), epochs=1, batch_size=64,
-                      seed=seed, progress=False, device="cpu")
+        hist = hg.fit(
+            model,
+            x,
+            corruption=hg.GaussianNoise(0.2, clip=(0, 1)),
+            epochs=1,
+            batch_size=64,
+            seed=seed,
+            progress=False,
+            device="cpu",
+        )
         runs.append((hist.train_loss[0], model.state_dict()))
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(runs[0][1][k], runs[1][1][k]) for k in runs[0][1])
@@ -42,15 +50,22 @@ def test_fit_is_torch_adam_on_the_batches_in_order_and_takes_another_optimizer()
     hg.fit(a, x.numpy(), epochs=2, batch_size=32, shuffle=False, lr=1e-2, progress=False)
     ref = torch.optim.Adam(b.parameters(), lr=1e-2)  # torch's own loop, unfused
     for i in range(16):
-        xb = x[(i % 8) * 32:(i % 8 + 1) * 32]
+        xb = x[(i % 8) * 32 : (i % 8 + 1) * 32]
         ref.zero_grad()
         b.loss(xb, xb, "mse").backward()
         ref.step()
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-5, atol=1e-6)
     sgd = hg.create_model("stacked", input_shape=(20,), hidden=(16,), latent_dim=4, seed=0)
-    history = hg.fit(sgd, x.numpy(), epochs=3, batch_size=32, lr=0.5, progress=False,
-                     optimizer=lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr))
+    history = hg.fit(
+        sgd,
+        x.numpy(),
+        epochs=3,
+        batch_size=32,
+        lr=0.5,
+        progress=False,
+        optimizer=lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr),
+    )
     assert history.train_loss[-1] < history.train_loss[0]
     assert not all(torch.equal(p, q) for p, q in zip(sgd.parameters(), a.parameters()))
 
@@ -65,7 +80,7 @@ def test_functional_adam_is_torch_adam_fused_bit_for_bit_and_checkpoints_through
     ref = torch.optim.Adam(models[1].parameters(), lr=1e-2, weight_decay=1e-4, fused=True)
     for i in range(12):
         for model, opt in ((models[0], ours), (models[1], ref)):
-            xb = x[(i % 4) * 32:(i % 4 + 1) * 32]
+            xb = x[(i % 4) * 32 : (i % 4 + 1) * 32]
             model.loss(xb, xb, "mse").backward()
             opt.step()
             opt.zero_grad()
@@ -75,7 +90,7 @@ def test_functional_adam_is_torch_adam_fused_bit_for_bit_and_checkpoints_through
             models[2].load_state_dict(models[0].state_dict())
             load_optimizer_state(resumed, tensors, meta)
         elif i > 5:
-            xb = x[(i % 4) * 32:(i % 4 + 1) * 32]
+            xb = x[(i % 4) * 32 : (i % 4 + 1) * 32]
             models[2].loss(xb, xb, "mse").backward()
             resumed.step()
             resumed.zero_grad()
@@ -87,14 +102,24 @@ def test_denoising_and_masking_train_on_clean_targets(fashion, fashion_small):
     x_train, x_val = fashion.x_train[:4000], fashion_small[1]
     noisy_val = np.clip(x_val + 0.2 * np.random.default_rng(0).standard_normal(x_val.shape), 0, 1).astype(np.float32)
     model = hg.create_model("conv", seed=0)
-    history = hg.fit(model, x_train, corruption=hg.GaussianNoise(0.2, clip=(0, 1)), epochs=3, batch_size=32,
-                     validation=(noisy_val, x_val), seed=0, progress=False)
+    history = hg.fit(
+        model,
+        x_train,
+        corruption=hg.GaussianNoise(0.2, clip=(0, 1)),
+        epochs=3,
+        batch_size=32,
+        validation=(noisy_val, x_val),
+        seed=0,
+        progress=False,
+    )
     denoised = hg.reconstruct(model, noisy_val)
     # The denoiser's output is closer to the clean images than its noisy input was.
     assert np.mean((denoised - x_val) ** 2) < 0.8 * np.mean((noisy_val - x_val) ** 2)
     assert history.val_loss[-1] < history.val_loss[0]
     masked = hg.create_model("dense", seed=0)
-    h2 = hg.fit(masked, x_train[:2000], corruption=hg.MaskingNoise(0.3), epochs=2, validation=x_val, seed=0, progress=False)
+    h2 = hg.fit(
+        masked, x_train[:2000], corruption=hg.MaskingNoise(0.3), epochs=2, validation=x_val, seed=0, progress=False
+    )
     assert h2.val_loss[-1] < h2.val_loss[0]
 
 
@@ -134,16 +159,26 @@ def test_callbacks_see_every_epoch_and_can_stop(ecg):
         seen.append((epoch, len(history.train_loss)))
         return epoch == 2
 
-    history = hg.fit(hg.create_model("stacked", seed=0), ecg.x_train[:256], epochs=5, callbacks=[stop_after_two],
-                     progress=False)
+    history = hg.fit(
+        hg.create_model("stacked", seed=0), ecg.x_train[:256], epochs=5, callbacks=[stop_after_two], progress=False
+    )
     assert seen == [(1, 1), (2, 2)] and history.epochs == 2
 
 
 def test_early_stopping_restores_best(ecg):
     normal = ecg.x_train[ecg.y_train == 1][:500]
     model = hg.create_model("stacked", input_shape=(140,), seed=0)
-    history = hg.fit(model, normal, epochs=50, batch_size=500, lr=1e-9, validation=normal, early_stopping=2,
-                     min_delta=1e-3, progress=False)
+    history = hg.fit(
+        model,
+        normal,
+        epochs=50,
+        batch_size=500,
+        lr=1e-9,
+        validation=normal,
+        early_stopping=2,
+        min_delta=1e-3,
+        progress=False,
+    )
     assert history.stopped_early and history.epochs == 3 and history.best_epoch == 1
 
 
@@ -169,16 +204,19 @@ def _x(n=64):
     return np.random.default_rng(0).random((n, 140), dtype=np.float32)
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.full((8, 140), np.nan, dtype=np.float32), "NaN"),
-    (np.where(np.eye(140)[:8] > 0, np.inf, 0.5), "inf"),
-    (np.zeros((0, 140), dtype=np.float32), "empty"),
-    (np.array([["a"] * 140] * 4), "strings"),
-    (np.array([[object()] * 140] * 4), "objects"),
-    (np.zeros((8, 141), dtype=np.float32), r"samples of shape \(141,\).*expects samples of shape \(140,\)"),
-    (np.zeros((8, 2, 70, 3), dtype=np.float32), "model expects"),
-    ([[1, 2], [3]], "could not be read"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.full((8, 140), np.nan, dtype=np.float32), "NaN"),
+        (np.where(np.eye(140)[:8] > 0, np.inf, 0.5), "inf"),
+        (np.zeros((0, 140), dtype=np.float32), "empty"),
+        (np.array([["a"] * 140] * 4), "strings"),
+        (np.array([[object()] * 140] * 4), "objects"),
+        (np.zeros((8, 141), dtype=np.float32), r"samples of shape \(141,\).*expects samples of shape \(140,\)"),
+        (np.zeros((8, 2, 70, 3), dtype=np.float32), "model expects"),
+        ([[1, 2], [3]], "could not be read"),
+    ],
+)
 def test_bad_training_data_is_named(bad, match):
     model = hg.create_model("stacked", input_shape=(140,), seed=0)
     with pytest.raises(hg.InvalidInputError, match=match):
@@ -192,16 +230,19 @@ def test_nan_in_one_sample_is_located():
         hg.fit(hg.create_model("stacked", seed=0), x, progress=False)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"batch_size": 0}, "batch_size"),
-    ({"batch_size": 2.5}, "batch_size"),
-    ({"epochs": 0}, "epochs"),
-    ({"loss": "hinge"}, "loss"),
-    ({"lr": -1.0}, "lr"),
-    ({"target": np.zeros((3, 140), dtype=np.float32)}, "target has 3"),
-    ({"corruption": 0.2}, "callable"),
-    ({"device": "tpu"}, "device"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.5}, "batch_size"),
+        ({"epochs": 0}, "epochs"),
+        ({"loss": "hinge"}, "loss"),
+        ({"lr": -1.0}, "lr"),
+        ({"target": np.zeros((3, 140), dtype=np.float32)}, "target has 3"),
+        ({"corruption": 0.2}, "callable"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
 def test_bad_training_arguments_are_named(kwargs, match):
     with pytest.raises(hg.InvalidInputError, match=match):
         hg.fit(hg.create_model("stacked", seed=0), _x(), progress=False, **kwargs)
@@ -280,8 +321,9 @@ def test_super_resolution_training_restores_detail(fashion_small, tmp_path):
     better than the coarse input itself."""
     x_train, x_test = fashion_small
     model = hg.create_model("conv", seed=0)
-    history = hg.fit(model, x_train, corruption=hg.Downsample(2), epochs=3, batch_size=64, validation=x_test,
-                     seed=0, progress=False)
+    history = hg.fit(
+        model, x_train, corruption=hg.Downsample(2), epochs=3, batch_size=64, validation=x_test, seed=0, progress=False
+    )
     import torch
 
     coarse = hg.Downsample(2)(torch.from_numpy(x_test)).numpy()
@@ -291,8 +333,9 @@ def test_super_resolution_training_restores_detail(fashion_small, tmp_path):
     det = hg.Detector(model, score="mse", input_transform=hg.Downsample(2)).fit(x_train[:500])
     scores = det.score_samples(x_test)
     restored = hg.reconstruct(model, coarse)
-    np.testing.assert_allclose(scores, ((restored - x_test) ** 2).reshape(len(x_test), -1).mean(1), rtol=1e-4,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        scores, ((restored - x_test) ** 2).reshape(len(x_test), -1).mean(1), rtol=1e-4, atol=1e-7
+    )
     assert scores.mean() == pytest.approx(history.val_loss[-1], rel=1e-3)
     np.testing.assert_allclose(det.score_map(x_test[:3]), (restored[:3] - x_test[:3]) ** 2, rtol=1e-4, atol=1e-7)
     hg.save(det, tmp_path / "sr")
@@ -315,8 +358,8 @@ def test_windows_cut_a_long_recording_and_scores_map_back(ecg, ecg_detector):
     np.testing.assert_array_equal(w[6], odd[0])
     per_step = hg.scores_to_steps(det.score_samples(w), len(recording), 140, 140)
     assert per_step.shape == (len(recording),)
-    inside = per_step[6 * 140:8 * 140]
-    assert inside.min() > np.median(np.r_[per_step[:6 * 140], per_step[8 * 140:]])
+    inside = per_step[6 * 140 : 8 * 140]
+    assert inside.min() > np.median(np.r_[per_step[: 6 * 140], per_step[8 * 140 :]])
     # overlapping windows: a step's score is the mean of the windows covering it
     w2 = hg.windows(recording, length=140, stride=70)
     maps = det.score_map(w2)
@@ -359,8 +402,7 @@ def test_compiled_training_matches_eager(ecg):
     runs = []
     for compile_ in (False, True):
         model = hg.create_model("stacked", input_shape=(140,), hidden=(32, 16), latent_dim=8, seed=0)
-        history = hg.fit(model, normal, epochs=2, batch_size=128, loss="mae", seed=0, progress=False,
-                         compile=compile_)
+        history = hg.fit(model, normal, epochs=2, batch_size=128, loss="mae", seed=0, progress=False, compile=compile_)
         runs.append((model, history))
     (eager, h_eager), (compiled, h_compiled) = runs
     np.testing.assert_allclose(h_compiled.train_loss, h_eager.train_loss, rtol=1e-5)

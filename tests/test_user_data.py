@@ -46,13 +46,16 @@ def test_csv_with_header_and_label_column(tmp_path, pima):
         hg.datasets.read_csv(path2, columns=names)
 
 
-@pytest.mark.parametrize("body, match", [
-    ("a,b\n1,2\n3,abc\n", r"line 3, column 'b': 'abc' is not a number"),
-    ("a,b\n1,2\n,4\n", r"line 3, column 'a': an empty cell"),
-    ("a,b\n1,2\n3,4,5\n", r"line 3 has 3 cells but the header has 2"),
-    ("a,b\n", r"a header but no data rows"),
-    ("", r"empty"),
-])
+@pytest.mark.parametrize(
+    "body, match",
+    [
+        ("a,b\n1,2\n3,abc\n", r"line 3, column 'b': 'abc' is not a number"),
+        ("a,b\n1,2\n,4\n", r"line 3, column 'a': an empty cell"),
+        ("a,b\n1,2\n3,4,5\n", r"line 3 has 3 cells but the header has 2"),
+        ("a,b\n", r"a header but no data rows"),
+        ("", r"empty"),
+    ],
+)
 def test_bad_csv_cells_are_named(tmp_path, body, match):
     path = tmp_path / "bad.csv"
     path.write_text(body)

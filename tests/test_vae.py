@@ -18,8 +18,7 @@ def mnist_small(data_dir):
 def trained_vae(mnist_small):
     x_train, x_test = mnist_small
     model = hg.create_model("vae", input_shape=(1, 28, 28), hidden=(256,), latent_dim=8, seed=0)
-    history = hg.fit(model, x_train, epochs=4, batch_size=128, loss="elbo", validation=x_test, seed=0,
-                     progress=False)
+    history = hg.fit(model, x_train, epochs=4, batch_size=128, loss="elbo", validation=x_test, seed=0, progress=False)
     return model, history
 
 
@@ -29,8 +28,9 @@ def test_elbo_trains_and_is_repeatable(mnist_small, trained_vae):
     assert history.val_loss[-1] < history.val_loss[0] < 400
     assert history.val_loss[-1] < 220
     again = hg.create_model("vae", input_shape=(1, 28, 28), hidden=(256,), latent_dim=8, seed=0)
-    h2 = hg.fit(again, mnist_small[0], epochs=4, batch_size=128, loss="elbo", validation=mnist_small[1], seed=0,
-                progress=False)
+    h2 = hg.fit(
+        again, mnist_small[0], epochs=4, batch_size=128, loss="elbo", validation=mnist_small[1], seed=0, progress=False
+    )
     assert h2.train_loss == history.train_loss  # the reparameterisation draws follow fit's seed
 
 
@@ -68,6 +68,7 @@ def test_sampling_and_loss_errors(trained_vae):
 
 # -- the three VAEs, their likelihoods and the ELBO's parts ------------------------------------
 
+
 def test_history_logs_the_elbo_parts(mnist_small, trained_vae):
     _, history = trained_vae
     parts, val_parts = history.train_parts, history.val_parts
@@ -75,8 +76,9 @@ def test_history_logs_the_elbo_parts(mnist_small, trained_vae):
     assert len(parts["kl"]) == len(history.train_loss) == len(val_parts["kl"])
     for epoch in range(len(history.train_loss)):  # beta = 1, no warm-up: loss = NLL + KL
         assert history.train_loss[epoch] == pytest.approx(parts["reconstruction"][epoch] + parts["kl"][epoch], rel=1e-5)
-        assert history.val_loss[epoch] == pytest.approx(val_parts["reconstruction"][epoch] + val_parts["kl"][epoch],
-                                                        rel=1e-5)
+        assert history.val_loss[epoch] == pytest.approx(
+            val_parts["reconstruction"][epoch] + val_parts["kl"][epoch], rel=1e-5
+        )
     assert all(k > 0 for k in parts["kl"])
 
 
@@ -110,10 +112,12 @@ def test_conv_vae_trains_and_encodes_with_logvar(mnist_small):
 
 def test_gaussian_likelihood_learns_its_variance(ecg):
     normal = ecg.x_train[ecg.y_train == 1]
-    fixed = hg.create_model("vae", input_shape=(140,), hidden=(64,), latent_dim=4, likelihood="gaussian",
-                            variance="fixed", std=1.0, seed=0)
-    learned = hg.create_model("vae", input_shape=(140,), hidden=(64,), latent_dim=4, likelihood="gaussian",
-                              variance="learned", seed=0)
+    fixed = hg.create_model(
+        "vae", input_shape=(140,), hidden=(64,), latent_dim=4, likelihood="gaussian", variance="fixed", std=1.0, seed=0
+    )
+    learned = hg.create_model(
+        "vae", input_shape=(140,), hidden=(64,), latent_dim=4, likelihood="gaussian", variance="learned", seed=0
+    )
     h_fixed = hg.fit(fixed, normal, epochs=15, batch_size=64, seed=0, progress=False)
     h_learned = hg.fit(learned, normal, epochs=15, batch_size=64, seed=0, progress=False)
     assert learned.config.output_activation == "none"
@@ -131,26 +135,28 @@ def test_importance_weighted_nll_is_exact_for_a_linear_gaussian_model():
     every importance weight equal p(x), so the ELBO and the k-sample estimate are both exact."""
     torch = pytest.importorskip("torch")
     d, k_lat, s = 6, 2, 0.5
-    model = hg.create_model("vae", input_shape=(d,), hidden=(), latent_dim=k_lat, likelihood="gaussian",
-                            variance="fixed", std=s, seed=0)
+    model = hg.create_model(
+        "vae", input_shape=(d,), hidden=(), latent_dim=k_lat, likelihood="gaussian", variance="fixed", std=s, seed=0
+    )
     rng = np.random.default_rng(0)
     q, _ = np.linalg.qr(rng.normal(size=(d, k_lat)))
     w = q * np.array([2.0, 0.7])
     b = rng.normal(size=d)
-    post_var = 1.0 / (1.0 + (w ** 2).sum(axis=0) / s ** 2)  # diagonal because W'W is
+    post_var = 1.0 / (1.0 + (w**2).sum(axis=0) / s**2)  # diagonal because W'W is
     with torch.no_grad():
         model.decoder[-1].weight.copy_(torch.tensor(w, dtype=torch.float32))
         model.decoder[-1].bias.copy_(torch.tensor(b, dtype=torch.float32))
-        a = post_var[:, None] * w.T / s ** 2
+        a = post_var[:, None] * w.T / s**2
         model.to_mean.weight.copy_(torch.tensor(a, dtype=torch.float32))
         model.to_mean.bias.copy_(torch.tensor(-a @ b, dtype=torch.float32))
         model.to_logvar.weight.zero_()
         model.to_logvar.bias.copy_(torch.tensor(np.log(post_var), dtype=torch.float32))
     x = rng.normal(size=(50, d)).astype(np.float32) * 2
-    cov = w @ w.T + s ** 2 * np.eye(d)
+    cov = w @ w.T + s**2 * np.eye(d)
     diff = x - b
-    exact = 0.5 * (np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff) + np.linalg.slogdet(cov)[1]
-                   + d * np.log(2 * np.pi))
+    exact = 0.5 * (
+        np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff) + np.linalg.slogdet(cov)[1] + d * np.log(2 * np.pi)
+    )
     eps = torch.randn(200, k_lat, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         xt = torch.from_numpy(x)
@@ -164,6 +170,7 @@ def test_importance_weighted_nll_is_exact_for_a_linear_gaussian_model():
 
 
 # -- the conditional VAE -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def trained_cvae(data_dir):
@@ -211,6 +218,7 @@ def test_cvae_label_errors(trained_cvae):
 
 
 # -- anomaly scores, interpolation, plots, save / load --------------------------------------------
+
 
 def test_vae_scores_detect_ecg_anomalies(ecg, tmp_path):
     normal = ecg.x_train[ecg.y_train == 1]

@@ -22,8 +22,9 @@ def list_datasets(data_dir=None) -> list[str]:
     return DATASETS.names() + [f"adbench/{n}" for n in adbench.available(data_dir)]
 
 
-def load(name: str, *, data_dir=None, download: bool = True, cache_dir=None, base_url=None,
-         progress: bool = False, **options) -> Dataset:
+def load(
+    name: str, *, data_dir=None, download: bool = True, cache_dir=None, base_url=None, progress: bool = False, **options
+) -> Dataset:
     """Load a data set by name.
 
     Parameters
@@ -43,13 +44,28 @@ def load(name: str, *, data_dir=None, download: bool = True, cache_dir=None, bas
         Passed to the data set's loader: ``split="tutorial"`` for ECG5000, ``test_size`` and
         ``seed`` for ADBench.
     """
-    fetch_kw = dict(data_dir=data_dir, download=download, cache=cache_dir, base_url=base_url,
-                    progress=progress)
+    fetch_kw = dict(data_dir=data_dir, download=download, cache=cache_dir, base_url=base_url, progress=progress)
     key = str(name).lower()
     if key.startswith("adbench/"):
         return adbench.load(name.split("/", 1)[1], **fetch_kw, **options)
     return DATASETS[key](**fetch_kw, **options)
 
 
-__all__ = ["DATASETS", "Dataset", "register_dataset", "ImageFolder", "Resource", "Table", "cache_dir", "fetch", "list_datasets", "load", "one_vs_rest", "read_csv",
-           "read_image_folder", "read_npy", "read_npz", "read_table"]
+__all__ = [
+    "DATASETS",
+    "Dataset",
+    "register_dataset",
+    "ImageFolder",
+    "Resource",
+    "Table",
+    "cache_dir",
+    "fetch",
+    "list_datasets",
+    "load",
+    "one_vs_rest",
+    "read_csv",
+    "read_image_folder",
+    "read_npy",
+    "read_npz",
+    "read_table",
+]

@@ -82,9 +82,14 @@ def load(name: str, *, test_size: float = 0.3, seed: int = 0, **fetch_kw) -> Dat
             )
     path = fetch(FOLDER, resource, **fetch_kw)
     x, y = read_npz(path)
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=test_size, stratify=y, random_state=seed
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=test_size, stratify=y, random_state=seed)
+    return Dataset(
+        f"{FOLDER}/{name}",
+        x_train,
+        y_train,
+        x_test,
+        y_test,
+        normal_labels=(0,),
+        class_names=("normal", "anomaly"),
+        info={"file": str(path), "protocol": f"stratified split, test_size={test_size}, seed={seed}"},
     )
-    return Dataset(f"{FOLDER}/{name}", x_train, y_train, x_test, y_test, normal_labels=(0,),
-                   class_names=("normal", "anomaly"),
-                   info={"file": str(path), "protocol": f"stratified split, test_size={test_size}, seed={seed}"})

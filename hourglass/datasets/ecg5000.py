@@ -29,8 +29,7 @@ def _read_bundled() -> dict[str, np.ndarray]:
 
 
 @register_dataset(NAME)
-def load(split: str = "ucr", *, data_dir=None, download=True, cache=None, base_url=None,
-         progress=False) -> Dataset:
+def load(split: str = "ucr", *, data_dir=None, download=True, cache=None, base_url=None, progress=False) -> Dataset:
     """Load ECG5000.
 
     Parameters
@@ -56,8 +55,16 @@ def load(split: str = "ucr", *, data_dir=None, download=True, cache=None, base_u
     y_test = arrays["y_test"].astype(np.int64)
     info = {"source": "UCR 2018 archive, ECG5000 (bundled)", "split": split}
     if split == "ucr":
-        return Dataset(NAME, arrays["x_train"], y_train, arrays["x_test"], y_test,
-                       normal_labels=NORMAL_LABELS, class_names=CLASSES, info=info)
+        return Dataset(
+            NAME,
+            arrays["x_train"],
+            y_train,
+            arrays["x_test"],
+            y_test,
+            normal_labels=NORMAL_LABELS,
+            class_names=CLASSES,
+            info=info,
+        )
     if split != "tutorial":
         raise InvalidInputError(f"ecg5000 split must be 'ucr' or 'tutorial', got {split!r}")
 
@@ -69,7 +76,17 @@ def load(split: str = "ucr", *, data_dir=None, download=True, cache=None, base_u
     # hg.MinMaxScaler(per_feature=False) written out: a data set does not depend on transforms
     low, high = np.float32(x_train.min()), np.float32(x_train.max())
     span = high - low
-    info.update(protocol="train_test_split(test_size=0.2, random_state=21); global min-max of train",
-                scaler={"type": "MinMaxScaler", "per_feature": False, "min": float(low), "max": float(high)})
-    return Dataset(NAME, ((x_train - low) / span).astype(np.float32), y_train, ((x_test - low) / span).astype(np.float32),
-                   y_test, normal_labels=NORMAL_LABELS, class_names=CLASSES, info=info)
+    info.update(
+        protocol="train_test_split(test_size=0.2, random_state=21); global min-max of train",
+        scaler={"type": "MinMaxScaler", "per_feature": False, "min": float(low), "max": float(high)},
+    )
+    return Dataset(
+        NAME,
+        ((x_train - low) / span).astype(np.float32),
+        y_train,
+        ((x_test - low) / span).astype(np.float32),
+        y_test,
+        normal_labels=NORMAL_LABELS,
+        class_names=CLASSES,
+        info=info,
+    )

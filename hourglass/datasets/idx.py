@@ -39,9 +39,7 @@ def read_idx(path: Path, expected_shape: tuple[int, ...] | None = None) -> np.nd
     payload = len(raw) - header
     if payload != expected_bytes:
         what = "truncated" if payload < expected_bytes else "has trailing bytes"
-        raise DataFileError(
-            f"{path}: {what}: header says {dims} = {expected_bytes} bytes, file holds {payload}"
-        )
+        raise DataFileError(f"{path}: {what}: header says {dims} = {expected_bytes} bytes, file holds {payload}")
     if expected_shape is not None and dims != tuple(expected_shape):
         raise DataFileError(f"{path}: holds an array of shape {dims}, expected {tuple(expected_shape)}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)

@@ -66,8 +66,13 @@ def read_image_folder(path, *, size=None, color: str = "grayscale", skip_unreada
         size = (int(size), int(size)) if isinstance(size, (int, np.integer)) else tuple(int(s) for s in size)
         if len(size) != 2 or min(size) < 1:
             raise InvalidInputError(f"size must be (height, width) with positive sides, got {size!r}")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
     if not files:
         raise DataFileError(f"{root}: no image files ({', '.join(IMAGE_SUFFIXES)})")
 
@@ -87,8 +92,12 @@ def read_image_folder(path, *, size=None, color: str = "grayscale", skip_unreada
         arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
         kept.append(f)
     if bad and not skip_unreadable:
-        raise DataFileError(f"{root}: {len(bad)} unreadable image file(s): " + "; ".join(bad[:10])
-                            + (" ..." if len(bad) > 10 else "") + " (skip_unreadable=True skips them)")
+        raise DataFileError(
+            f"{root}: {len(bad)} unreadable image file(s): "
+            + "; ".join(bad[:10])
+            + (" ..." if len(bad) > 10 else "")
+            + " (skip_unreadable=True skips them)"
+        )
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable image file(s): " + "; ".join(bad), UserWarning, stacklevel=2)
     if not arrays:
@@ -100,5 +109,6 @@ def read_image_folder(path, *, size=None, color: str = "grayscale", skip_unreada
     if class_names:
         index = {c: i for i, c in enumerate(class_names)}
         y = np.asarray([index[str(p.parts[0])] if p.parts else -1 for p in parents], dtype=np.int64)
-    return ImageFolder(x=np.stack(arrays).astype(np.float32), y=y, class_names=class_names,
-                       files=[str(f) for f in kept])
+    return ImageFolder(
+        x=np.stack(arrays).astype(np.float32), y=y, class_names=class_names, files=[str(f) for f in kept]
+    )

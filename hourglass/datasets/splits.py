@@ -40,19 +40,26 @@ def one_vs_rest(ds: Dataset, normal) -> Dataset:
     present = np.unique(np.concatenate([ds.y_train, ds.y_test]))
     missing = sorted(set(classes.tolist()) - set(present.tolist()))
     if missing:
-        raise InvalidInputError(f"normal label(s) {missing} do not occur in {ds.name}; its labels are "
-                                f"{present.tolist()}")
+        raise InvalidInputError(
+            f"normal label(s) {missing} do not occur in {ds.name}; its labels are {present.tolist()}"
+        )
     train_normal = np.isin(ds.y_train, classes)
     y_test = np.isin(ds.y_test, classes, invert=True).astype(np.int64)
     if not train_normal.any():
         raise InvalidInputError(f"{ds.name} has no training samples of the normal label(s) {classes.tolist()}")
     if y_test.all() or not y_test.any():
-        raise InvalidInputError(f"with normal={classes.tolist()} the test set of {ds.name} holds only one class; "
-                                "a one-class evaluation needs both normal and anomalous test samples")
+        raise InvalidInputError(
+            f"with normal={classes.tolist()} the test set of {ds.name} holds only one class; "
+            "a one-class evaluation needs both normal and anomalous test samples"
+        )
     names = [ds.label_name(c) for c in classes.tolist()]
     return Dataset(
         name=f"{ds.name}/one-vs-rest({','.join(map(str, classes.tolist()))})",
-        x_train=ds.x_train[train_normal], y_train=np.zeros(int(train_normal.sum()), dtype=np.int64),
-        x_test=ds.x_test, y_test=y_test, normal_labels=(0,), class_names=("normal", "anomaly"),
+        x_train=ds.x_train[train_normal],
+        y_train=np.zeros(int(train_normal.sum()), dtype=np.int64),
+        x_test=ds.x_test,
+        y_test=y_test,
+        normal_labels=(0,),
+        class_names=("normal", "anomaly"),
         info={**ds.info, "source": ds.name, "normal_labels": classes.tolist(), "normal_names": names},
     )

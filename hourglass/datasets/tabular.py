@@ -38,8 +38,9 @@ class Table:
     source: str
 
 
-def read_table(path, *, label_column=None, header="infer", delimiter=None, columns=None, x_key=None,
-               y_key=None) -> Table:
+def read_table(
+    path, *, label_column=None, header="infer", delimiter=None, columns=None, x_key=None, y_key=None
+) -> Table:
     """Read a CSV / TSV, ``.npy`` or ``.npz`` file into a :class:`Table` (dispatch on the suffix).
 
     ``label_column`` (CSV: a column name or 0-based index) and ``x_key`` / ``y_key`` (``.npz``)
@@ -51,13 +52,17 @@ def read_table(path, *, label_column=None, header="infer", delimiter=None, colum
         return read_csv(path, label_column=label_column, header=header, delimiter=delimiter, columns=columns)
     if suffix == ".npy":
         if label_column is not None:
-            raise InvalidInputError(f"{path}: a .npy file holds one array; its label column cannot be chosen by "
-                                    "name (save X and y in an .npz instead)")
+            raise InvalidInputError(
+                f"{path}: a .npy file holds one array; its label column cannot be chosen by "
+                "name (save X and y in an .npz instead)"
+            )
         return read_npy(path)
     if suffix == ".npz":
         return read_npz(path, x_key=x_key, y_key=y_key)
-    raise InvalidInputError(f"{path}: unsupported file type {suffix!r}; expected one of "
-                            f"{CSV_SUFFIXES + ARRAY_SUFFIXES} (or a folder of images)")
+    raise InvalidInputError(
+        f"{path}: unsupported file type {suffix!r}; expected one of "
+        f"{CSV_SUFFIXES + ARRAY_SUFFIXES} (or a folder of images)"
+    )
 
 
 def _open_text(path: Path) -> str:
@@ -113,8 +118,11 @@ def read_csv(path, *, label_column=None, header="infer", delimiter=None, columns
         except csv.Error:
             delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
-        rows = [(i + 1, r) for i, r in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter))
-                if r and any(c.strip() for c in r)]
+        rows = [
+            (i + 1, r)
+            for i, r in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter))
+            if r and any(c.strip() for c in r)
+        ]
     except csv.Error as exc:
         raise DataFileError(f"{path}: not a valid CSV file ({exc})") from None
     if not rows:
@@ -141,16 +149,20 @@ def read_csv(path, *, label_column=None, header="infer", delimiter=None, columns
         elif str(label_column) in names:
             label_idx = names.index(str(label_column))
         elif not has_header:
-            raise InvalidInputError(f"{path}: no header row, so the label column {label_column!r} cannot be found "
-                                    "by name; pass its 0-based index")
+            raise InvalidInputError(
+                f"{path}: no header row, so the label column {label_column!r} cannot be found "
+                "by name; pass its 0-based index"
+            )
         else:
             raise InvalidInputError(f"{path}: no column named {label_column!r}; columns: {names}")
     if columns is not None and not has_header:
         # No names to match: the file's own feature columns are taken in order, if their count fits.
         n_features = n_cols - (label_idx is not None)
         if n_features != len(columns):
-            raise InvalidInputError(f"{path}: no header row, so columns cannot be chosen by name, and its "
-                                    f"{n_features} feature columns are not the {len(columns)} expected")
+            raise InvalidInputError(
+                f"{path}: no header row, so columns cannot be chosen by name, and its "
+                f"{n_features} feature columns are not the {len(columns)} expected"
+            )
         names = list(columns)
         if label_idx is not None:
             names.insert(label_idx, f"x{label_idx}")
@@ -169,8 +181,10 @@ def read_csv(path, *, label_column=None, header="infer", delimiter=None, columns
     labels = []
     for r, (line, cells) in enumerate(body):
         if len(cells) != n_cols:
-            raise DataFileError(f"{path}: line {line} has {len(cells)} cells but the "
-                                f"{'header' if has_header else 'first row'} has {n_cols}")
+            raise DataFileError(
+                f"{path}: line {line} has {len(cells)} cells but the "
+                f"{'header' if has_header else 'first row'} has {n_cols}"
+            )
         for j, i in enumerate(feature_idx):
             cell = cells[i].strip()
             try:
@@ -185,16 +199,34 @@ def read_csv(path, *, label_column=None, header="infer", delimiter=None, columns
         y = np.asarray(labels)
         if all(_is_number(v) for v in labels):
             y = y.astype(np.float64)
-    return Table(x=x.astype(np.float32), y=y, feature_names=[names[i] for i in feature_idx],
-                 label_name=None if label_idx is None else names[label_idx], source=str(path))
+    return Table(
+        x=x.astype(np.float32),
+        y=y,
+        feature_names=[names[i] for i in feature_idx],
+        label_name=None if label_idx is None else names[label_idx],
+        source=str(path),
+    )
 
 
 # What np.load raises on a malformed file: its header is parsed as a Python literal (SyntaxError,
 # tokenize.TokenError), its sizes may overflow or ask for absurd memory, and the zip layer has its
 # own errors. Found by the fuzz tests (tests/test_fuzz.py).
-NUMPY_READ_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile, SyntaxError,
-                     tokenize.TokenError, MemoryError, OverflowError, TypeError, KeyError, IndexError,
-                     NotImplementedError, RecursionError)
+NUMPY_READ_ERRORS = (
+    ValueError,
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    SyntaxError,
+    tokenize.TokenError,
+    MemoryError,
+    OverflowError,
+    TypeError,
+    KeyError,
+    IndexError,
+    NotImplementedError,
+    RecursionError,
+)
 
 
 def _load_numpy(path: Path):
@@ -208,8 +240,10 @@ def _load_numpy(path: Path):
 
 def _numpy_error(path: Path, exc: Exception) -> DataFileError:
     if "pickle" in str(exc).lower():
-        return DataFileError(f"{path}: holds pickled Python objects, which hourglass never loads "
-                             "(they can run code); save plain numeric arrays")
+        return DataFileError(
+            f"{path}: holds pickled Python objects, which hourglass never loads "
+            "(they can run code); save plain numeric arrays"
+        )
     return DataFileError(f"{path}: corrupt or truncated NumPy file ({type(exc).__name__}: {exc})")
 
 

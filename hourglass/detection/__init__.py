@@ -5,9 +5,33 @@ from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
 from hourglass.detection.metrics import detection_metrics
 from hourglass.detection.scorer import EnsembleScorer, Scorer
-from hourglass.detection.thresholds import (BestF1, Contamination, FixedFPR, MeanStd, Percentile, Threshold,
-                                            create_threshold, list_thresholds, register_threshold)
+from hourglass.detection.thresholds import (
+    BestF1,
+    Contamination,
+    FixedFPR,
+    MeanStd,
+    Percentile,
+    Threshold,
+    create_threshold,
+    list_thresholds,
+    register_threshold,
+)
 
-__all__ = ["BaseDetector", "BestF1", "Contamination", "Detector", "EnsembleScorer", "Scorer", "create_threshold",
-           "list_thresholds", "register_threshold", "DetectorEnsemble", "Explanation", "FixedFPR", "MeanStd", "Percentile", "Threshold",
-           "detection_metrics"]
+__all__ = [
+    "BaseDetector",
+    "BestF1",
+    "Contamination",
+    "Detector",
+    "EnsembleScorer",
+    "Scorer",
+    "create_threshold",
+    "list_thresholds",
+    "register_threshold",
+    "DetectorEnsemble",
+    "Explanation",
+    "FixedFPR",
+    "MeanStd",
+    "Percentile",
+    "Threshold",
+    "detection_metrics",
+]

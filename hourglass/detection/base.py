@@ -83,8 +83,9 @@ class BaseDetector:
     # -- thresholds ------------------------------------------------------------------------
     def _check_threshold(self) -> None:
         if not isinstance(self.threshold, Threshold):
-            raise InvalidInputError(f"threshold must be an hourglass threshold such as hg.MeanStd(k=1), got "
-                                    f"{self.threshold!r}")
+            raise InvalidInputError(
+                f"threshold must be an hourglass threshold such as hg.MeanStd(k=1), got {self.threshold!r}"
+            )
 
     def _check_feature_names(self) -> None:
         if self.feature_names is not None:
@@ -96,8 +97,13 @@ class BaseDetector:
         self.threshold.fit(scores, y)
         self.threshold_ = self.threshold.value_
         self.calibration_scores_ = np.sort(scores.astype(np.float64))
-        self.train_scores_ = {"mean": float(scores.mean()), "std": float(scores.std()),
-                              "min": float(scores.min()), "max": float(scores.max()), "n": int(len(scores))}
+        self.train_scores_ = {
+            "mean": float(scores.mean()),
+            "std": float(scores.std()),
+            "min": float(scores.min()),
+            "max": float(scores.max()),
+            "n": int(len(scores)),
+        }
 
     def _check_fitted(self):
         if not hasattr(self, "threshold_"):
@@ -136,7 +142,7 @@ class BaseDetector:
         self._check_fitted()
         return detection_metrics(y_is_anomaly, self._scores(x), self.threshold_)
 
-    def explain(self, x, top: int = 5) -> "Explanation":
+    def explain(self, x, top: int = 5) -> Explanation:
         """The ``top`` elements (features, pixels, time steps) that contribute most to each
         sample's score, largest first, with their share of the sample's total error."""
         top = check_positive_int(top, "top")
@@ -147,8 +153,12 @@ class BaseDetector:
         errors = np.take_along_axis(flat, order, axis=1)
         totals = flat.sum(axis=1, keepdims=True)
         shares = np.divide(errors, totals, out=np.zeros_like(errors), where=totals > 0)
-        return Explanation(indices=order, names=element_names(order, self.model.input_shape, self.feature_names),
-                           errors=errors, shares=shares)
+        return Explanation(
+            indices=order,
+            names=element_names(order, self.model.input_shape, self.feature_names),
+            errors=errors,
+            shares=shares,
+        )
 
 
 def element_names(order: np.ndarray, shape, feature_names=None) -> np.ndarray:
@@ -165,8 +175,12 @@ def element_names(order: np.ndarray, shape, feature_names=None) -> np.ndarray:
 
 def warn_if_uncalibrated(threshold) -> None:
     if isinstance(threshold, FixedFPR):
-        warnings.warn("FixedFPR fitted on the training data: the false-positive guarantee holds only for scores "
-                      "of held-out normal data; pass calibration=x_heldout_normal", UserWarning, stacklevel=3)
+        warnings.warn(
+            "FixedFPR fitted on the training data: the false-positive guarantee holds only for scores "
+            "of held-out normal data; pass calibration=x_heldout_normal",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass

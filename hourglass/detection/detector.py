@@ -82,9 +82,17 @@ class Detector(BaseDetector):
     True
     """
 
-    def __init__(self, model: Autoencoder, score: str = "mae", threshold: Threshold | None = None,
-                 scaler=None, batch_size: int = 1024, feature_names=None, n_samples: int = 64,
-                 input_transform=None):
+    def __init__(
+        self,
+        model: Autoencoder,
+        score: str = "mae",
+        threshold: Threshold | None = None,
+        scaler=None,
+        batch_size: int = 1024,
+        feature_names=None,
+        n_samples: int = 64,
+        input_transform=None,
+    ):
         self.model = model
         self.score = score
         self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
@@ -95,7 +103,7 @@ class Detector(BaseDetector):
         self.input_transform = input_transform
 
     # -- fitting -------------------------------------------------------------------------
-    def fit(self, x, y=None, *, calibration=None) -> "Detector":
+    def fit(self, x, y=None, *, calibration=None) -> Detector:
         """Fit the scaler (if not fitted), the ``l2`` scale, and the threshold.
 
         ``x`` is the normal training data. The threshold is fitted on the scores of
@@ -126,12 +134,16 @@ class Detector(BaseDetector):
         check_score(self.score, self.model)
         check_positive_int(self.n_samples, "n_samples")
         if self.model.conditional:
-            raise InvalidInputError(f"the conditional {self.model.name!r} model needs a class for every sample; "
-                                    "score it with hg.reconstruct(model, x, labels=...), or detect with a vae")
+            raise InvalidInputError(
+                f"the conditional {self.model.name!r} model needs a class for every sample; "
+                "score it with hg.reconstruct(model, x, labels=...), or detect with a vae"
+            )
         t = self.input_transform
         if t is not None and not is_deterministic(t):
-            raise InvalidInputError(f"input_transform must be deterministic, such as hg.Downsample(2); got {t!r} "
-                                    "(random corruptions would change a sample's score from call to call)")
+            raise InvalidInputError(
+                f"input_transform must be deterministic, such as hg.Downsample(2); got {t!r} "
+                "(random corruptions would change a sample's score from call to call)"
+            )
         if t is not None and self.score in VARIATIONAL_SCORES:
             raise InvalidInputError(f"input_transform is for reconstruction scores (mse, mae, l2), not {self.score!r}")
         self._check_threshold()
@@ -151,13 +163,16 @@ class Detector(BaseDetector):
         scale = getattr(self, "scale_", None)
         center, spread = getattr(self, "center_", None), getattr(self, "spread_", None)
         return Scorer(
-            self.model, self.score,
+            self.model,
+            self.score,
             scaler=None if self.scaler is None else self.scaler.as_module(shape).to(device),
             scale=None if scale is None else torch.as_tensor(np.asarray(scale, dtype=np.float32)).to(device),
             input_transform=self.input_transform,
-            draws=self._draws().to(device) if self.score in VARIATIONAL_SCORES else None, rows=rows,
+            draws=self._draws().to(device) if self.score in VARIATIONAL_SCORES else None,
+            rows=rows,
             center=None if center is None else torch.as_tensor(np.asarray(center, np.float64), device=device),
-            spread=None if spread is None else torch.as_tensor(np.asarray(spread, np.float64), device=device))
+            spread=None if spread is None else torch.as_tensor(np.asarray(spread, np.float64), device=device),
+        )
 
     def _draws(self) -> torch.Tensor:
         """The fixed standard-normal draws (n_samples, latent) behind the variational scores."""
@@ -205,14 +220,20 @@ class Detector(BaseDetector):
         return state
 
     @classmethod
-    def from_saved(cls, state: SavedState, device="cpu") -> "Detector":
+    def from_saved(cls, state: SavedState, device="cpu") -> Detector:
         """Inverse of :meth:`to_saved`."""
         model = Autoencoder.from_saved(state, device)
         d = state.meta["detector"]
-        det = cls(model, score=d["score"], threshold=threshold_from_dict(d["threshold"]),
-                  scaler=scaler_from_dict(d.get("scaler")), batch_size=int(d.get("batch_size", 1024)),
-                  feature_names=d.get("feature_names"), n_samples=int(d.get("n_samples", 64)),
-                  input_transform=corruption_from_dict(d.get("input_transform")))
+        det = cls(
+            model,
+            score=d["score"],
+            threshold=threshold_from_dict(d["threshold"]),
+            scaler=scaler_from_dict(d.get("scaler")),
+            batch_size=int(d.get("batch_size", 1024)),
+            feature_names=d.get("feature_names"),
+            n_samples=int(d.get("n_samples", 64)),
+            input_transform=corruption_from_dict(d.get("input_transform")),
+        )
         det.threshold_ = float(d["threshold_value"])
         det.train_scores_ = d.get("train_scores", {})
         det.calibration_scores_ = state.arrays.get("calibration_scores", np.zeros(0))
@@ -229,11 +250,13 @@ class Detector(BaseDetector):
         return det
 
     def __repr__(self) -> str:
-        return (f"Detector(model={self.model.name!r}, score={self.score!r}, threshold={self.threshold!r}, "
-                f"scaler={self.scaler!r})")
+        return (
+            f"Detector(model={self.model.name!r}, score={self.score!r}, threshold={self.threshold!r}, "
+            f"scaler={self.scaler!r})"
+        )
 
 
-def model_and_detector(obj, action: str) -> tuple[Autoencoder, "BaseDetector | None"]:
+def model_and_detector(obj, action: str) -> tuple[Autoencoder, BaseDetector | None]:
     """``(model, detector or None)`` from a model, a fitted Detector / ensemble, or a fitted
     scikit-learn style estimator; ``action`` (e.g. "exporting it") words the errors."""
     if hasattr(obj, "fitted_detector"):  # a scikit-learn style AutoencoderDetector

@@ -60,7 +60,7 @@ class DetectorEnsemble(BaseDetector):
         """The first member's model (the input shape every member takes)."""
         return self.detectors[0].model
 
-    def fit(self, x, y=None, *, calibration=None) -> "DetectorEnsemble":
+    def fit(self, x, y=None, *, calibration=None) -> DetectorEnsemble:
         """Fit unfitted members on ``x``, standardise each member on its scores of ``x``, and fit
         the threshold on the averaged scores of ``calibration`` (if given) or ``x``."""
         self._check_threshold()
@@ -72,8 +72,9 @@ class DetectorEnsemble(BaseDetector):
         self.center_, self.spread_ = robust_standardisation(raw)
         if calibration is None:
             warn_if_uncalibrated(self.threshold)
-            scores = combine_scores(list(torch.from_numpy(raw)), torch.from_numpy(self.center_),
-                                    torch.from_numpy(self.spread_)).numpy()
+            scores = combine_scores(
+                list(torch.from_numpy(raw)), torch.from_numpy(self.center_), torch.from_numpy(self.spread_)
+            ).numpy()
         else:
             scores = self._scores(calibration, "calibration")
         self._fit_threshold(scores, y)
@@ -85,8 +86,11 @@ class DetectorEnsemble(BaseDetector):
         device = model_device(self.model) if device is None else device
         members = [d.scorer(device=device, rows=rows) for d in self.detectors]
         # (never .to() a scorer: it holds the user's models, which must stay where they are)
-        return EnsembleScorer(members, torch.as_tensor(np.asarray(self.center_, np.float64), device=device),
-                              torch.as_tensor(np.asarray(self.spread_, np.float64), device=device))
+        return EnsembleScorer(
+            members,
+            torch.as_tensor(np.asarray(self.center_, np.float64), device=device),
+            torch.as_tensor(np.asarray(self.spread_, np.float64), device=device),
+        )
 
     def _models(self) -> list:
         return [d.model for d in self.detectors]
@@ -103,42 +107,60 @@ class DetectorEnsemble(BaseDetector):
 
     # -- saved state -----------------------------------------------------------------------
     def description(self) -> dict:
-        return {"score": self.score, "batch_size": self.batch_size, "threshold": self.threshold.to_dict(),
-                "threshold_value": self.threshold_, "scaler": None, "train_scores": self.train_scores_,
-                "feature_names": None if self.feature_names is None else [str(n) for n in self.feature_names],
-                "n_samples": self.n_samples, "input_transform": None}
+        return {
+            "score": self.score,
+            "batch_size": self.batch_size,
+            "threshold": self.threshold.to_dict(),
+            "threshold_value": self.threshold_,
+            "scaler": None,
+            "train_scores": self.train_scores_,
+            "feature_names": None if self.feature_names is None else [str(n) for n in self.feature_names],
+            "n_samples": self.n_samples,
+            "input_transform": None,
+        }
 
     def to_saved(self) -> SavedState:
         """Each member's weights and arrays under ``member<k>/``; the standardisation and the
         ensemble's own calibration scores; the first member's model and history at the top."""
         self._check_fitted()
         members = [d.to_saved() for d in self.detectors]
-        meta = {"kind": "ensemble", "detector": self.description(),
-                "members": [{"model": m.meta["model"], "detector": m.meta["detector"]} for m in members],
-                "model": members[0].meta["model"]}
+        meta = {
+            "kind": "ensemble",
+            "detector": self.description(),
+            "members": [{"model": m.meta["model"], "detector": m.meta["detector"]} for m in members],
+            "model": members[0].meta["model"],
+        }
         if "history" in members[0].meta:
             meta["history"] = members[0].meta["history"]
         state = SavedState(meta)
         for k, member in enumerate(members):
             state.weights.update(prefixed(member.weights, f"member{k}/"))
             state.arrays.update(prefixed(member.arrays, f"member{k}/"))
-        state.arrays.update(center=float64_array(self.center_), spread=float64_array(self.spread_),
-                            calibration_scores=float64_array(self.calibration_scores_))
+        state.arrays.update(
+            center=float64_array(self.center_),
+            spread=float64_array(self.spread_),
+            calibration_scores=float64_array(self.calibration_scores_),
+        )
         return state
 
     @classmethod
-    def from_saved(cls, state: SavedState, device="cpu") -> "DetectorEnsemble":
+    def from_saved(cls, state: SavedState, device="cpu") -> DetectorEnsemble:
         members = []
         for k, m in enumerate(state.meta["members"]):
             prefix = f"member{k}/"
             meta = {"model": m["model"], "detector": m["detector"]}
             if k == 0 and "history" in state.meta:  # saved at the top, for the first member's model
                 meta["history"] = state.meta["history"]
-            members.append(Detector.from_saved(SavedState(meta, under(state.weights, prefix),
-                                                          under(state.arrays, prefix)), device))
+            members.append(
+                Detector.from_saved(SavedState(meta, under(state.weights, prefix), under(state.arrays, prefix)), device)
+            )
         d = state.meta["detector"]
-        det = cls(members, threshold=threshold_from_dict(d["threshold"]), batch_size=int(d.get("batch_size", 1024)),
-                  feature_names=d.get("feature_names"))
+        det = cls(
+            members,
+            threshold=threshold_from_dict(d["threshold"]),
+            batch_size=int(d.get("batch_size", 1024)),
+            feature_names=d.get("feature_names"),
+        )
         det.center_, det.spread_ = state.arrays["center"], state.arrays["spread"]
         if det.center_.shape != (len(members),) or det.spread_.shape != (len(members),):
             raise ValueError("center / spread arrays do not match the members")

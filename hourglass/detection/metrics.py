@@ -30,6 +30,10 @@ def detection_metrics(y_true, scores, threshold: float) -> dict:
         "auroc": float(metrics.roc_auc_score(y, scores)) if both else math.nan,
         "auprc": float(metrics.average_precision_score(y, scores)) if both else math.nan,
         "threshold": float(threshold),
-        "tp": int(tp), "fp": int(fp), "tn": int(tn), "fn": int(fn),
-        "n": int(len(y)), "anomaly_rate": float(y.mean()),
+        "tp": int(tp),
+        "fp": int(fp),
+        "tn": int(tn),
+        "fn": int(fn),
+        "n": int(len(y)),
+        "anomaly_rate": float(y.mean()),
     }

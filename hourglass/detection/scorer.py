@@ -2,11 +2,12 @@
 
 :class:`Scorer` is one detector's scoring (its scaler's torch form, its input transform, its model,
 its error; for a :class:`~hourglass.models.DenseEnsemble`, every member in one pass of the stacked
-network, the members' robustly standardised errors averaged); :class:`EnsembleScorer` runs its members' scorers on the same batch and combines their
-robustly standardised scores. ``Detector`` and ``DetectorEnsemble`` score through them, batch by
-batch on the model's device; ``hg.export_onnx`` traces the same modules into the ONNX scorer; the
-report shows their reconstructions. Everything is a tensor operation, so the same code runs on
-CPU, GPU and in an exported graph.
+network, the members' robustly standardised errors averaged); :class:`EnsembleScorer` runs its
+members' scorers on the same batch and combines their robustly standardised scores. ``Detector``
+and ``DetectorEnsemble`` score through them, batch by batch on the model's device;
+``hg.export_onnx`` traces the same modules into the ONNX scorer; the report shows their
+reconstructions. Everything is a tensor operation, so the same code runs on CPU, GPU and in an
+exported graph.
 """
 
 from __future__ import annotations
@@ -44,9 +45,19 @@ class Scorer(nn.Module):
         reconstruction (what :meth:`member_scores` needs no center for).
     """
 
-    def __init__(self, model, score: str, *, scaler: nn.Module | None = None, scale: torch.Tensor | None = None,
-                 input_transform=None, draws: torch.Tensor | None = None, rows: int | None = 16384,
-                 center: torch.Tensor | None = None, spread: torch.Tensor | None = None):
+    def __init__(
+        self,
+        model,
+        score: str,
+        *,
+        scaler: nn.Module | None = None,
+        scale: torch.Tensor | None = None,
+        input_transform=None,
+        draws: torch.Tensor | None = None,
+        rows: int | None = 16384,
+        center: torch.Tensor | None = None,
+        spread: torch.Tensor | None = None,
+    ):
         super().__init__()
         self.model = model
         self.score = score

@@ -30,8 +30,10 @@ def check_score(score: str, model=None) -> str:
     if score not in SCORES:
         raise InvalidInputError(f"score must be one of {SCORES}, got {score!r}")
     if score in VARIATIONAL_SCORES and model is not None and not isinstance(model, VariationalAutoencoder):
-        raise InvalidInputError(f"score={score!r} needs a variational model (vae, conv-vae); the {model.name!r} "
-                                "model scores with 'mse', 'mae' or 'l2'")
+        raise InvalidInputError(
+            f"score={score!r} needs a variational model (vae, conv-vae); the {model.name!r} "
+            "model scores with 'mse', 'mae' or 'l2'"
+        )
     return score
 
 

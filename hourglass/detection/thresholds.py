@@ -27,7 +27,7 @@ class Threshold:
     _params: tuple[str, ...] = ()
     needs_labels = False
 
-    def fit(self, scores, y=None) -> "Threshold":
+    def fit(self, scores, y=None) -> Threshold:
         scores = as_float_array(scores, "scores").ravel().astype(np.float64)
         if y is not None:
             y = binary_labels(y, len(scores))

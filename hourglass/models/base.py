@@ -51,7 +51,7 @@ class ModelConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelConfig":
+    def from_dict(cls, d: dict) -> ModelConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - names
         if unknown:
@@ -83,8 +83,9 @@ def check_odd_kernel(value) -> int:
     return int(value)
 
 
-def reconstruction_loss(loss: str, logits: torch.Tensor, target: torch.Tensor, activation: str,
-                        reduction: str = "mean") -> torch.Tensor:
+def reconstruction_loss(
+    loss: str, logits: torch.Tensor, target: torch.Tensor, activation: str, reduction: str = "mean"
+) -> torch.Tensor:
     """Reconstruction loss of a batch, from the decoder's pre-activation output: the mean
     (``reduction="mean"``) or one value per sample, averaged over its elements (``"none"``).
 
@@ -129,8 +130,13 @@ class TrainingLoss:
 
     __slots__ = ("_per_sample", "_mean", "parts")
 
-    def __init__(self, per_sample: torch.Tensor | Callable[[], torch.Tensor], *,
-                 mean: Callable[[], torch.Tensor] | None = None, parts: dict[str, torch.Tensor] | None = None):
+    def __init__(
+        self,
+        per_sample: torch.Tensor | Callable[[], torch.Tensor],
+        *,
+        mean: Callable[[], torch.Tensor] | None = None,
+        parts: dict[str, torch.Tensor] | None = None,
+    ):
         self._per_sample = per_sample
         self._mean = mean
         self.parts = parts or {}
@@ -203,11 +209,14 @@ class Autoencoder(nn.Module):
         sample (the elements' mean squared / absolute error or binary cross-entropy)."""
         logits = self.decode_logits(self.encode(x))
         act = self.config.output_activation
-        return TrainingLoss(functools.partial(reconstruction_loss, loss, logits, target, act, "none"),
-                            mean=functools.partial(reconstruction_loss, loss, logits, target, act, "mean"))
+        return TrainingLoss(
+            functools.partial(reconstruction_loss, loss, logits, target, act, "none"),
+            mean=functools.partial(reconstruction_loss, loss, logits, target, act, "mean"),
+        )
 
-    def prepare_training(self, options, *, loss: str, steps_per_epoch: int, targets: dict[str, np.ndarray],
-                         sample: torch.Tensor) -> None:
+    def prepare_training(
+        self, options, *, loss: str, steps_per_epoch: int, targets: dict[str, np.ndarray], sample: torch.Tensor
+    ) -> None:
         """Called by ``hg.fit`` once, before the first step: refuse options and data this model
         cannot train with (``options`` is the run's ``FitOptions``; ``loss`` its resolved loss;
         ``targets`` the arrays the model must learn to output, by name, for range checks), and set
@@ -275,7 +284,7 @@ class Autoencoder(nn.Module):
         return SavedState(meta, weights)
 
     @classmethod
-    def from_saved(cls, state: SavedState, device="cpu") -> "Autoencoder":
+    def from_saved(cls, state: SavedState, device="cpu") -> Autoencoder:
         """Rebuild the model ``state.meta["model"]`` describes, with ``state.weights``, in eval mode."""
         from hourglass.models.registry import model_from_config
 
@@ -284,8 +293,9 @@ class Autoencoder(nn.Module):
         try:
             model.load_state_dict(state.weights, strict=True)
         except RuntimeError as exc:
-            raise WeightsMismatchError(f"weights do not fit the {description['name']!r} model described: "
-                                       f"{str(exc).splitlines()[0]}") from None
+            raise WeightsMismatchError(
+                f"weights do not fit the {description['name']!r} model described: {str(exc).splitlines()[0]}"
+            ) from None
         if "history" in state.meta:
             from hourglass.history import History
 
@@ -297,12 +307,21 @@ def check_unit_range(targets: dict[str, np.ndarray], what: str) -> None:
     """A clear error when a target array leaves [0, 1] (BCE, a Bernoulli likelihood)."""
     for name, arr in targets.items():
         if arr is not None and (arr.min() < 0 or arr.max() > 1):
-            raise InvalidInputError(f"{what} needs {name} values in [0, 1]; scale the data first "
-                                    "(or use likelihood='gaussian' for real-valued data)")
+            raise InvalidInputError(
+                f"{what} needs {name} values in [0, 1]; scale the data first "
+                "(or use likelihood='gaussian' for real-valued data)"
+            )
 
 
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "elu": nn.ELU,
-               "leaky_relu": nn.LeakyReLU, "gelu": nn.GELU, "none": nn.Identity}
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "none": nn.Identity,
+}
 
 
 def activation_layer(name: str) -> nn.Module:

@@ -18,7 +18,6 @@ from hourglass.models.layers import OutputConv2d
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
-
 IMAGE_AXES = ("channels", "height", "width")
 
 
@@ -54,7 +53,6 @@ class ConvConfig(ModelConfig):
                 f"by {factor}; input_shape={self.input_shape}"
             )
 
-
     def feature_shape(self) -> tuple[int, int, int]:
         """Shape of the last downsampling stage's output."""
         factor = 2 ** len(self.channels)
@@ -83,8 +81,10 @@ def strided_stacks(config: ConvConfig) -> tuple[list[nn.Module], list[nn.Module]
         prev = c
     dec: list[nn.Module] = []
     for c in reversed(config.channels):
-        dec += [nn.ConvTranspose2d(prev, c, k, stride=2, padding=pad, output_padding=1),
-                activation_layer(config.activation)]
+        dec += [
+            nn.ConvTranspose2d(prev, c, k, stride=2, padding=pad, output_padding=1),
+            activation_layer(config.activation),
+        ]
         prev = c
     dec.append(OutputConv2d(prev, in_ch, k, padding=pad))
     return enc, dec
@@ -135,8 +135,7 @@ class ConvBNAutoencoder(Autoencoder):
 
         def block(a: int, b: int) -> list[nn.Module]:
             # The conv's bias is redundant before batch norm, which has its own shift.
-            return [nn.Conv2d(a, b, k, padding=pad, bias=False), nn.BatchNorm2d(b),
-                    activation_layer(config.activation)]
+            return [nn.Conv2d(a, b, k, padding=pad, bias=False), nn.BatchNorm2d(b), activation_layer(config.activation)]
 
         enc: list[nn.Module] = []
         prev = in_ch

@@ -46,10 +46,18 @@ class _FewOutputConv2d(torch.autograd.Function):
         flipped = weight.flip(2, 3).transpose(0, 1)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         grad_x, grad_flipped, grad_b = torch.ops.aten.convolution_backward(
-            grad.contiguous(memory_format=torch.channels_last), x, flipped,
+            grad.contiguous(memory_format=torch.channels_last),
+            x,
+            flipped,
             [weight.shape[0]] if ctx.has_bias else None,
-            [1, 1], [kh - 1 - ph, kw - 1 - pw], [1, 1], True, [0, 0], 1,
-            [need_x, need_w, need_b and ctx.has_bias])
+            [1, 1],
+            [kh - 1 - ph, kw - 1 - pw],
+            [1, 1],
+            True,
+            [0, 0],
+            1,
+            [need_x, need_w, need_b and ctx.has_bias],
+        )
         grad_w = grad_flipped.transpose(0, 1).flip(2, 3) if need_w else None
         return grad_x, grad_w, grad_b if ctx.has_bias else None, None
 
@@ -61,16 +69,27 @@ class OutputConv2d(nn.Conv2d):
     slower) it is ``nn.Conv2d``."""
 
     def _fast_path(self, x: torch.Tensor) -> bool:
-        return (x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
-                and torch.is_grad_enabled() and self.weight.requires_grad
-                and self.out_channels == 1 and self.in_channels >= 8
-                and self.stride == (1, 1) and self.dilation == (1, 1) and self.groups == 1
-                and self.padding_mode == "zeros" and isinstance(self.padding, tuple)
-                and all(p <= k - 1 for p, k in zip(self.padding, self.kernel_size))
-                and x.is_contiguous(memory_format=torch.channels_last)
-                and not torch.is_autocast_enabled("cpu")
-                and not torch.jit.is_tracing() and not torch.jit.is_scripting()
-                and not torch.compiler.is_compiling() and not torch.onnx.is_in_onnx_export())
+        return (
+            x.device.type == "cpu"
+            and x.dtype == torch.float32
+            and x.dim() == 4
+            and torch.is_grad_enabled()
+            and self.weight.requires_grad
+            and self.out_channels == 1
+            and self.in_channels >= 8
+            and self.stride == (1, 1)
+            and self.dilation == (1, 1)
+            and self.groups == 1
+            and self.padding_mode == "zeros"
+            and isinstance(self.padding, tuple)
+            and all(p <= k - 1 for p, k in zip(self.padding, self.kernel_size))
+            and x.is_contiguous(memory_format=torch.channels_last)
+            and not torch.is_autocast_enabled("cpu")
+            and not torch.jit.is_tracing()
+            and not torch.jit.is_scripting()
+            and not torch.compiler.is_compiling()
+            and not torch.onnx.is_in_onnx_export()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self._fast_path(x):

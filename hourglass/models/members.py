@@ -42,8 +42,9 @@ def member_seeds(seed: int | None, n: int) -> list[int | None]:
     ensemble is the single model), member k > 0 ``SeedSequence([seed, k])``'s first 63 bits."""
     if seed is None:
         return [None] * n
-    return [int(seed)] + [int(np.random.SeedSequence([int(seed) % 2**64, k]).generate_state(1, np.uint64)[0] >> 1)
-                          for k in range(1, n)]
+    return [int(seed)] + [
+        int(np.random.SeedSequence([int(seed) % 2**64, k]).generate_state(1, np.uint64)[0] >> 1) for k in range(1, n)
+    ]
 
 
 @dataclass
@@ -77,8 +78,10 @@ class DenseEnsembleConfig(DenseConfig):
             raise InvalidInputError(f"member_sizes gives {len(sizes)} members' sizes for n_members={self.n_members}")
         for s in sizes:
             if len(s) != len(largest) or any(not 1 <= a <= b for a, b in zip(s, largest)):
-                raise InvalidInputError(f"each of member_sizes must be {len(largest)} sizes (hidden..., latent), "
-                                        f"each between 1 and {largest}; got {s}")
+                raise InvalidInputError(
+                    f"each of member_sizes must be {len(largest)} sizes (hidden..., latent), "
+                    f"each between 1 and {largest}; got {s}"
+                )
         self.member_sizes = sizes
         self.feature_subsets = bool(self.feature_subsets)
         self.member_scaling = bool(self.member_scaling)
@@ -131,9 +134,14 @@ class DenseEnsemble(Autoencoder):
     def member_config(self, k: int) -> StackedConfig:
         c = self.config
         *hidden, latent = c.sizes_of(k)
-        return StackedConfig(input_shape=c.input_shape, hidden=tuple(hidden), latent_dim=latent,
-                             activation=c.activation, latent_activation=c.latent_activation,
-                             output_activation=c.output_activation)
+        return StackedConfig(
+            input_shape=c.input_shape,
+            hidden=tuple(hidden),
+            latent_dim=latent,
+            activation=c.activation,
+            latent_activation=c.latent_activation,
+            output_activation=c.output_activation,
+        )
 
     def seeded_reset(self, seed: int) -> None:
         self._initialise(member_seeds(seed, self.n_members))
@@ -155,13 +163,15 @@ class DenseEnsemble(Autoencoder):
         """Copy a ``stacked`` model's weights into member ``k``'s slot (padded with zeros)."""
         layers = [m for m in model.modules() if isinstance(m, nn.Linear)]
         if len(layers) != len(self.weights):
-            raise InvalidInputError(f"member {k} has {len(layers)} layers; this ensemble's members have "
-                                    f"{len(self.weights)}")
+            raise InvalidInputError(
+                f"member {k} has {len(layers)} layers; this ensemble's members have {len(self.weights)}"
+            )
         for layer, w, b in zip(layers, self.weights, self.biases):
             out, inp = layer.weight.shape
             if out > w.shape[1] or inp > w.shape[2]:
-                raise InvalidInputError(f"member {k}'s layer {tuple(layer.weight.shape)} exceeds the ensemble's "
-                                        f"{tuple(w.shape[1:])}")
+                raise InvalidInputError(
+                    f"member {k}'s layer {tuple(layer.weight.shape)} exceeds the ensemble's {tuple(w.shape[1:])}"
+                )
             w[k].zero_()
             b[k].zero_()
             w[k, :out, :inp].copy_(layer.weight)
@@ -171,30 +181,39 @@ class DenseEnsemble(Autoencoder):
         """Member ``k`` as a standalone ``stacked`` model (a copy, its padding dropped)."""
         model = StackedAutoencoder(self.member_config(k))
         with torch.no_grad():
-            for layer, w, b in zip([m for m in model.modules() if isinstance(m, nn.Linear)], self.weights,
-                                   self.biases):
+            for layer, w, b in zip([m for m in model.modules() if isinstance(m, nn.Linear)], self.weights, self.biases):
                 out, inp = layer.weight.shape
                 layer.weight.copy_(w[k, :out, :inp])
                 layer.bias.copy_(b[k, :out])
         return model.to(self.feature_mask.device).eval()
 
     @classmethod
-    def from_members(cls, models, **config) -> "DenseEnsemble":
+    def from_members(cls, models, **config) -> DenseEnsemble:
         """One ensemble of ``stacked`` (or ``dense``) models with the same input shape, depth and
         activations; each keeps its own sizes and weights."""
         models = list(models)
-        if not models or not all(isinstance(m, StackedAutoencoder) or type(m).__name__ == "DenseAutoencoder"
-                                 for m in models):
+        if not models or not all(
+            isinstance(m, StackedAutoencoder) or type(m).__name__ == "DenseAutoencoder" for m in models
+        ):
             raise InvalidInputError("from_members takes a non-empty list of 'stacked' or 'dense' models")
         first = models[0].config
         sizes = [(*m.config.hidden, m.config.latent_dim) for m in models]
         if len({len(s) for s in sizes}) > 1 or len({m.config.input_shape for m in models}) > 1:
             raise InvalidInputError(f"members must share input shape and depth; got sizes {sizes}")
         largest = tuple(max(s[i] for s in sizes) for i in range(len(sizes[0])))
-        ens = cls(DenseEnsembleConfig(input_shape=first.input_shape, hidden=largest[:-1], latent_dim=largest[-1],
-                                      n_members=len(models), member_sizes=tuple(sizes), activation=first.activation,
-                                      latent_activation=first.latent_activation,
-                                      output_activation=first.output_activation, **config))
+        ens = cls(
+            DenseEnsembleConfig(
+                input_shape=first.input_shape,
+                hidden=largest[:-1],
+                latent_dim=largest[-1],
+                n_members=len(models),
+                member_sizes=tuple(sizes),
+                activation=first.activation,
+                latent_activation=first.latent_activation,
+                output_activation=first.output_activation,
+                **config,
+            )
+        )
         for k, m in enumerate(models):
             ens.set_member(k, m)
         return ens
@@ -284,8 +303,9 @@ class DenseEnsemble(Autoencoder):
         return self.member_codes(x).transpose(0, 1)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        raise InvalidInputError("a dense-ensemble decodes member by member: use decode (the members' mean) "
-                                "or member_outputs")
+        raise InvalidInputError(
+            "a dense-ensemble decodes member by member: use decode (the members' mean) or member_outputs"
+        )
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         out = self.member_logits(z.transpose(0, 1).contiguous())
@@ -319,5 +339,11 @@ class DenseEnsemble(Autoencoder):
         return f"name={self.name!r}, n_members={self.n_members}"
 
 
-_ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "elu": F.elu,
-        "leaky_relu": F.leaky_relu, "gelu": F.gelu}
+_ACT = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "elu": F.elu,
+    "leaky_relu": F.leaky_relu,
+    "gelu": F.gelu,
+}

@@ -18,8 +18,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from hourglass.errors import InvalidInputError
-from hourglass.models.base import (Autoencoder, ModelConfig, activation_layer, check_dropout, check_int_tuple,
-                                   check_odd_kernel)
+from hourglass.models.base import (
+    Autoencoder,
+    ModelConfig,
+    activation_layer,
+    check_dropout,
+    check_int_tuple,
+    check_odd_kernel,
+)
 from hourglass.models.conv import linear_bottleneck
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
@@ -127,8 +133,10 @@ class Conv1dAutoencoder(SequenceAutoencoder):
             prev = c
         dec: list[nn.Module] = []
         for i, c in enumerate(reversed(config.channels)):
-            dec += [nn.ConvTranspose1d(prev, c, k, stride=2, padding=pad, output_padding=1),
-                    activation_layer(config.activation)]
+            dec += [
+                nn.ConvTranspose1d(prev, c, k, stride=2, padding=pad, output_padding=1),
+                activation_layer(config.activation),
+            ]
             if i == 0 and config.dropout:
                 dec.append(nn.Dropout(config.dropout))
             prev = c
@@ -215,4 +223,4 @@ class LSTMAutoencoder(SequenceAutoencoder):
             nn.init.zeros_(layer.bias_ih_l0)
             nn.init.zeros_(layer.bias_hh_l0)
             with torch.no_grad():
-                layer.bias_ih_l0[layer.hidden_size: 2 * layer.hidden_size] = 1.0
+                layer.bias_ih_l0[layer.hidden_size : 2 * layer.hidden_size] = 1.0

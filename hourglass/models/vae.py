@@ -18,8 +18,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from hourglass.errors import InvalidInputError
-from hourglass.models.base import (Autoencoder, ModelConfig, TrainingLoss, activation_layer, check_int_tuple,
-                                   check_unit_range)
+from hourglass.models.base import (
+    Autoencoder,
+    ModelConfig,
+    TrainingLoss,
+    activation_layer,
+    check_int_tuple,
+    check_unit_range,
+)
 from hourglass.models.conv import IMAGE_AXES, ConvConfig, linear_bottleneck, strided_stacks
 from hourglass.models.dense import mlp
 from hourglass.models.registry import register_model
@@ -171,8 +177,9 @@ class VariationalAutoencoder(Autoencoder):
         nll = self.element_nll(self.decode_logits(z, labels), target)
         return nll.flatten(1).sum(dim=1), gaussian_kl(mean, logvar)
 
-    def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "elbo", reduction: str = "mean",
-             labels=None) -> torch.Tensor:
+    def loss(
+        self, x: torch.Tensor, target: torch.Tensor, loss: str = "elbo", reduction: str = "mean", labels=None
+    ) -> torch.Tensor:
         out = self.training_loss(x, target, loss=loss, labels=labels)
         return out.mean() if reduction == "mean" else out.per_sample
 
@@ -214,7 +221,7 @@ class VariationalAutoencoder(Autoencoder):
         chunk = len(eps) if rows is None else max(1, rows // n)
         rep_labels = None
         for i in range(0, len(eps), chunk):
-            e = eps[i:i + chunk, None, :]  # (kc, 1, latent)
+            e = eps[i : i + chunk, None, :]  # (kc, 1, latent)
             z = mean[None] + std[None] * e  # (kc, n, latent)
             kc = z.shape[0]
             if labels is not None:
@@ -223,8 +230,9 @@ class VariationalAutoencoder(Autoencoder):
             nll = self.element_nll(logits, x.repeat(kc, *([1] * (x.dim() - 1))))
             yield e.squeeze(1), z, logvar, nll.reshape(kc, n, *x.shape[1:])
 
-    def expected_nll_map(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int | None = 16384,
-                         stats=None) -> torch.Tensor:
+    def expected_nll_map(
+        self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int | None = 16384, stats=None
+    ) -> torch.Tensor:
         """Per element: -log p(x | z) averaged over the codes z = mean + std * eps (k draws)."""
         total = None
         for _, _, _, nll in self._draws(x, eps, labels, rows, stats):
@@ -232,8 +240,9 @@ class VariationalAutoencoder(Autoencoder):
             total = part if total is None else total + part
         return total / len(eps)
 
-    def expected_negative_elbo(self, x: torch.Tensor, eps: torch.Tensor, labels=None,
-                               rows: int | None = 16384) -> torch.Tensor:
+    def expected_negative_elbo(
+        self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int | None = 16384
+    ) -> torch.Tensor:
         """-ELBO per sample: the reconstruction NLL averaged over k draws, plus the analytic KL."""
         mean, logvar = self.encode_distribution(x, labels)
         nll = self.expected_nll_map(x, eps, labels, rows, stats=(mean, logvar))
@@ -250,7 +259,9 @@ class VariationalAutoencoder(Autoencoder):
             log_ws.append(log_px_z + log_pz - log_qz)
         return torch.cat(log_ws)
 
-    def importance_weighted_nll(self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int | None = 16384) -> torch.Tensor:
+    def importance_weighted_nll(
+        self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int | None = 16384
+    ) -> torch.Tensor:
         """-log p(x) per sample, estimated with k importance samples from q(z | x) (Burda et al.):
         -log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x). An upper bound on the true NLL (in
         expectation) that tightens as k grows; k = 1 gives the -ELBO of one draw."""
@@ -352,5 +363,6 @@ class ConvVAE(VariationalAutoencoder):
         self.encoder = nn.Sequential(*enc, *down, act)
         self.to_mean = nn.Linear(config.hidden, config.latent_dim)
         self.to_logvar = nn.Linear(config.hidden, config.latent_dim)
-        self.decoder = nn.Sequential(nn.Linear(config.latent_dim, config.hidden), activation_layer(config.activation),
-                                     *up, *dec)
+        self.decoder = nn.Sequential(
+            nn.Linear(config.latent_dim, config.hidden), activation_layer(config.activation), *up, *dec
+        )

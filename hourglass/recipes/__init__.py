@@ -4,5 +4,13 @@
 from hourglass.recipes.runner import RunResult, run_recipe
 from hourglass.recipes.schema import Recipe, RecipeError, describe_recipes, list_recipes, load_recipe, parse_override
 
-__all__ = ["Recipe", "RecipeError", "RunResult", "describe_recipes", "list_recipes", "load_recipe", "parse_override",
-           "run_recipe"]
+__all__ = [
+    "Recipe",
+    "RecipeError",
+    "RunResult",
+    "describe_recipes",
+    "list_recipes",
+    "load_recipe",
+    "parse_override",
+    "run_recipe",
+]

@@ -33,8 +33,8 @@ from hourglass.transforms.corruptions import corruption_from_dict, is_determinis
 class RunData:
     x_train: np.ndarray
     x_test: np.ndarray
-    y_test: np.ndarray | None          # 1 = anomaly / 0 = normal, where known
-    classes_train: np.ndarray | None   # the data set's own classes
+    y_test: np.ndarray | None  # 1 = anomaly / 0 = normal, where known
+    classes_train: np.ndarray | None  # the data set's own classes
     classes_test: np.ndarray | None
     class_names: tuple | dict = ()
     description: str = ""
@@ -94,8 +94,15 @@ def load_data(recipe: Recipe, *, data_dir=None, progress: bool = False) -> RunDa
     rows = _subset(len(x_test), d["max_test"], seed + 1)
     x_test, c_test = x_test[rows], None if c_test is None else c_test[rows]
     y_test = None if y_test is None else y_test[rows]
-    return RunData(x_train, x_test, y_test, c_train, c_test, names,
-                   f"{what}: {len(x_train):,} training and {len(x_test):,} test samples")
+    return RunData(
+        x_train,
+        x_test,
+        y_test,
+        c_train,
+        c_test,
+        names,
+        f"{what}: {len(x_train):,} training and {len(x_test):,} test samples",
+    )
 
 
 def _read_user_data(path: Path, d: dict):
@@ -110,7 +117,9 @@ def _read_user_data(path: Path, d: dict):
     try:
         return table.x, class_labels(table.y)
     except InvalidInputError:
-        raise RecipeError(f"data.label_column {d['label_column']!r} must hold integer classes or 1 / 0 labels") from None
+        raise RecipeError(
+            f"data.label_column {d['label_column']!r} must hold integer classes or 1 / 0 labels"
+        ) from None
 
 
 def _build_model(recipe: Recipe, input_shape):
@@ -178,20 +187,32 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
         if validation is not None and d["validation"] == "test":
             validation_labels = data.classes_test
         elif validation is not None:
-            raise RecipeError("a conditional model validates on the test data only (data.validation = \"test\")")
-    history = fit(model, x_fit, corruption=corruption, validation=validation, labels=labels,
-                  validation_labels=validation_labels, options=FitOptions(**tr, progress=progress))
+            raise RecipeError('a conditional model validates on the test data only (data.validation = "test")')
+    history = fit(
+        model,
+        x_fit,
+        corruption=corruption,
+        validation=validation,
+        labels=labels,
+        validation_labels=validation_labels,
+        options=FitOptions(**tr, progress=progress),
+    )
 
     detector, metrics = None, {}
     if recipe.detection is not None:
         det_cfg = recipe.detection
         # a deterministic corruption (super-resolution's downsampling) is also the scoring input's
-        detector = Detector(model, score=det_cfg["score"], threshold=threshold, scaler=scaler,
-                            input_transform=corruption if is_deterministic(corruption) else None)
+        detector = Detector(
+            model,
+            score=det_cfg["score"],
+            threshold=threshold,
+            scaler=scaler,
+            input_transform=corruption if is_deterministic(corruption) else None,
+        )
         calibration = None
         if det_cfg["calibrate_on"] == "validation":
             if x_val_raw is None:
-                raise RecipeError("detection.calibrate_on = \"validation\" needs data.validation_split > 0")
+                raise RecipeError('detection.calibrate_on = "validation" needs data.validation_split > 0')
             calibration = x_val_raw  # held-out normal rows: what FixedFPR's guarantee needs
         detector.fit(x_train_raw, calibration=calibration)
         if data.y_test is not None and 0 < data.y_test.sum() < len(data.y_test):
@@ -202,25 +223,47 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
         x_test = scaled(data.x_test)
         recon = reconstruct(model, x_test, labels=data.classes_test if model.conditional else None)
         err = (recon - x_test).reshape(len(x_test), -1)
-        metrics = {"test_mse": float(np.mean(err ** 2)), "test_mae": float(np.mean(np.abs(err)))}
+        metrics = {"test_mse": float(np.mean(err**2)), "test_mae": float(np.mean(np.abs(err)))}
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save(detector if detector is not None else model, out / "model", history=history)
     if recipe.report["enabled"]:
-        report(detector if detector is not None else model, data.x_test if detector is not None
-                  else scaled(data.x_test),
-                  data.y_test if detector is not None else None, out=out, history=history,
-                  title=recipe.report["title"] or recipe.description or recipe.name,
-                  class_labels=data.classes_test, class_names=data.class_names or None, corruption=corruption,
-                  save_figures=recipe.report["figures"], progress=progress)
+        report(
+            detector if detector is not None else model,
+            data.x_test if detector is not None else scaled(data.x_test),
+            data.y_test if detector is not None else None,
+            out=out,
+            history=history,
+            title=recipe.report["title"] or recipe.description or recipe.name,
+            class_labels=data.classes_test,
+            class_names=data.class_names or None,
+            corruption=corruption,
+            save_figures=recipe.report["figures"],
+            progress=progress,
+        )
     seconds = time.perf_counter() - started
-    summary = {"recipe": recipe.name, "data": data.description, "model": model.name,
-               "config": model.config.to_dict(), "metrics": metrics, "epochs": history.epochs,
-               "final_train_loss": history.train_loss[-1],
-               "final_val_loss": history.val_loss[-1] if history.val_loss else None, "seconds": seconds,
-               "seed": tr["seed"]}
+    summary = {
+        "recipe": recipe.name,
+        "data": data.description,
+        "model": model.name,
+        "config": model.config.to_dict(),
+        "metrics": metrics,
+        "epochs": history.epochs,
+        "final_train_loss": history.train_loss[-1],
+        "final_val_loss": history.val_loss[-1] if history.val_loss else None,
+        "seconds": seconds,
+        "seed": tr["seed"],
+    }
     write_json_atomic(out / "metrics.json", summary)
     write_json_atomic(out / "recipe.json", recipe.to_dict())
-    return RunResult(recipe=recipe, model=model, detector=detector, history=history, metrics=metrics, out=out,
-                     seconds=seconds, data=data)
+    return RunResult(
+        recipe=recipe,
+        model=model,
+        detector=detector,
+        history=history,
+        metrics=metrics,
+        out=out,
+        seconds=seconds,
+        data=data,
+    )

@@ -58,23 +58,23 @@ class RecipeError(HourglassError, ValueError):
 # Each stage's keys: key -> (kind, default). Kinds: "int", "float", "str", "bool", "ints",
 # "floats", "table" (an inline table checked by its own stage), or a tuple of allowed strings.
 DATA = {
-    "dataset": ("str", None),          # a name from hg.datasets.list_datasets()
-    "path": ("str", None),             # or a user's CSV / .npy / .npz file or image folder
-    "test_path": ("str", None),        # a second file / folder to test on (default: score `path` itself)
-    "label_column": ("str", None),     # CSV column with labels (1 = anomaly / 0 = normal, or classes)
-    "split": ("str", None),            # ECG5000: "tutorial" (80 / 20) or "ucr"
-    "normal": ("ints", None),          # classes that are normal: train on them, the rest are anomalies
+    "dataset": ("str", None),  # a name from hg.datasets.list_datasets()
+    "path": ("str", None),  # or a user's CSV / .npy / .npz file or image folder
+    "test_path": ("str", None),  # a second file / folder to test on (default: score `path` itself)
+    "label_column": ("str", None),  # CSV column with labels (1 = anomaly / 0 = normal, or classes)
+    "split": ("str", None),  # ECG5000: "tutorial" (80 / 20) or "ucr"
+    "normal": ("ints", None),  # classes that are normal: train on them, the rest are anomalies
     "train_on": (("normal", "all"), "normal"),  # a detector trains on the normal samples only (when known)
-    "max_train": ("int", 0),           # 0 = all training samples; else a random subset of this size
+    "max_train": ("int", 0),  # 0 = all training samples; else a random subset of this size
     "max_test": ("int", 0),
     "validation": (("none", "test"), "none"),  # report the loss on the test data each epoch
     "validation_split": ("float", 0.0),  # or hold out this fraction of the training samples
-    "image_size": ("ints", None),      # image folders: resize to [height, width]
+    "image_size": ("ints", None),  # image folders: resize to [height, width]
     "color": (("grayscale", "rgb"), "grayscale"),
 }
 TRANSFORMS = {
     "scaler": (tuple(scaler_names()), "none"),  # the scaler registry's names
-    "corruption": ("table", None),     # { type = "GaussianNoise", std = 0.2, clip = [0.0, 1.0] }
+    "corruption": ("table", None),  # { type = "GaussianNoise", std = 0.2, clip = [0.0, 1.0] }
 }
 TRAINING = FitOptions.recipe_schema()  # hg.fit's options, as FitOptions declares them
 DETECTION = {
@@ -85,7 +85,7 @@ DETECTION = {
 REPORT = {
     "title": ("str", None),
     "enabled": ("bool", True),
-    "figures": ("bool", True),         # also write each figure as a PNG beside report.html
+    "figures": ("bool", True),  # also write each figure as a PNG beside report.html
 }
 STAGES = {"data": DATA, "transforms": TRANSFORMS, "training": TRAINING, "detection": DETECTION, "report": REPORT}
 TOP_LEVEL = {"description": ("str", ""), "name": ("str", None)}
@@ -154,8 +154,9 @@ def _read(recipe) -> tuple[dict, str, str]:
     else:
         path = Path(text)
         if not path.is_file():
-            raise RecipeError(f"no recipe {text!r}: not a built-in recipe ({', '.join(list_recipes())}) "
-                              "and no such TOML file")
+            raise RecipeError(
+                f"no recipe {text!r}: not a built-in recipe ({', '.join(list_recipes())}) and no such TOML file"
+            )
         name = path.stem
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -198,8 +199,11 @@ def _unknown(key: str, where: str, valid) -> RecipeError:
 
 
 # kinds checked by one isinstance: kind -> (Python type, what the error says it must be)
-PLAIN_KINDS = {"str": (str, "a string"), "bool": (bool, "true or false"),
-               "table": (dict, 'a table such as { type = "...", ... }')}
+PLAIN_KINDS = {
+    "str": (str, "a string"),
+    "bool": (bool, "true or false"),
+    "table": (dict, 'a table such as { type = "...", ... }'),
+}
 
 
 def _check_value(key: str, value, kind):
@@ -244,8 +248,10 @@ def _check_stage(stage: str, given, schema: dict) -> dict:
     for key in given:
         if key not in schema:
             raise _unknown(f"{stage}.{key}", f"[{stage}]", schema)
-    return {key: _check_value(f"{stage}.{key}", given.get(key, default), kind) if key in given else
-            copy.deepcopy(default) for key, (kind, default) in schema.items()}
+    return {
+        key: _check_value(f"{stage}.{key}", given.get(key, default), kind) if key in given else copy.deepcopy(default)
+        for key, (kind, default) in schema.items()
+    }
 
 
 def _check_typed_table(key: str, table: dict, registry, params) -> None:
@@ -301,10 +307,21 @@ def _check(raw: dict, name: str, source: str, overrides: dict) -> Recipe:
     detection = None
     if "detection" in raw:
         if model_class(model["name"]).conditional:
-            raise RecipeError(f"[detection]: the conditional {model['name']!r} model needs a class for every sample "
-                              "it scores; detect with vae or conv-vae, or leave [detection] out")
+            raise RecipeError(
+                f"[detection]: the conditional {model['name']!r} model needs a class for every sample "
+                "it scores; detect with vae or conv-vae, or leave [detection] out"
+            )
         detection = stages["detection"]
         _check_typed_table("detection.threshold", detection["threshold"], THRESHOLDS, threshold_parameters)
-    return Recipe(name=top["name"] or name, description=top["description"], data=data,
-                  transforms=stages["transforms"], model=copy.deepcopy(model), training=training,
-                  detection=detection, report=stages["report"], source=source, overrides=overrides)
+    return Recipe(
+        name=top["name"] or name,
+        description=top["description"],
+        data=data,
+        transforms=stages["transforms"],
+        model=copy.deepcopy(model),
+        training=training,
+        detection=detection,
+        report=stages["report"],
+        source=source,
+        overrides=overrides,
+    )

@@ -39,11 +39,14 @@ def loss_curves(history, title: str = "Training history") -> Figure:
     return fig
 
 
-def error_histogram(normal_scores, anomaly_scores=None, threshold: float | None = None,
-                    title: str = "Reconstruction error") -> Figure:
+def error_histogram(
+    normal_scores, anomaly_scores=None, threshold: float | None = None, title: str = "Reconstruction error"
+) -> Figure:
     """Histogram of the scores of normal (and anomalous) samples with the threshold drawn."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
-    all_scores = np.concatenate([np.ravel(normal_scores)] + ([np.ravel(anomaly_scores)] if anomaly_scores is not None else []))
+    all_scores = np.concatenate(
+        [np.ravel(normal_scores)] + ([np.ravel(anomaly_scores)] if anomaly_scores is not None else [])
+    )
     bins = np.histogram_bin_edges(all_scores, bins=50)
     ax.hist(normal_scores, bins=bins, alpha=0.6, label=f"normal (n={len(normal_scores)})")
     if anomaly_scores is not None:
@@ -93,8 +96,9 @@ def _as_images(x) -> np.ndarray:
     raise ValueError(f"cannot show samples of shape {x.shape[1:]} as images")
 
 
-def image_grid(images, rows: int | None = None, row_labels=None, title: str = "", cell: float = 0.9,
-               captions=None) -> Figure:
+def image_grid(
+    images, rows: int | None = None, row_labels=None, title: str = "", cell: float = 0.9, captions=None
+) -> Figure:
     """Images in a grid, ``rows`` rows filled left to right; ``row_labels`` name each row and
     ``captions`` (one string per image) go under the images.
 
@@ -104,8 +108,9 @@ def image_grid(images, rows: int | None = None, row_labels=None, title: str = ""
     rows = rows or int(np.ceil(np.sqrt(n)))
     cols = int(np.ceil(n / rows))
     row_height = cell + (0.3 if captions is not None else 0)
-    fig, axes = plt.subplots(rows, cols, figsize=(cell * cols + (0.8 if row_labels is not None else 0), row_height * rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(cell * cols + (0.8 if row_labels is not None else 0), row_height * rows), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -121,14 +126,20 @@ def image_grid(images, rows: int | None = None, row_labels=None, title: str = ""
     height = row_height * rows
     if title:
         fig.suptitle(title, y=1.0, va="bottom")
-    fig.subplots_adjust(left=0.0 if row_labels is None else 0.8 / fig.get_figwidth(), right=1.0,
-                        bottom=0.0 if captions is None else 0.3 / height, top=1.0 - 0.05 / height, wspace=0.05,
-                        hspace=0.05 if captions is None else 0.35)
+    fig.subplots_adjust(
+        left=0.0 if row_labels is None else 0.8 / fig.get_figwidth(),
+        right=1.0,
+        bottom=0.0 if captions is None else 0.3 / height,
+        top=1.0 - 0.05 / height,
+        wspace=0.05,
+        hspace=0.05 if captions is None else 0.35,
+    )
     return fig
 
 
-def top_anomalies(images, scores, k: int = 16, labels=None, class_names=None, rows: int | None = None,
-                  title: str = "") -> Figure:
+def top_anomalies(
+    images, scores, k: int = 16, labels=None, class_names=None, rows: int | None = None, title: str = ""
+) -> Figure:
     """The ``k`` images with the highest anomaly scores, most anomalous first, each captioned with
     its score (and its label when ``labels`` are given)."""
     scores = np.ravel(np.asarray(scores, dtype=np.float64))
@@ -143,12 +154,15 @@ def top_anomalies(images, scores, k: int = 16, labels=None, class_names=None, ro
             text += f" · {label_name(class_names, label)}"
         captions.append(text)
     if not title:
-        title = f"The {len(order)} most anomalous of {len(scores)} images" + (" (score · label)" if labels is not None else "")
+        title = f"The {len(order)} most anomalous of {len(scores)} images" + (
+            " (score · label)" if labels is not None else ""
+        )
     return image_grid(np.asarray(images)[order], rows=rows, captions=captions, title=title)
 
 
-def anomaly_heatmaps(images, maps, scores=None, title: str = "Where the model sees anomalies",
-                     cell: float = 1.3) -> Figure:
+def anomaly_heatmaps(
+    images, maps, scores=None, title: str = "Where the model sees anomalies", cell: float = 1.3
+) -> Figure:
     """Each image above its per-pixel anomaly map (``Detector.score_map``) laid over it as a
     heatmap. The maps share one colour scale (0 to their 99.5th percentile), drawn as a colour bar,
     so that a brighter spot means a larger error across the whole figure."""
@@ -183,8 +197,9 @@ def anomaly_heatmaps(images, maps, scores=None, title: str = "Where the model se
     return fig
 
 
-def signal_anomalies(series, step_scores=None, threshold: float | None = None, flags=None, truth=None,
-                     title: str = "Anomalous stretches") -> Figure:
+def signal_anomalies(
+    series, step_scores=None, threshold: float | None = None, flags=None, truth=None, title: str = "Anomalous stretches"
+) -> Figure:
     """A long signal with its anomalous stretches shaded, above its score per time step.
 
     series : ``(time,)`` or ``(channels, time)``.
@@ -203,20 +218,28 @@ def signal_anomalies(series, step_scores=None, threshold: float | None = None, f
         if arr is not None and np.size(arr) != n_steps:
             raise ValueError(f"{name} has {np.size(arr)} values for a signal of {n_steps} time steps")
     panels = 2 if step_scores is not None else 1
-    fig, axes = plt.subplots(panels, 1, figsize=(10, 2.6 * panels + 0.4), sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": [2, 1][:panels]})
+    fig, axes = plt.subplots(
+        panels,
+        1,
+        figsize=(10, 2.6 * panels + 0.4),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"height_ratios": [2, 1][:panels]},
+    )
     ax = axes[0, 0]
     t = np.arange(n_steps)
     for c, channel in enumerate(x):
         ax.plot(t, channel, lw=0.8, label=f"channel {c}" if len(x) > 1 else "signal")
     found = stretches(flags) if flags is not None else []
     for i, (start, stop) in enumerate(found):
-        ax.axvspan(start - 0.5, stop - 0.5, color="tab:red", alpha=0.25, lw=0,
-                   label="flagged anomalous" if i == 0 else None)
+        ax.axvspan(
+            start - 0.5, stop - 0.5, color="tab:red", alpha=0.25, lw=0, label="flagged anomalous" if i == 0 else None
+        )
     if truth is not None:
         for i, (start, stop) in enumerate(stretches(truth)):
-            ax.axvspan(start - 0.5, stop - 0.5, ymin=0, ymax=0.04, color="black",
-                       label="known anomaly" if i == 0 else None)
+            ax.axvspan(
+                start - 0.5, stop - 0.5, ymin=0, ymax=0.04, color="black", label="known anomaly" if i == 0 else None
+            )
     ax.set(title=title + (f" ({len(found)} flagged)" if flags is not None else ""))
     ax.legend(loc="upper right", fontsize="small")
     if step_scores is not None:
@@ -246,8 +269,9 @@ def sample_grid(model, n_per_row: int = 10, rows: int = 8, labels=None, class_na
     return image_grid(x, rows=rows, title=f"{model.name}: samples from the prior")
 
 
-def latent_scatter(codes, labels=None, class_names=None, title: str = "Latent space", max_points: int = 5000,
-                   seed: int = 0) -> Figure:
+def latent_scatter(
+    codes, labels=None, class_names=None, title: str = "Latent space", max_points: int = 5000, seed: int = 0
+) -> Figure:
     """Codes as points coloured by label: the two code dimensions when the code is 2-D, else
     its first two principal components (scikit-learn's PCA)."""
     z = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
@@ -288,8 +312,9 @@ def interpolation_strip(images, title: str = "Interpolation in the latent space"
     return fig
 
 
-def reconstruction_grid(originals, reconstructions, noisy=None, n: int = 10,
-                        title: str = "Originals and reconstructions") -> Figure:
+def reconstruction_grid(
+    originals, reconstructions, noisy=None, n: int = 10, title: str = "Originals and reconstructions"
+) -> Figure:
     """The first ``n`` images in rows: originals, the noisy inputs (if given), the model's output."""
     rows = [("original", originals)] + ([("noisy input", noisy)] if noisy is not None else [])
     rows.append(("denoised" if noisy is not None else "reconstruction", reconstructions))

@@ -71,8 +71,11 @@ def _table(rows, header=None) -> str:
 
 
 def _cards(items) -> str:
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><b>{_number(v)}</b><span>{_esc(k)}</span></div>' for k, v in items) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(f'<div class="card"><b>{_number(v)}</b><span>{_esc(k)}</span></div>' for k, v in items)
+        + "</div>"
+    )
 
 
 def _figure(fig, caption: str, save_as: Path | None = None) -> str:
@@ -86,13 +89,26 @@ def _figure(fig, caption: str, save_as: Path | None = None) -> str:
     if save_as is not None:
         write_bytes_atomic(save_as, buf.getvalue())
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return (f'<figure><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{_esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{_esc(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
 
 
-def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: str | None = None,
-           class_labels=None, class_names=None, corruption=None, save_figures: bool = False,
-           progress: bool = False) -> Path:
+def report(
+    obj,
+    x_test,
+    y_test=None,
+    out="runs/report",
+    *,
+    history=None,
+    title: str | None = None,
+    class_labels=None,
+    class_names=None,
+    corruption=None,
+    save_figures: bool = False,
+    progress: bool = False,
+) -> Path:
     """Write ``out/report.html``: one self-contained page about a model or detector.
 
     Parameters
@@ -140,9 +156,8 @@ def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: 
     """
     from tqdm.auto import tqdm
 
-    from hourglass.validation import as_float_array
-
     from hourglass.detection.detector import model_and_detector
+    from hourglass.validation import as_float_array
 
     model, det = model_and_detector(obj, "report")
     x = as_float_array(x_test, "x_test")
@@ -154,8 +169,10 @@ def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: 
         if len(y) != len(x):
             raise InvalidInputError(f"y_test has {len(y)} labels for {len(x)} samples of x_test")
         if det is not None and not np.isin(y, (0, 1)).all():
-            raise InvalidInputError("y_test must hold 1 for anomalies and 0 for normal samples; pass the data set's "
-                                    "own classes as class_labels=")
+            raise InvalidInputError(
+                "y_test must hold 1 for anomalies and 0 for normal samples; pass the data set's "
+                "own classes as class_labels="
+            )
     if class_labels is not None and len(np.ravel(class_labels)) != len(x):
         raise InvalidInputError(f"class_labels has {len(np.ravel(class_labels))} entries for {len(x)} samples")
     history = history if history is not None else getattr(model, "history_", None)
@@ -164,8 +181,17 @@ def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: 
     builders = [_overview, _metrics, _history, _reconstructions, _anomalies, _latent, _samples, _configuration]
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ctx = _Context(model=model, det=det, x=x, y=y, history=history, class_labels=class_labels,
-                   class_names=class_names, corruption=corruption, figures_dir=out_dir if save_figures else None)
+    ctx = _Context(
+        model=model,
+        det=det,
+        x=x,
+        y=y,
+        history=history,
+        class_labels=class_labels,
+        class_names=class_names,
+        corruption=corruption,
+        figures_dir=out_dir if save_figures else None,
+    )
     sections = []
     for build in tqdm(builders, desc="report", unit="section", disable=not progress):
         section = build(ctx)
@@ -176,11 +202,13 @@ def report(obj, x_test, y_test=None, out="runs/report", *, history=None, title: 
     stamp = time.strftime("%Y-%m-%d %H:%M")
     nav = "".join(f'<a href="#{s.key}">{_esc(s.title)}</a>' for s in sections)
     body = "".join(f'<section id="{s.key}"><h2>{_esc(s.title)}</h2>{"".join(s.parts)}</section>' for s in sections)
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body><main>"
-            f"<h1>{_esc(title)}</h1><p class=\"sub\">hourglass {__version__} · {stamp} · "
-            f"{len(x):,} samples shown</p><nav>{nav}</nav>{body}</main></body></html>")
+    page = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body><main>"
+        f'<h1>{_esc(title)}</h1><p class="sub">hourglass {__version__} · {stamp} · '
+        f"{len(x):,} samples shown</p><nav>{nav}</nav>{body}</main></body></html>"
+    )
     path = out_dir / "report.html"
     write_bytes_atomic(path, page.encode("utf-8"))
     return path
@@ -279,11 +307,17 @@ def _recorded_corruption(history):
 
 # -- sections ---------------------------------------------------------------------------------
 
+
 def _overview(ctx: _Context) -> _Section:
     model, det = ctx.model, ctx.det
     n_params = sum(p.numel() for p in model.parameters())
-    items = [("model", model.name), ("parameters", n_params), ("input shape", "×".join(map(str, model.input_shape))),
-             ("code size", int(np.prod(model.latent_shape))), ("samples shown", len(ctx.x))]
+    items = [
+        ("model", model.name),
+        ("parameters", n_params),
+        ("input shape", "×".join(map(str, model.input_shape))),
+        ("code size", int(np.prod(model.latent_shape))),
+        ("samples shown", len(ctx.x)),
+    ]
     if det is not None:
         flagged = int((ctx.scores > det.threshold_).sum())
         items += [("threshold", det.threshold_), ("flagged", f"{flagged:,} ({flagged / len(ctx.x):.1%})")]
@@ -300,34 +334,60 @@ def _metrics(ctx: _Context) -> _Section | None:
         return _reconstruction_error(ctx)
     section = _Section("detection", "Detection")
     scores, thr = ctx.scores, det.threshold_
-    section.parts.append(_table([
-        ("score", det.score),
-        ("threshold rule", repr(det.threshold)),
-        ("threshold", thr),
-        ("scaler", repr(ctx.member.scaler) if ctx.member.scaler is not None else "none"),
-        ("input transform", repr(ctx.member.input_transform) if ctx.member.input_transform is not None else "none"),
-    ] + [(f"calibration scores: {k}", v) for k, v in getattr(det, "train_scores_", {}).items()]))
+    section.parts.append(
+        _table(
+            [
+                ("score", det.score),
+                ("threshold rule", repr(det.threshold)),
+                ("threshold", thr),
+                ("scaler", repr(ctx.member.scaler) if ctx.member.scaler is not None else "none"),
+                (
+                    "input transform",
+                    repr(ctx.member.input_transform) if ctx.member.input_transform is not None else "none",
+                ),
+            ]
+            + [(f"calibration scores: {k}", v) for k, v in getattr(det, "train_scores_", {}).items()]
+        )
+    )
     if ctx.y is not None:
         m = ctx.metrics
         keys = ("accuracy", "precision", "recall", "f1", "auroc", "auprc")
         section.parts.append("<h3>Metrics (anomaly = positive class)</h3>")
         section.parts.append(_table([[m[k] for k in keys]], header=keys))
-        section.parts.append(_table([("normal", m["tn"], m["fp"]), ("anomaly", m["fn"], m["tp"])],
-                                    header=("true \\ predicted", "normal", "anomaly")))
-        section.parts.append(ctx.figure(figures.error_histogram(scores[ctx.y == 0], scores[ctx.y == 1], thr,
-                                                             "Anomaly scores on the test data"),
-                                     "Scores of normal and anomalous samples; the dashed line is the threshold.",
-                                        "error_histogram"))
+        section.parts.append(
+            _table(
+                [("normal", m["tn"], m["fp"]), ("anomaly", m["fn"], m["tp"])],
+                header=("true \\ predicted", "normal", "anomaly"),
+            )
+        )
+        section.parts.append(
+            ctx.figure(
+                figures.error_histogram(scores[ctx.y == 0], scores[ctx.y == 1], thr, "Anomaly scores on the test data"),
+                "Scores of normal and anomalous samples; the dashed line is the threshold.",
+                "error_histogram",
+            )
+        )
         if 0 < ctx.y.sum() < len(ctx.y):
-            section.parts.append('<div class="row">' + ctx.figure(figures.roc_curve(ctx.y, scores, thr),
-                                                                  "ROC curve; the dot is the detector's threshold.", "roc")
-                                 + ctx.figure(figures.pr_curve(ctx.y, scores, thr),
-                                           "Precision-recall curve; the dot is the detector's threshold.",
-                                              "precision_recall") + "</div>")
+            section.parts.append(
+                '<div class="row">'
+                + ctx.figure(
+                    figures.roc_curve(ctx.y, scores, thr), "ROC curve; the dot is the detector's threshold.", "roc"
+                )
+                + ctx.figure(
+                    figures.pr_curve(ctx.y, scores, thr),
+                    "Precision-recall curve; the dot is the detector's threshold.",
+                    "precision_recall",
+                )
+                + "</div>"
+            )
     else:
-        section.parts.append(ctx.figure(figures.error_histogram(scores, None, thr, "Anomaly scores"),
-                                     "Scores of the samples shown (no labels given); the dashed line is the threshold.",
-                                        "error_histogram"))
+        section.parts.append(
+            ctx.figure(
+                figures.error_histogram(scores, None, thr, "Anomaly scores"),
+                "Scores of the samples shown (no labels given); the dashed line is the threshold.",
+                "error_histogram",
+            )
+        )
     return section
 
 
@@ -339,12 +399,16 @@ def _reconstruction_error(ctx: _Context) -> _Section | None:
     if recon is None:
         return None
     err = np.abs(recon - ctx.model_input[rows]).reshape(len(rows), -1)
-    mse = (err ** 2).mean(axis=1)
+    mse = (err**2).mean(axis=1)
     section = _Section("errors", "Reconstruction error")
-    section.parts.append(_table([("MAE", float(err.mean())), ("MSE", float(mse.mean())),
-                                 ("samples", len(rows))]))
-    section.parts.append(ctx.figure(figures.error_histogram(mse, None, None, "Reconstruction error per sample (MSE)"),
-                                 "How well the model reconstructs each sample shown.", "error_histogram"))
+    section.parts.append(_table([("MAE", float(err.mean())), ("MSE", float(mse.mean())), ("samples", len(rows))]))
+    section.parts.append(
+        ctx.figure(
+            figures.error_histogram(mse, None, None, "Reconstruction error per sample (MSE)"),
+            "How well the model reconstructs each sample shown.",
+            "error_histogram",
+        )
+    )
     return section
 
 
@@ -365,8 +429,9 @@ def _history(ctx: _Context) -> _Section | None:
         rows.append(("stopped early", True))
     if h.epoch_seconds:
         rows.append(("training seconds", float(np.sum(h.epoch_seconds))))
-    rows += [(k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in sorted(h.settings.items())
-             if v is not None]
+    rows += [
+        (k, json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in sorted(h.settings.items()) if v is not None
+    ]
     section.parts.append(_table(rows))
     return section
 
@@ -398,10 +463,18 @@ def _reconstructions(ctx: _Context) -> _Section | None:
         if recon is None:
             return None
         title = "Noisy inputs and what the model restores" if noisy is not None else "Originals and reconstructions"
-        section.parts.append(ctx.figure(figures.reconstruction_grid(inputs, recon, noisy=noisy, title=title),
-                                     "Top row: test images" + ("; middle: the training corruption applied; bottom: "
-                                                               "the model's output." if noisy is not None
-                                                               else "; bottom: the model's reconstruction."), "reconstructions"))
+        section.parts.append(
+            ctx.figure(
+                figures.reconstruction_grid(inputs, recon, noisy=noisy, title=title),
+                "Top row: test images"
+                + (
+                    "; middle: the training corruption applied; bottom: the model's output."
+                    if noisy is not None
+                    else "; bottom: the model's reconstruction."
+                ),
+                "reconstructions",
+            )
+        )
     elif kind == "series":
         rows = _pick(ctx, 2) if ctx.det is not None and ctx.y is not None else np.arange(min(2, len(ctx.x)))
         recon = ctx.reconstruct(rows)
@@ -412,9 +485,13 @@ def _reconstructions(ctx: _Context) -> _Section | None:
             what = ("anomalous" if ctx.y[i] else "normal") if ctx.y is not None and ctx.det is not None else "sample"
             score = f" (score {ctx.scores[i]:.3g})" if ctx.det is not None else ""
             examples.append((_first_channel(ctx.x[i]), _first_channel(r), f"{what} #{i}{score}"))
-        section.parts.append(ctx.figure(figures.series_examples(examples),
-                                     "Signals and their reconstructions; the shaded band is the error.",
-                                        "reconstructions"))
+        section.parts.append(
+            ctx.figure(
+                figures.series_examples(examples),
+                "Signals and their reconstructions; the shaded band is the error.",
+                "reconstructions",
+            )
+        )
     else:
         return None
     return section
@@ -435,23 +512,35 @@ def _anomalies(ctx: _Context) -> _Section | None:
     order = np.argsort(-scores, kind="stable")
     if ctx.kind == "images":
         labels = None if ctx.class_labels is None else np.asarray(ctx.class_labels)
-        section.parts.append(ctx.figure(figures.top_anomalies(ctx.x, scores, k=16, labels=labels,
-                                                           class_names=ctx.class_names),
-                                     "The highest-scoring images, most anomalous first (score · class).",
-                                        "top_anomalies"))
+        section.parts.append(
+            ctx.figure(
+                figures.top_anomalies(ctx.x, scores, k=16, labels=labels, class_names=ctx.class_names),
+                "The highest-scoring images, most anomalous first (score · class).",
+                "top_anomalies",
+            )
+        )
         top = order[:8]
         maps = det.score_map(ctx.x[top])
-        section.parts.append(ctx.figure(figures.anomaly_heatmaps(ctx.x[top], maps, scores[top]),
-                                     "Per-pixel error of the eight most anomalous images (Detector.score_map).",
-                                        "heatmaps"))
+        section.parts.append(
+            ctx.figure(
+                figures.anomaly_heatmaps(ctx.x[top], maps, scores[top]),
+                "Per-pixel error of the eight most anomalous images (Detector.score_map).",
+                "heatmaps",
+            )
+        )
     elif ctx.kind == "series":
         top = order[:3]
         recon = ctx.reconstruct(top)
-        examples = [(_first_channel(ctx.x[i]), _first_channel(r), f"#{i}: score {scores[i]:.3g}")
-                    for i, r in zip(top, recon)]
-        section.parts.append(ctx.figure(figures.series_examples(examples),
-                                     "The three highest-scoring signals and their reconstructions.",
-                                        "top_anomalies"))
+        examples = [
+            (_first_channel(ctx.x[i]), _first_channel(r), f"#{i}: score {scores[i]:.3g}") for i, r in zip(top, recon)
+        ]
+        section.parts.append(
+            ctx.figure(
+                figures.series_examples(examples),
+                "The three highest-scoring signals and their reconstructions.",
+                "top_anomalies",
+            )
+        )
     else:
         top = order[:10]
         explanation = det.explain(ctx.x[top], top=3)
@@ -485,8 +574,17 @@ def _latent(ctx: _Context) -> _Section | None:
     else:
         colour, names = None, None
     fig = figures.latent_scatter(codes, colour, class_names=names, title="Codes of the samples shown")
-    return _Section("latent", "Latent space", [ctx.figure(fig, "Each sample's code (its first two principal components "
-                                                            "when the code has more than two dimensions).", "latent")])
+    return _Section(
+        "latent",
+        "Latent space",
+        [
+            ctx.figure(
+                fig,
+                "Each sample's code (its first two principal components when the code has more than two dimensions).",
+                "latent",
+            )
+        ],
+    )
 
 
 def _samples(ctx: _Context) -> _Section | None:
@@ -495,7 +593,11 @@ def _samples(ctx: _Context) -> _Section | None:
     if not ctx.model.generative or ctx.kind != "images":
         return None
     fig = figures.sample_grid(ctx.model, n_per_row=10, rows=4, class_names=ctx.class_names)
-    return _Section("samples", "Generated samples", [ctx.figure(fig, "New images decoded from codes drawn from the prior.", "samples")])
+    return _Section(
+        "samples",
+        "Generated samples",
+        [ctx.figure(fig, "New images decoded from codes drawn from the prior.", "samples")],
+    )
 
 
 def _configuration(ctx: _Context) -> _Section:
@@ -505,5 +607,8 @@ def _configuration(ctx: _Context) -> _Section:
     if ctx.det is not None:
         config["detector"] = {k: v for k, v in ctx.det.description().items() if k != "train_scores"}
     versions = _table([("hourglass", __version__), ("torch", torch.__version__)])
-    return _Section("configuration", "Configuration",
-                    [f"<pre>{_esc(json.dumps(config, indent=2, default=json_default), quote=False)}</pre>", versions])
+    return _Section(
+        "configuration",
+        "Configuration",
+        [f"<pre>{_esc(json.dumps(config, indent=2, default=json_default), quote=False)}</pre>", versions],
+    )

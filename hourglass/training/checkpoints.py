@@ -56,8 +56,10 @@ def save_checkpoint(directory, epoch: int, tensors: dict[str, torch.Tensor], met
     stem = f"epoch-{epoch:06d}"
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
     write_bytes_atomic(directory / f"{stem}.safetensors", save(tensors))
-    write_json_atomic(directory / f"{stem}.json", {"format": FORMAT, "format_version": FORMAT_VERSION,
-                                                    "epoch": epoch, "weights": f"{stem}.safetensors", **meta})
+    write_json_atomic(
+        directory / f"{stem}.json",
+        {"format": FORMAT, "format_version": FORMAT_VERSION, "epoch": epoch, "weights": f"{stem}.safetensors", **meta},
+    )
     for old in complete_checkpoints(directory)[:-KEEP]:
         old.with_suffix(".safetensors").unlink(missing_ok=True)
         old.unlink(missing_ok=True)
@@ -84,8 +86,10 @@ def load_latest(directory) -> tuple[dict, dict[str, torch.Tensor]] | None:
                 raise ModelFileError(f"{path} is not an hourglass checkpoint")
             version = meta.get("format_version")
             if isinstance(version, int) and version > FORMAT_VERSION:
-                raise CheckpointFormatError(f"{path} was written by a newer hourglass (checkpoint format "
-                                            f"{version}); upgrade hourglass to resume it")
+                raise CheckpointFormatError(
+                    f"{path} was written by a newer hourglass (checkpoint format "
+                    f"{version}); upgrade hourglass to resume it"
+                )
             return meta, load_file(str(path.with_name(meta["weights"])))
         except CheckpointFormatError:
             raise

@@ -25,8 +25,11 @@ def compiled(eager, device: torch.device):
         except Exception as exc:  # the compiler's many error types; eager still works
             if state["fn"] is eager:
                 raise
-            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); training without it",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}: {str(exc)[:200]}); training without it",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             state["fn"] = eager
             return eager(*args, **kwargs)
 

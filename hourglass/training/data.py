@@ -32,7 +32,7 @@ class TrainingArrays:
     val_labels: np.ndarray | None
 
     @classmethod
-    def check(cls, model, x, target, validation, labels, validation_labels) -> "TrainingArrays":
+    def check(cls, model, x, target, validation, labels, validation_labels) -> TrainingArrays:
         x = check_model_input(model, x, "x")
         target = None if target is None else check_model_input(model, target, "target")
         if target is not None and len(target) != len(x):
@@ -44,8 +44,9 @@ class TrainingArrays:
             val_x = check_model_input(model, validation[0], "validation input")
             val_target = check_model_input(model, validation[1], "validation target")
             if len(val_x) != len(val_target):
-                raise InvalidInputError(f"validation inputs have {len(val_x)} samples but targets have "
-                                        f"{len(val_target)}")
+                raise InvalidInputError(
+                    f"validation inputs have {len(val_x)} samples but targets have {len(val_target)}"
+                )
         elif validation is not None:
             val_x = check_model_input(model, validation, "validation")
         labels = check_labels(model, labels, len(x))
@@ -54,8 +55,10 @@ class TrainingArrays:
 
     def targets(self) -> dict[str, np.ndarray]:
         """What the model must learn to output, by name (for a model's range checks)."""
-        return {"target": self.x if self.target is None else self.target,
-                "validation target": self.val_x if self.val_target is None else self.val_target}
+        return {
+            "target": self.x if self.target is None else self.target,
+            "validation target": self.val_x if self.val_target is None else self.val_target,
+        }
 
 
 def uses_conv2d(model: torch.nn.Module) -> bool:

@@ -44,8 +44,9 @@ from hourglass.training.trainer import TrainingError, _Progress, _settings
 _UNSUPPORTED = {"checkpoint_dir": None, "resume": False, "compile": False, "optimizer": None, "kl_warmup": 0}
 
 
-def fit_members(model, x, target=None, *, corruption=None, validation=None, options: FitOptions,
-                member_rows=None) -> History:
+def fit_members(
+    model, x, target=None, *, corruption=None, validation=None, options: FitOptions, member_rows=None
+) -> History:
     """Train every member of ``model`` (a DenseEnsemble) at once; see the module's notes.
 
     ``member_rows``: optional (N, m) row numbers, member k's training rows (the same count for
@@ -54,8 +55,10 @@ def fit_members(model, x, target=None, *, corruption=None, validation=None, opti
     """
     for name, default in _UNSUPPORTED.items():
         if getattr(options, name) != default:
-            raise InvalidInputError(f"{name} is not available for a {model.name!r} model (its members train "
-                                    "together); train its members as 'stacked' models to use it")
+            raise InvalidInputError(
+                f"{name} is not available for a {model.name!r} model (its members train "
+                "together); train its members as 'stacked' models to use it"
+            )
     if launched_world_size() > 1:
         raise InvalidInputError(f"a {model.name!r} model trains in one process; launch it without torchrun")
     arrays = TrainingArrays.check(model, x, target, validation, None, None)
@@ -80,8 +83,7 @@ class _MembersRun:
         self.x = torch.from_numpy(arrays.x).to(device)
         self.target = None if arrays.target is None else torch.from_numpy(arrays.target).to(device)
         self.val_x = None if arrays.val_x is None else torch.from_numpy(arrays.val_x).to(device)
-        self.val_target = (self.val_x if arrays.val_target is None
-                           else torch.from_numpy(arrays.val_target).to(device))
+        self.val_target = self.val_x if arrays.val_target is None else torch.from_numpy(arrays.val_target).to(device)
         self.rows = _member_rows(member_rows, n_members, len(self.x), device)
         m = len(self.x) if self.rows is None else self.rows.shape[1]
         self.batch = min(opts.batch_size, m)
@@ -89,8 +91,9 @@ class _MembersRun:
         self.steps = math.ceil(m / self.batch) if opts.steps_per_epoch is None else opts.steps_per_epoch
         self.position, self.orders = m, None  # an endless stream of passes, as hg.fit's BatchStream
         self.loss = opts.loss or model.default_loss
-        model.prepare_training(opts, loss=self.loss, steps_per_epoch=self.steps, targets=arrays.targets(),
-                               sample=self.x)
+        model.prepare_training(
+            opts, loss=self.loss, steps_per_epoch=self.steps, targets=arrays.targets(), sample=self.x
+        )
         self.seeds = [Seeds(s) for s in member_seeds(opts.seed, n_members)]
         self.shuffles = [s.shuffle(device) for s in self.seeds]
         self.noise = self.seeds[0].noise(device)
@@ -98,10 +101,15 @@ class _MembersRun:
             self.val_x = corruption(self.val_x, self.seeds[0].validation(device))
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(self.params, lr=opts.lr, weight_decay=opts.weight_decay)
-        self.autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if opts.precision == "bf16"
-                         else torch.autocast(device.type, enabled=False))
-        settings = {**_settings(opts.replace(batch_size=self.batch), self.loss, self.steps, device, m, corruption),
-                    "n_members": n_members}
+        self.autocast = (
+            torch.autocast(device.type, dtype=torch.bfloat16)
+            if opts.precision == "bf16"
+            else torch.autocast(device.type, enabled=False)
+        )
+        settings = {
+            **_settings(opts.replace(batch_size=self.batch), self.loss, self.steps, device, m, corruption),
+            "n_members": n_members,
+        }
         self.history = History(settings=settings, members=[History(settings={"seed": s.seed}) for s in self.seeds])
         self.best = torch.full((n_members,), math.inf)
         self.bad = torch.zeros(n_members, dtype=torch.long)
@@ -161,8 +169,10 @@ class _MembersRun:
         seen = sum(weights) * self.batch
         train = (torch.stack(losses).float() * w[:, None]).sum(0).cpu().double() * (self.batch / seen)
         if not torch.isfinite(train[self.active]).all():
-            raise TrainingError(f"the training loss became {train.tolist()} at epoch {epoch + 1}; usual causes: "
-                                f"a learning rate too high (lr={self.opts.lr}) or unscaled inputs")
+            raise TrainingError(
+                f"the training loss became {train.tolist()} at epoch {epoch + 1}; usual causes: "
+                f"a learning rate too high (lr={self.opts.lr}) or unscaled inputs"
+            )
         val = self._validation_losses() if self.val_x is not None else None
         seconds = time.perf_counter() - started
         monitored = val if val is not None else train
@@ -201,8 +211,9 @@ class _MembersRun:
         total = torch.zeros(self.model.n_members, device=self.device)
         with self.autocast:
             for i in range(0, n, chunk):
-                per = self.model.training_loss(self.val_x[i:i + chunk], self.val_target[i:i + chunk],
-                                               loss=self.loss).per_sample
+                per = self.model.training_loss(
+                    self.val_x[i : i + chunk], self.val_target[i : i + chunk], loss=self.loss
+                ).per_sample
                 total += per.float().mean(dim=1) * per.shape[1]
         self.model.train()
         return total.cpu().double() / n
@@ -237,8 +248,9 @@ def _member_rows(rows, n_members: int, n: int, device) -> torch.Tensor | None:
         return None
     rows = np.asarray(rows)
     if rows.ndim != 2 or rows.shape[0] != n_members or rows.shape[1] < 1 or not np.issubdtype(rows.dtype, np.integer):
-        raise InvalidInputError(f"member_rows must be integer row numbers of shape ({n_members}, m), got shape "
-                                f"{rows.shape} of {rows.dtype}")
+        raise InvalidInputError(
+            f"member_rows must be integer row numbers of shape ({n_members}, m), got shape {rows.shape} of {rows.dtype}"
+        )
     if rows.min() < 0 or rows.max() >= n:
         raise InvalidInputError(f"member_rows must lie in [0, {n}), the rows of x")
     return torch.from_numpy(rows.astype(np.int64)).to(device)

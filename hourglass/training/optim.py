@@ -21,8 +21,9 @@ from torch.optim.adam import adam as functional_adam
 def fused_ok(params) -> bool:
     """Whether Adam's fused kernel takes these parameters: floating point, all on one CPU / CUDA device."""
     devices = {p.device for p in params}
-    return len(devices) == 1 and all(p.dtype in (torch.float32, torch.float16, torch.bfloat16)
-                                     and p.device.type in ("cpu", "cuda") for p in params)
+    return len(devices) == 1 and all(
+        p.dtype in (torch.float32, torch.float16, torch.bfloat16) and p.device.type in ("cpu", "cuda") for p in params
+    )
 
 
 class FunctionalAdam:
@@ -34,16 +35,26 @@ class FunctionalAdam:
 
     def __init__(self, params, *, lr: float = 1e-3, weight_decay: float = 0.0, betas=(0.9, 0.999), eps: float = 1e-8):
         self.params = list(params)
-        self.inner = torch.optim.Adam(self.params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      fused=fused_ok(self.params) or None)
+        self.inner = torch.optim.Adam(
+            self.params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused_ok(self.params) or None
+        )
         self.functional = fused_ok(self.params) and not any(p.is_complex() for p in self.params)
-        self._settings = dict(amsgrad=False, beta1=betas[0], beta2=betas[1], lr=float(lr),
-                              weight_decay=float(weight_decay), eps=float(eps), maximize=False)
+        self._settings = dict(
+            amsgrad=False,
+            beta1=betas[0],
+            beta2=betas[1],
+            lr=float(lr),
+            weight_decay=float(weight_decay),
+            eps=float(eps),
+            maximize=False,
+        )
         if self.functional:
             for p in self.params:  # the state Adam's own _init_group creates for fused=True
-                self.inner.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
-                                       "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
-                                       "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format)}
+                self.inner.state[p] = {
+                    "step": torch.zeros((), dtype=torch.float32, device=p.device),
+                    "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                }
         self._refresh()
 
     def _refresh(self) -> None:
@@ -62,7 +73,8 @@ class FunctionalAdam:
         if any(g is None for g in grads):  # as torch.optim.Adam: a parameter without a gradient is left alone
             keep = [i for i, g in enumerate(grads) if g is not None]
             params, grads, exp_avgs, exp_avg_sqs, steps = (
-                [seq[i] for i in keep] for seq in (params, grads, exp_avgs, exp_avg_sqs, steps))
+                [seq[i] for i in keep] for seq in (params, grads, exp_avgs, exp_avg_sqs, steps)
+            )
         if params:
             functional_adam(params, grads, exp_avgs, exp_avg_sqs, [], steps, fused=True, **self._settings)
 

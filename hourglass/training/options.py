@@ -128,12 +128,12 @@ class FitOptions:
         return {f.name: (f.metadata["recipe"], f.default) for f in fields(cls) if f.metadata.get("recipe")}
 
     @classmethod
-    def from_mapping(cls, mapping: dict, **overrides) -> "FitOptions":
+    def from_mapping(cls, mapping: dict, **overrides) -> FitOptions:
         """The options among ``mapping``'s keys (others ignored), updated by ``overrides``."""
         names = set(cls.names())
         return cls(**{k: v for k, v in mapping.items() if k in names}, **overrides)
 
-    def replace(self, **changes) -> "FitOptions":
+    def replace(self, **changes) -> FitOptions:
         return FitOptions(**{**self.to_dict(), **changes})
 
     def to_dict(self) -> dict:

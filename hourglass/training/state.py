@@ -19,7 +19,7 @@ from hourglass.training.stream import BatchStream
 
 
 def _under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def _prefixed(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
@@ -52,8 +52,10 @@ class EarlyStopping:
             model.load_state_dict(self.best_state)
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
-        return (self.best_state or {}), {"best": self.best if math.isfinite(self.best) else None,
-                                         "bad_epochs": self.bad_epochs}
+        return (self.best_state or {}), {
+            "best": self.best if math.isfinite(self.best) else None,
+            "bad_epochs": self.bad_epochs,
+        }
 
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict, device) -> None:
         self.best = meta["best"] if meta["best"] is not None else math.inf
@@ -101,8 +103,9 @@ class TrainState:
     def restore(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         """Inverse of :meth:`checkpoint`: the run continues after ``meta["epoch"]`` epochs."""
         self.model.load_state_dict(_under(tensors, "model/"))
-        load_optimizer_state(self.optimizer, {k: v.to(self.device) for k, v in _under(tensors, "optim/").items()},
-                             meta.get("optimizer"))
+        load_optimizer_state(
+            self.optimizer, {k: v.to(self.device) for k, v in _under(tensors, "optim/").items()}, meta.get("optimizer")
+        )
         stream = {"rng": tensors["rng/batches"]}
         if "stream/order" in tensors:
             stream["order"] = tensors["stream/order"]

@@ -49,8 +49,9 @@ class BatchStream:
             self.position = 0
             # Shuffled batches are gathered one at a time: a batch-sized copy stays in cache, where
             # shuffling the whole set at once would stream it through memory twice.
-            self.order = (torch.randperm(self.n, device=self.generator.device, generator=self.generator)
-                          if self.shuffle else None)
+            self.order = (
+                torch.randperm(self.n, device=self.generator.device, generator=self.generator) if self.shuffle else None
+            )
         lo, hi = self.position, min(self.position + self.batch_size, self.n)
         self.position = hi
         rows = hi - lo

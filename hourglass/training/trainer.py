@@ -32,14 +32,19 @@ import torch
 
 from hourglass.devices import resolve_device
 from hourglass.errors import HourglassError, InvalidInputError
+from hourglass.history import History
 from hourglass.models.base import Autoencoder
-from hourglass.training.checkpoints import (CheckpointMismatchError, complete_checkpoints, data_fingerprint,
-                                            load_latest, save_checkpoint)
+from hourglass.training.checkpoints import (
+    CheckpointMismatchError,
+    complete_checkpoints,
+    data_fingerprint,
+    load_latest,
+    save_checkpoint,
+)
 from hourglass.training.compiled import compiled
 from hourglass.training.data import DeviceData, TrainingArrays
 from hourglass.training.distributed import local_device
 from hourglass.training.distributed import setup as distributed_setup
-from hourglass.history import History
 from hourglass.training.optim import make_optimizer
 from hourglass.training.options import FitOptions
 from hourglass.training.seeding import Seeds
@@ -51,8 +56,18 @@ class TrainingError(HourglassError, FloatingPointError):
     """Training diverged (the loss became NaN or inf)."""
 
 
-def fit(model: Autoencoder, x, target=None, *, corruption=None, validation=None, labels=None,
-        validation_labels=None, options: FitOptions | None = None, **kwargs) -> History:
+def fit(
+    model: Autoencoder,
+    x,
+    target=None,
+    *,
+    corruption=None,
+    validation=None,
+    labels=None,
+    validation_labels=None,
+    options: FitOptions | None = None,
+    **kwargs,
+) -> History:
     """Train ``model`` to reconstruct ``target`` (default ``x``) from ``x`` with Adam.
 
     Parameters
@@ -149,7 +164,9 @@ def fit(model: Autoencoder, x, target=None, *, corruption=None, validation=None,
     (2, 4)
     """
     if not isinstance(model, Autoencoder):
-        raise InvalidInputError(f"model must be an hourglass Autoencoder (from create_model), got {type(model).__name__}")
+        raise InvalidInputError(
+            f"model must be an hourglass Autoencoder (from create_model), got {type(model).__name__}"
+        )
     if options is not None and not isinstance(options, FitOptions):
         raise InvalidInputError(f"options must be a FitOptions, got {type(options).__name__}")
     opts = (options or FitOptions()).replace(**kwargs) if kwargs else (options or FitOptions())
@@ -169,13 +186,18 @@ def fit(model: Autoencoder, x, target=None, *, corruption=None, validation=None,
 
 
 # fit's signature lists its options, for help() and editors; FitOptions stays their one source.
-fit.__signature__ = inspect.signature(fit).replace(parameters=[
-    *[p for p in inspect.signature(fit).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD],
-    *[inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
-      for name, default in FitOptions().to_dict().items()]])
+fit.__signature__ = inspect.signature(fit).replace(
+    parameters=[
+        *[p for p in inspect.signature(fit).parameters.values() if p.kind != inspect.Parameter.VAR_KEYWORD],
+        *[
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default)
+            for name, default in FitOptions().to_dict().items()
+        ],
+    ]
+)
 
 
-def _loop(run: "_Run") -> None:
+def _loop(run: _Run) -> None:
     """The training loop: epochs of steps, then the epoch's bookkeeping and stop rules."""
     state, opts, data, model = run.state, run.opts, run.data, run.model
     history, ddp = state.history, run.ddp
@@ -244,13 +266,13 @@ class _Run:
     corruption: object
     steps: int
     fingerprint: dict
-    progress: "_Progress"
+    progress: _Progress
     batch_loss: object = None
     params: list = None
     autocast: object = None
 
     @classmethod
-    def setup(cls, model: Autoencoder, arrays: TrainingArrays, corruption, opts: FitOptions) -> "_Run":
+    def setup(cls, model: Autoencoder, arrays: TrainingArrays, corruption, opts: FitOptions) -> _Run:
         device = resolve_device(opts.device)
         if str(opts.device) == "auto" and local_device() is not None:
             device = local_device()  # under torchrun: this process's own GPU
@@ -264,26 +286,34 @@ class _Run:
         n = len(data)
         steps = math.ceil(n / opts.batch_size) if opts.steps_per_epoch is None else opts.steps_per_epoch
         loss = opts.loss or model.default_loss
-        model.prepare_training(opts, loss=loss, steps_per_epoch=steps, targets=arrays.targets(),
-                               sample=data.sample())
+        model.prepare_training(opts, loss=loss, steps_per_epoch=steps, targets=arrays.targets(), sample=data.sample())
         seeds = Seeds(opts.seed, rank=0 if ddp is None else ddp.rank)
         if ddp is not None and opts.seed is None:
             seeds = Seeds(None, rank=ddp.rank, entropy=ddp.agree(seeds.entropy))  # all processes shuffle alike
         shuffle = seeds.shuffle(device)
         data.corrupt_validation(corruption, seeds.validation(device))
         stream = BatchStream(n, opts.batch_size, shuffle=opts.shuffle, generator=shuffle, share=ddp)
-        optimizer = make_optimizer(model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay,
-                                   factory=opts.optimizer)
+        optimizer = make_optimizer(
+            model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, factory=opts.optimizer
+        )
         history = History(settings=_settings(opts, loss, steps, device, n, corruption))
-        state = TrainState(model, optimizer, stream, seeds.noise(device),
-                           EarlyStopping(opts.early_stopping, opts.min_delta, opts.restore_best), history,
-                           device, seeded=opts.seed is not None)
+        state = TrainState(
+            model,
+            optimizer,
+            stream,
+            seeds.noise(device),
+            EarlyStopping(opts.early_stopping, opts.min_delta, opts.restore_best),
+            history,
+            device,
+            seeded=opts.seed is not None,
+        )
         fingerprint = _fingerprint(model, arrays, opts, history.settings)
         progress = _Progress(opts, steps, model.name, quiet=ddp is not None and not ddp.is_main)
         run = cls(model, opts, loss, device, ddp, data, state, seeds, corruption, steps, fingerprint, progress)
         run.params = [p for p in model.parameters() if p.requires_grad]
-        run.autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if opts.precision == "bf16"
-                        else contextlib.nullcontext())
+        run.autocast = (
+            torch.autocast(device.type, dtype=torch.bfloat16) if opts.precision == "bf16" else contextlib.nullcontext()
+        )
         run.batch_loss = _batch_loss(model, loss, opts.trim)
         if opts.compile:
             run.batch_loss = compiled(run.batch_loss, device)
@@ -315,9 +345,11 @@ class _Run:
         total = torch.zeros((), device=self.device)
         parts: dict[str, torch.Tensor] = {}
         for i in range(0, n, chunk):
-            lb = None if data.val_labels is None else data.val_labels[i:i + chunk]
-            out = model.training_loss(data.val_x[i:i + chunk], data.val_target[i:i + chunk], loss=self.loss, labels=lb)
-            total += out.mean() * len(data.val_x[i:i + chunk])
+            lb = None if data.val_labels is None else data.val_labels[i : i + chunk]
+            out = model.training_loss(
+                data.val_x[i : i + chunk], data.val_target[i : i + chunk], loss=self.loss, labels=lb
+            )
+            total += out.mean() * len(data.val_x[i : i + chunk])
             for name, value in out.parts.items():
                 parts[name] = parts[name] + value.sum() if name in parts else value.sum()
         model.train()
@@ -334,16 +366,21 @@ class _Run:
         expected = json.loads(json.dumps(self.fingerprint))
         if meta["fingerprint"] != expected:
             changed = sorted(k for k in expected if expected[k] != meta["fingerprint"].get(k))
-            raise CheckpointMismatchError(f"the checkpoint in {self.opts.checkpoint_dir} is of another run (different "
-                                          f"{', '.join(changed)}); use a new checkpoint_dir or resume=False")
+            raise CheckpointMismatchError(
+                f"the checkpoint in {self.opts.checkpoint_dir} is of another run (different "
+                f"{', '.join(changed)}); use a new checkpoint_dir or resume=False"
+            )
         self.state.restore(tensors, meta)
         if self.state.history.stopped_early:
             self.state.epoch = self.opts.epochs  # that run had finished: nothing left to train
 
     def should_checkpoint(self, stop: bool) -> bool:
         opts, epoch = self.opts, self.state.epoch
-        return (opts.checkpoint_dir is not None and (self.ddp is None or self.ddp.is_main)
-                and (epoch % opts.checkpoint_every == 0 or epoch == opts.epochs or stop))
+        return (
+            opts.checkpoint_dir is not None
+            and (self.ddp is None or self.ddp.is_main)
+            and (epoch % opts.checkpoint_every == 0 or epoch == opts.epochs or stop)
+        )
 
     def checkpoint(self) -> None:
         tensors, meta = self.state.checkpoint()
@@ -353,17 +390,25 @@ class _Run:
         """The error for a non-finite epoch loss, naming the first bad step and the checkpoint kept."""
         if bad is not None:
             step, value = bad
-            when = (f"{value} at epoch {epoch + 1}, step {step + 1} of {self.steps} "
-                    f"(step {epoch * self.steps + step + 1} of the run)")
+            when = (
+                f"{value} at epoch {epoch + 1}, step {step + 1} of {self.steps} "
+                f"(step {epoch * self.steps + step + 1} of the run)"
+            )
         else:  # another process's step went bad first (several processes)
             when = f"{train_loss} in epoch {epoch + 1} (on another process)"
         directory = self.opts.checkpoint_dir
         kept = complete_checkpoints(directory) if directory is not None else []
-        where = (f"; the last good checkpoint (epoch {int(kept[-1].stem.split('-')[1])}) is kept in {directory}: "
-                 "fix the cause and call fit again with resume=True" if kept else "")
-        return TrainingError(f"the training loss became {when}; usual causes: a learning rate too high "
-                             f"(lr={self.opts.lr}), or unscaled inputs far from the model's output range (scale "
-                             f"them, e.g. hg.StandardScaler), or NaN / inf in a target{where}")
+        where = (
+            f"; the last good checkpoint (epoch {int(kept[-1].stem.split('-')[1])}) is kept in {directory}: "
+            "fix the cause and call fit again with resume=True"
+            if kept
+            else ""
+        )
+        return TrainingError(
+            f"the training loss became {when}; usual causes: a learning rate too high "
+            f"(lr={self.opts.lr}), or unscaled inputs far from the model's output range (scale "
+            f"them, e.g. hg.StandardScaler), or NaN / inf in a target{where}"
+        )
 
 
 class _EpochRecord:
@@ -402,9 +447,11 @@ class _EpochRecord:
 
 def _batch_loss(model: Autoencoder, loss: str, trim: float):
     """One step's loss (the trimmed mean of the model's per-sample loss) and its parts' means."""
+
     def batch_loss(x, target, labels):
         out = model.training_loss(x, target, loss=loss, labels=labels)
         return out.trimmed_mean(trim), {name: value.detach().mean() for name, value in out.parts.items()}
+
     return batch_loss
 
 
@@ -412,18 +459,47 @@ def _settings(opts: FitOptions, loss: str, steps: int, device, n: int, corruptio
     """What History.settings records of the run."""
     from hourglass.transforms.corruptions import describe_corruption
 
-    return dict(epochs=opts.epochs, batch_size=opts.batch_size, steps_per_epoch=steps, loss=loss, lr=opts.lr,
-                weight_decay=opts.weight_decay, seed=opts.seed, device=str(device), n_train=n,
-                precision=opts.precision, trim=opts.trim, kl_warmup=opts.kl_warmup,
-                corruption=describe_corruption(corruption))
+    return dict(
+        epochs=opts.epochs,
+        batch_size=opts.batch_size,
+        steps_per_epoch=steps,
+        loss=loss,
+        lr=opts.lr,
+        weight_decay=opts.weight_decay,
+        seed=opts.seed,
+        device=str(device),
+        n_train=n,
+        precision=opts.precision,
+        trim=opts.trim,
+        kl_warmup=opts.kl_warmup,
+        corruption=describe_corruption(corruption),
+    )
 
 
 def _fingerprint(model, arrays: TrainingArrays, opts: FitOptions, settings: dict) -> dict:
     """What a checkpoint must match to be resumed by this run."""
-    return {"model": model.name, "config": model.config.to_dict(), "data": data_fingerprint(arrays.x),
-            "target": None if arrays.target is None else data_fingerprint(arrays.target), "shuffle": opts.shuffle,
-            **{k: settings[k] for k in ("batch_size", "steps_per_epoch", "loss", "lr", "weight_decay", "seed",
-                                         "n_train", "precision", "trim", "kl_warmup")}}
+    return {
+        "model": model.name,
+        "config": model.config.to_dict(),
+        "data": data_fingerprint(arrays.x),
+        "target": None if arrays.target is None else data_fingerprint(arrays.target),
+        "shuffle": opts.shuffle,
+        **{
+            k: settings[k]
+            for k in (
+                "batch_size",
+                "steps_per_epoch",
+                "loss",
+                "lr",
+                "weight_decay",
+                "seed",
+                "n_train",
+                "precision",
+                "trim",
+                "kl_warmup",
+            )
+        },
+    }
 
 
 class _Progress:
@@ -438,8 +514,14 @@ class _Progress:
     def start(self, epochs_done: int) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=self.opts.epochs * self.steps, initial=min(epochs_done, self.opts.epochs) * self.steps,
-                        disable=not self.enabled, unit="batch", dynamic_ncols=True, desc=f"fit {self.name}")
+        self.bar = tqdm(
+            total=self.opts.epochs * self.steps,
+            initial=min(epochs_done, self.opts.epochs) * self.steps,
+            disable=not self.enabled,
+            unit="batch",
+            dynamic_ncols=True,
+            desc=f"fit {self.name}",
+        )
 
     def step(self, i: int) -> None:
         if (i + 1) % self.tick == 0:

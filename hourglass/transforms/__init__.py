@@ -1,9 +1,31 @@
 """Preprocessing: scalers fitted on training data, and corruptions for denoising training."""
 
-from hourglass.transforms.corruptions import (Downsample, GaussianNoise, MaskingNoise, SaltAndPepper, create_corruption,
-                                              list_corruptions, register_corruption)
+from hourglass.transforms.corruptions import (
+    Downsample,
+    GaussianNoise,
+    MaskingNoise,
+    SaltAndPepper,
+    create_corruption,
+    list_corruptions,
+    register_corruption,
+)
 from hourglass.transforms.scalers import MinMaxScaler, StandardScaler, create_scaler, list_scalers, scaler_from_dict
 from hourglass.transforms.windows import scores_to_steps, stretches, windows
 
-__all__ = ["create_corruption", "create_scaler", "list_corruptions", "list_scalers", "register_corruption",
-           "scaler_from_dict", "Downsample", "GaussianNoise", "MaskingNoise", "SaltAndPepper", "MinMaxScaler", "StandardScaler", "scores_to_steps", "stretches", "windows"]
+__all__ = [
+    "create_corruption",
+    "create_scaler",
+    "list_corruptions",
+    "list_scalers",
+    "register_corruption",
+    "scaler_from_dict",
+    "Downsample",
+    "GaussianNoise",
+    "MaskingNoise",
+    "SaltAndPepper",
+    "MinMaxScaler",
+    "StandardScaler",
+    "scores_to_steps",
+    "stretches",
+    "windows",
+]

@@ -94,8 +94,9 @@ class SaltAndPepper:
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         u = torch.rand(x.shape, generator=generator, device=x.device)
         out = torch.where(u < self.rate / 2, torch.as_tensor(self.low, dtype=x.dtype, device=x.device), x)
-        return torch.where((u >= self.rate / 2) & (u < self.rate),
-                           torch.as_tensor(self.high, dtype=x.dtype, device=x.device), out)
+        return torch.where(
+            (u >= self.rate / 2) & (u < self.rate), torch.as_tensor(self.high, dtype=x.dtype, device=x.device), out
+        )
 
 
 @register_corruption()
@@ -120,19 +121,21 @@ class Downsample:
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if x.dim() not in (2, 3, 4):
-            raise InvalidInputError(f"Downsample takes images (n, C, H, W) or series (n, C, L) / (n, L), "
-                                    f"got a batch of shape {tuple(x.shape)}")
+            raise InvalidInputError(
+                f"Downsample takes images (n, C, H, W) or series (n, C, L) / (n, L), "
+                f"got a batch of shape {tuple(x.shape)}"
+            )
         flat = x.dim() == 2
         inp = x.unsqueeze(1) if flat else x
         k = self.factor
         if inp.dim() == 4:
             pool = F.max_pool2d if self.mode == "max" else F.avg_pool2d
             small = pool(inp, k, ceil_mode=True)
-            big = small.repeat_interleave(k, dim=2).repeat_interleave(k, dim=3)[..., :inp.shape[2], :inp.shape[3]]
+            big = small.repeat_interleave(k, dim=2).repeat_interleave(k, dim=3)[..., : inp.shape[2], : inp.shape[3]]
         else:
             pool = F.max_pool1d if self.mode == "max" else F.avg_pool1d
             small = pool(inp, k, ceil_mode=True)
-            big = small.repeat_interleave(k, dim=2)[..., :inp.shape[2]]
+            big = small.repeat_interleave(k, dim=2)[..., : inp.shape[2]]
         # keep the batch's memory layout (hg.fit trains conv models channels-last on CPU)
         channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
         big = big.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)

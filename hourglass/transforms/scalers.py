@@ -50,7 +50,7 @@ class _Scaler:
         """The fitted map as ``(x - offset) / span`` (float32), the form :meth:`as_module` uses."""
         raise NotImplementedError
 
-    def as_module(self, sample_shape) -> "ScalerModule":
+    def as_module(self, sample_shape) -> ScalerModule:
         """The fitted scaler as a torch module over batches of samples of ``sample_shape``: the
         same float32 arithmetic as :meth:`transform`, on any device and inside an exported graph."""
         offset, span = self.offset_and_span()
@@ -65,7 +65,7 @@ class _Scaler:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict) -> "_Scaler":
+    def from_dict(cls, d: dict) -> _Scaler:
         obj = cls(per_feature=bool(d["per_feature"]))
         for name in cls._state:
             setattr(obj, name + "_", np.asarray(d[name], dtype=np.float32))
@@ -94,7 +94,7 @@ class MinMaxScaler(_Scaler):
 
     _state = ("min", "max")
 
-    def fit(self, x) -> "MinMaxScaler":
+    def fit(self, x) -> MinMaxScaler:
         x = as_float_array(x)
         self.min_ = np.asarray(x.min(axis=self._axes(x)), dtype=np.float32)
         self.max_ = np.asarray(x.max(axis=self._axes(x)), dtype=np.float32)
@@ -124,7 +124,7 @@ class StandardScaler(_Scaler):
 
     _state = ("mean", "scale")
 
-    def fit(self, x) -> "StandardScaler":
+    def fit(self, x) -> StandardScaler:
         x = as_float_array(x)
         self.mean_ = np.asarray(x.mean(axis=self._axes(x), dtype=np.float64), dtype=np.float32)
         std = np.asarray(x.std(axis=self._axes(x), dtype=np.float64), dtype=np.float32)

@@ -18,8 +18,10 @@ def _check_series(series) -> np.ndarray:
     bad = ~np.isfinite(arr)
     if bad.any():
         step = int(np.nonzero(bad.reshape(-1, arr.shape[-1]).any(axis=0))[0][0])
-        raise InvalidInputError(f"series contains {int(bad.sum())} NaN / inf values, first at time step {step}; "
-                                "impute or cut them out before windowing")
+        raise InvalidInputError(
+            f"series contains {int(bad.sum())} NaN / inf values, first at time step {step}; "
+            "impute or cut them out before windowing"
+        )
     return arr
 
 
@@ -71,8 +73,10 @@ def scores_to_steps(scores, n_steps: int, length: int, stride: int = 1) -> np.nd
     starts = window_starts(n_steps, length, stride)
     s = np.asarray(scores, dtype=np.float64)
     if len(s) != len(starts):
-        raise InvalidInputError(f"{len(s)} window scores, but a series of {n_steps} steps cut into windows of "
-                                f"{length} every {stride} steps gives {len(starts)} windows")
+        raise InvalidInputError(
+            f"{len(s)} window scores, but a series of {n_steps} steps cut into windows of "
+            f"{length} every {stride} steps gives {len(starts)} windows"
+        )
     if s.ndim == 3:
         s = s.mean(axis=1)
     if s.ndim == 1:
