@@ -14,7 +14,21 @@ spec.loader.exec_module(code_map)
 
 # Lowest first: a module may import modules of its own layer and of the layers before it.
 LAYERS = [
-    ("core", ["errors", "registry", "validation", "streaming", "atomic", "saving", "devices", "history", "version"]),
+    (
+        "core",
+        [
+            "errors",
+            "registry",
+            "validation",
+            "streaming",
+            "atomic",
+            "saving",
+            "devices",
+            "history",
+            "version",
+            "display",
+        ],
+    ),
     ("datasets", ["datasets"]),
     ("transforms", ["transforms", "prepare"]),
     ("models", ["models", "labels", "inference"]),

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from hourglass.detection.metrics import detection_metrics
+from hourglass import display
+from hourglass.detection.metrics import Metrics, detection_metrics
 from hourglass.detection.thresholds import FixedFPR, Threshold
 from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.inference import batched
@@ -42,6 +43,28 @@ class BaseDetector:
 
     def _scalers(self) -> list:
         return []
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the model, the score, the threshold and what it was fitted on."""
+        name = type(self).__name__
+        if not hasattr(self, "threshold_"):
+            return display.card(name, f"<p>{display.escape(repr(self))}: not fitted (call fit)</p>")
+        models = self._models()
+        members = getattr(self.model, "n_members", None) or len(models)
+        rows = [
+            ("model", self.model.name),
+            ("input shape", str(tuple(self.model.input_shape))),
+            ("members", members),
+            ("parameters", sum(p.numel() for m in models for p in m.parameters())),
+            ("score", getattr(self, "score", None)),
+            ("threshold", repr(self.threshold)),
+            ("threshold value", self.threshold_),
+            ("calibration scores", len(getattr(self, "calibration_scores_", ()))),
+        ]
+        if self.feature_names is not None:
+            names = [str(n) for n in self.feature_names]
+            rows.append(("features", ", ".join(names[:8]) + (f", ... ({len(names)})" if len(names) > 8 else "")))
+        return display.card(name, display.table([r for r in rows if r[1] is not None], ["", ""]))
 
     # -- scoring -------------------------------------------------------------------------------
     def _input(self, x, name: str = "x", offset: int = 0) -> np.ndarray:
@@ -137,7 +160,7 @@ class BaseDetector:
         self._check_fitted()
         return (self._scores(x) > self.threshold_).astype(np.int64)
 
-    def evaluate(self, x, y_is_anomaly) -> dict:
+    def evaluate(self, x, y_is_anomaly) -> Metrics:
         """Accuracy, precision, recall, F1 (anomaly = positive), AUROC and AUPRC on labelled data."""
         self._check_fitted()
         return detection_metrics(y_is_anomaly, self._scores(x), self.threshold_)
@@ -207,3 +230,28 @@ class Explanation:
         for name, err, share in zip(self.names[i], self.errors[i], self.shares[i]):
             rows.append(f"{name:>16s} {err:12.5g} {share:7.1%}")
         return "\n".join(rows)
+
+    def to_frame(self, index=None):
+        """One row per (sample, rank): columns ``element``, ``error``, ``share``; the index is
+        (``sample``, ``rank``), ``sample`` taken from ``index`` when given (a DataFrame's index:
+        :meth:`BaseDetector.explain` passes it). Needs pandas."""
+        import pandas as pd  # display.frame has said what to install if this fails
+
+        n, top = self.indices.shape
+        samples = np.arange(n) if index is None else np.asarray(index)
+        rows = pd.MultiIndex.from_arrays(
+            [np.repeat(samples, top), np.tile(np.arange(1, top + 1), n)], names=["sample", "rank"]
+        )
+        data = {"element": self.names.ravel(), "error": self.errors.ravel(), "share": self.shares.ravel()}
+        return display.frame(data, index=rows)
+
+    def _repr_html_(self) -> str:
+        shown = min(len(self), 5)
+        parts = []
+        for i in range(shown):
+            rows = [
+                (name, err, f"{share:.1%}") for name, err, share in zip(self.names[i], self.errors[i], self.shares[i])
+            ]
+            parts.append(f"<p>sample {i}</p>" + display.table(rows, ["element", "error", "share"]))
+        more = f"<p>... {len(self) - shown} more samples (to_frame() has them all)</p>" if len(self) > shown else ""
+        return display.card(f"Explanation of {len(self)} samples", *parts, more)

@@ -1,31 +1,48 @@
-"""Matplotlib figures (Agg backend: no display needed). Each function returns a Figure;
+"""Matplotlib figures, built without pyplot: hourglass never changes the user's backend nor adds
+to pyplot's list of open figures, so it works the same in a script, a server and a notebook.
+Each function returns a :class:`Figure`, which a notebook shows inline (PNG);
 :func:`save_figure` writes it as PNG or SVG by the file's suffix."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
+import matplotlib.figure
+import numpy as np
 
-matplotlib.use("Agg")  # must precede pyplot; figures are written to files, never shown
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from hourglass.datasets.base import label_name  # noqa: E402
+from hourglass.datasets.base import label_name
 
 
-def save_figure(fig: Figure, path, dpi: int = 110) -> Path:
+class Figure(matplotlib.figure.Figure):
+    """A matplotlib figure that renders itself in Jupyter (``_repr_png_``) without pyplot."""
+
+    def to_png(self, dpi: int = 100) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+        return buf.getvalue()
+
+    def _repr_png_(self) -> bytes:
+        return self.to_png()
+
+
+def subplots(nrows: int = 1, ncols: int = 1, *, figsize, **kwargs):
+    """(figure, axes) as pyplot's ``subplots`` gives them, on a :class:`Figure` pyplot never sees."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def save_figure(fig: matplotlib.figure.Figure, path, dpi: int = 110) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
 def loss_curves(history, title: str = "Training history") -> Figure:
     """Training (and validation) loss per epoch."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     epochs = np.arange(1, len(history.train_loss) + 1)
     ax.plot(epochs, history.train_loss, marker="o", ms=3, label="training loss")
     if history.val_loss:
@@ -43,7 +60,7 @@ def error_histogram(
     normal_scores, anomaly_scores=None, threshold: float | None = None, title: str = "Reconstruction error"
 ) -> Figure:
     """Histogram of the scores of normal (and anomalous) samples with the threshold drawn."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = subplots(figsize=(6, 3.6))
     all_scores = np.concatenate(
         [np.ravel(normal_scores)] + ([np.ravel(anomaly_scores)] if anomaly_scores is not None else [])
     )
@@ -62,7 +79,7 @@ def series_reconstruction(x, x_hat, title: str = "", ax=None) -> Figure:
     """A 1-D signal, its reconstruction, and the error shaded between them."""
     x, x_hat = np.ravel(x), np.ravel(x_hat)
     if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.2))
+        fig, ax = subplots(figsize=(6, 3.2))
     else:
         fig = ax.figure
     t = np.arange(len(x))
@@ -76,7 +93,7 @@ def series_reconstruction(x, x_hat, title: str = "", ax=None) -> Figure:
 
 def series_examples(examples: list[tuple[np.ndarray, np.ndarray, str]]) -> Figure:
     """Several :func:`series_reconstruction` panels side by side: (x, x_hat, title) each."""
-    fig, axes = plt.subplots(1, len(examples), figsize=(5.5 * len(examples), 3.4), squeeze=False)
+    fig, axes = subplots(1, len(examples), figsize=(5.5 * len(examples), 3.4), squeeze=False)
     for ax, (x, x_hat, title) in zip(axes[0], examples):
         series_reconstruction(x, x_hat, title=title, ax=ax)
     fig.tight_layout()
@@ -108,7 +125,7 @@ def image_grid(
     rows = rows or int(np.ceil(np.sqrt(n)))
     cols = int(np.ceil(n / rows))
     row_height = cell + (0.3 if captions is not None else 0)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         rows, cols, figsize=(cell * cols + (0.8 if row_labels is not None else 0), row_height * rows), squeeze=False
     )
     for i, ax in enumerate(axes.flat):
@@ -175,7 +192,7 @@ def anomaly_heatmaps(
         raise ValueError(f"maps of shape {np.shape(maps)} do not match images of shape {np.shape(images)}")
     n = len(imgs)
     vmax = float(np.percentile(heat, 99.5)) or 1.0
-    fig, axes = plt.subplots(2, n, figsize=(cell * n + 0.8, 2 * cell + 0.5), squeeze=False)
+    fig, axes = subplots(2, n, figsize=(cell * n + 0.8, 2 * cell + 0.5), squeeze=False)
     for i in range(n):
         top, bottom = axes[0, i], axes[1, i]
         top.imshow(imgs[i], cmap="gray" if imgs[i].ndim == 2 else None, vmin=0, vmax=1)
@@ -218,7 +235,7 @@ def signal_anomalies(
         if arr is not None and np.size(arr) != n_steps:
             raise ValueError(f"{name} has {np.size(arr)} values for a signal of {n_steps} time steps")
     panels = 2 if step_scores is not None else 1
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         panels,
         1,
         figsize=(10, 2.6 * panels + 0.4),
@@ -288,12 +305,12 @@ def latent_scatter(
         xy = pca.transform(z)
         share = pca.explained_variance_ratio_
         axis = (f"PC 1 ({share[0]:.0%} of variance)", f"PC 2 ({share[1]:.0%})")
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = subplots(figsize=(6, 5))
     if y is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=4, alpha=0.6)
     else:
         classes = np.unique(y)
-        cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+        cmap = matplotlib.colormaps["tab10" if len(classes) <= 10 else "tab20"]
         for i, c in enumerate(classes):
             sel = y == c
             name = label_name(class_names, c)
@@ -337,7 +354,7 @@ def roc_curve(y_true, scores, threshold: float | None = None, title: str = "ROC 
     from sklearn.metrics import roc_curve as sk_roc_curve
 
     fpr, tpr, _ = sk_roc_curve(y_true, np.ravel(scores))
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    fig, ax = subplots(figsize=(4.6, 4.2))
     ax.plot(fpr, tpr, lw=1.6, label=f"AUROC {roc_auc_score(y_true, np.ravel(scores)):.4f}")
     ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=1, label="chance")
     if threshold is not None:
@@ -356,7 +373,7 @@ def pr_curve(y_true, scores, threshold: float | None = None, title: str = "Preci
 
     precision, recall, _ = precision_recall_curve(y_true, np.ravel(scores))
     base = float(np.mean(np.asarray(y_true).astype(bool)))
-    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    fig, ax = subplots(figsize=(4.6, 4.2))
     ax.plot(recall, precision, lw=1.6, label=f"AUPRC {average_precision_score(y_true, np.ravel(scores)):.4f}")
     ax.axhline(base, color="grey", ls=":", lw=1, label=f"chance ({base:.2f})")
     if threshold is not None:

@@ -9,7 +9,6 @@ loads from the network.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import time
@@ -19,6 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from hourglass.atomic import json_default, write_bytes_atomic
+from hourglass.display import escape as _esc
+from hourglass.display import number as _number
+from hourglass.display import table as _table
 from hourglass.errors import InvalidInputError
 from hourglass.version import __version__
 
@@ -50,26 +52,6 @@ class _Section:
     parts: list[str] = field(default_factory=list)
 
 
-def _esc(value, quote: bool = True) -> str:
-    return html.escape(str(value), quote=quote)
-
-
-def _number(value) -> str:
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,}"
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.4g}"
-    return _esc(value)
-
-
-def _table(rows, header=None) -> str:
-    head = "" if header is None else "<tr>" + "".join(f"<th>{_esc(h)}</th>" for h in header) + "</tr>"
-    body = "".join("<tr>" + "".join(f"<td>{_number(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table>{head}{body}</table>"
-
-
 def _cards(items) -> str:
     return (
         '<div class="cards">'
@@ -79,13 +61,9 @@ def _cards(items) -> str:
 
 
 def _figure(fig, caption: str, save_as: Path | None = None) -> str:
-    """The figure as an embedded PNG (closed afterwards: a report makes many); also written to
-    ``save_as`` when given."""
-    import matplotlib.pyplot as plt
-
+    """The figure as an embedded PNG; also written to ``save_as`` when given."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
     if save_as is not None:
         write_bytes_atomic(save_as, buf.getvalue())
     data = base64.b64encode(buf.getvalue()).decode("ascii")
@@ -140,7 +118,8 @@ def report(
 
     Returns
     -------
-    Path of ``report.html``.
+    ReportPath
+        The path of ``report.html`` (a ``pathlib.Path``); in a notebook it shows the report.
 
     Examples
     --------
@@ -211,7 +190,19 @@ def report(
     )
     path = out_dir / "report.html"
     write_bytes_atomic(path, page.encode("utf-8"))
-    return path
+    return ReportPath(path)
+
+
+class ReportPath(type(Path())):
+    """The path of a written report (a ``pathlib.Path`` in every way) that a notebook shows as
+    the report itself, in a frame."""
+
+    def _repr_html_(self) -> str:
+        page = self.read_text(encoding="utf-8")
+        return (
+            f'<p style="font-size:12px">{_esc(self)}</p>'
+            f'<iframe srcdoc="{_esc(page)}" style="width:100%; height:640px; border:1px solid #ddd"></iframe>'
+        )
 
 
 @dataclass
