@@ -6,6 +6,8 @@
 >>> history = hg.fit(model, ds.x_train[ds.y_train == 1], epochs=2, batch_size=512, loss="mae", progress=False)
 """
 
+import logging
+
 from hourglass import datasets, recipes
 from hourglass.detection import (
     BaseDetector,
@@ -36,7 +38,7 @@ from hourglass.io import load, save
 from hourglass.models import Autoencoder, create_model, list_models, register_model
 from hourglass.recipes import run_recipe
 from hourglass.reports.html import report
-from hourglass.training import FitOptions, History, TrainingError, fit
+from hourglass.training import FitOptions, History, TrainingError, callbacks, fit
 from hourglass.transforms import (
     Downsample,
     GaussianNoise,
@@ -53,6 +55,10 @@ from hourglass.transforms import (
     windows,
 )
 from hourglass.version import __version__
+
+# a library's logger stays silent until the application configures logging (one INFO line per
+# epoch: logging.basicConfig(level=logging.INFO), or logging.getLogger("hourglass").setLevel(...))
+logging.getLogger("hourglass").addHandler(logging.NullHandler())
 
 # scikit-learn takes about a second to import: the estimators load on first use
 _LAZY = ("AutoencoderDetector", "AutoencoderTransformer")
@@ -107,6 +113,7 @@ __all__ = [
     "Threshold",
     "MissingDependencyError",
     "TrainingError",
+    "callbacks",
     "create_model",
     "datasets",
     "decode",

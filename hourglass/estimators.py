@@ -27,7 +27,7 @@ from hourglass.models.vae import VariationalAutoencoder
 from hourglass.prepare import make_scaler, split_rows
 from hourglass.saving import SavedState
 from hourglass.training import FitOptions, fit
-from hourglass.validation import check_fraction, check_positive_int
+from hourglass.validation import check_fraction, check_positive_int, is_frame
 
 
 def member_features(n_features: int, n_members: int, fraction: float, rng) -> np.ndarray | None:
@@ -498,7 +498,20 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         """The features that contribute most to each row's error (:meth:`hourglass.Detector.explain`);
         named by the DataFrame's columns when ``fit`` saw one."""
         check_is_fitted(self, "detector_")
-        return self.detector_.explain(self._validate(X, reset=False), top)
+        explanation = self.detector_.explain(self._validate(X, reset=False), top)
+        explanation.index = getattr(X, "index", None) if is_frame(X) else None
+        return explanation
+
+    def score_frame(self, X):
+        """Per-row results as a pandas DataFrame, indexed like ``X`` when it is a DataFrame:
+        ``score`` (the reconstruction error, higher = more anomalous: ``-score_samples``),
+        ``is_anomaly`` (0 / 1: ``predict == -1``) and ``p_value`` (:meth:`p_values`). Columns are
+        checked by scikit-learn's rules (the names and order seen in ``fit``)."""
+        check_is_fitted(self, "detector_")
+        frame = self.detector_.score_frame(self._validate(X, reset=False))
+        if is_frame(X):
+            frame.index = X.index
+        return frame
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

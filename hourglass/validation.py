@@ -15,6 +15,40 @@ from hourglass.errors import InvalidInputError
 from hourglass.streaming import is_mapped, row_chunks
 
 
+def is_frame(x) -> bool:
+    """A pandas DataFrame, recognised without importing pandas."""
+    return type(x).__module__.split(".")[0] == "pandas" and hasattr(x, "columns") and hasattr(x, "to_numpy")
+
+
+def frame_to_array(x, feature_names=None, name: str = "x") -> np.ndarray:
+    """A DataFrame's values as float32, its columns matched by name to ``feature_names`` (in that
+    order) when given. Missing, unexpected, duplicated or non-numeric columns are errors that
+    name them; a missing value (NaN, None, pd.NA) is an error naming its row."""
+    columns = [str(c) for c in x.columns]
+    dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if dupes:
+        raise InvalidInputError(f"{name} has duplicated column names: {dupes}")
+    if feature_names is not None:
+        names = [str(n) for n in feature_names]
+        missing = [n for n in names if n not in columns]
+        extra = [c for c in columns if c not in names]
+        if missing or extra:
+            raise InvalidInputError(
+                f"{name}'s columns do not match the features the detector was fitted on: "
+                f"missing {missing}, not seen in fit {extra}"
+            )
+        if columns != names:  # the same columns in another order: matched by name
+            x = x.iloc[:, [columns.index(n) for n in names]]
+            columns = names
+    text = [c for c, dtype in zip(columns, x.dtypes) if getattr(dtype, "kind", "O") not in "biuf"]
+    if text:
+        raise InvalidInputError(
+            f"{name} has non-numeric columns {text} ({', '.join(str(x.dtypes.iloc[columns.index(c)]) for c in text)}); "
+            "encode them as numbers or drop them"
+        )
+    return x.to_numpy(dtype=np.float32, na_value=np.nan)
+
+
 def as_float_array(x, name: str = "x", offset: int = 0) -> np.ndarray:
     """Return ``x`` as a finite, non-empty float32 NumPy array, or raise a clear error.
 
@@ -25,6 +59,8 @@ def as_float_array(x, name: str = "x", offset: int = 0) -> np.ndarray:
     """
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
+    if is_frame(x):
+        x = frame_to_array(x, name=name)
     if x is None:
         raise InvalidInputError(f"{name} is None; expected an array of numbers")
     try:

@@ -21,7 +21,7 @@ from hourglass.detection.thresholds import FixedFPR, Threshold
 from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.inference import batched
 from hourglass.streaming import row_chunks, should_stream
-from hourglass.validation import as_float_array, check_model_input, check_positive_int
+from hourglass.validation import as_float_array, check_model_input, check_positive_int, frame_to_array, is_frame
 
 
 class BaseDetector:
@@ -70,6 +70,8 @@ class BaseDetector:
     def _input(self, x, name: str = "x", offset: int = 0) -> np.ndarray:
         """Raw ``x`` checked (finite, numbers, the shape the scalers and the model take) and laid
         out in the model's input shape; scaling happens in the scorer."""
+        if is_frame(x):  # columns matched by name to the features the detector was fitted on
+            x = frame_to_array(x, self.feature_names, name)
         x = as_float_array(x, name, offset)
         for scaler in self._scalers():
             scaler.check_features(x)
@@ -81,6 +83,18 @@ class BaseDetector:
         if not should_stream(x):
             return per_chunk(self._input(x, name))
         return np.concatenate([per_chunk(self._input(chunk, name, start)) for start, chunk in row_chunks(x)])
+
+    def _fit_input(self, x, name: str = "x"):
+        """What ``fit`` trains on: a DataFrame's values, its column names becoming the detector's
+        ``feature_names`` when it has none (then matched by name whenever it scores a frame)."""
+        if not is_frame(x):
+            return x
+        if self.feature_names is None:
+            size = int(np.prod(self.model.input_shape))
+            if x.shape[1] != size:
+                raise InvalidInputError(f"{name} has {x.shape[1]} columns; the model takes {size} features")
+            self.feature_names = [str(c) for c in x.columns]
+        return frame_to_array(x, self.feature_names, name)
 
     def _run(self, x, method: str, name: str = "x"):
         """The scorer's ``method`` over ``x``, batched on the model's device."""
@@ -181,6 +195,23 @@ class BaseDetector:
             names=element_names(order, self.model.input_shape, self.feature_names),
             errors=errors,
             shares=shares,
+            index=x.index if is_frame(x) else None,
+        )
+
+    def score_frame(self, x):
+        """Per-row results as a pandas DataFrame: ``score`` (higher = more anomalous),
+        ``is_anomaly`` (0 / 1, :meth:`predict`) and ``p_value`` (:meth:`p_values`), from one
+        scoring pass. For a DataFrame ``x`` the rows keep its index; otherwise 0 .. n-1. (The
+        other methods return NumPy arrays, in row order, whatever ``x`` is.) Needs pandas."""
+        self._check_fitted()
+        scores = self._scores(x)
+        return display.frame(
+            {
+                "score": scores,
+                "is_anomaly": (scores > self.threshold_).astype(np.int64),
+                "p_value": self.p_values_of_scores(scores),
+            },
+            index=x.index if is_frame(x) else None,
         )
 
 
@@ -220,6 +251,7 @@ class Explanation:
     names: np.ndarray
     errors: np.ndarray
     shares: np.ndarray
+    index: object = None  # the explained DataFrame's index, for to_frame
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -233,11 +265,13 @@ class Explanation:
 
     def to_frame(self, index=None):
         """One row per (sample, rank): columns ``element``, ``error``, ``share``; the index is
-        (``sample``, ``rank``), ``sample`` taken from ``index`` when given (a DataFrame's index:
-        :meth:`BaseDetector.explain` passes it). Needs pandas."""
+        (``sample``, ``rank``), ``sample`` taken from ``index`` when given, else from the
+        explained DataFrame's index (kept by :meth:`BaseDetector.explain`), else 0 .. n-1.
+        Needs pandas."""
         import pandas as pd  # display.frame has said what to install if this fails
 
         n, top = self.indices.shape
+        index = self.index if index is None else index
         samples = np.arange(n) if index is None else np.asarray(index)
         rows = pd.MultiIndex.from_arrays(
             [np.repeat(samples, top), np.tile(np.arange(1, top + 1), n)], names=["sample", "rank"]

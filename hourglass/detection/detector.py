@@ -111,6 +111,9 @@ class Detector(BaseDetector):
         those of ``x``; ``y`` (1 = anomaly, labels of the data the threshold is fitted on) is
         needed only by label-using thresholds such as :class:`BestF1`.
         """
+        x = self._fit_input(x)
+        if calibration is not None:
+            calibration = self._fit_input(calibration, "calibration")
         self._check_params()
         if self.scaler is not None and not _is_fitted(self.scaler):
             self.scaler.fit(x)

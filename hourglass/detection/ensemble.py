@@ -64,6 +64,9 @@ class DetectorEnsemble(BaseDetector):
         """Fit unfitted members on ``x``, standardise each member on its scores of ``x``, and fit
         the threshold on the averaged scores of ``calibration`` (if given) or ``x``."""
         self._check_threshold()
+        x = self._fit_input(x)
+        if calibration is not None:
+            calibration = self._fit_input(calibration, "calibration")
         self._check_feature_names()
         for d in self.detectors:
             if not hasattr(d, "threshold_"):

@@ -2,7 +2,8 @@
 
 from hourglass.devices import resolve_device
 from hourglass.history import History
+from hourglass.training import callbacks
 from hourglass.training.options import FitOptions
 from hourglass.training.trainer import TrainingError, fit
 
-__all__ = ["FitOptions", "History", "TrainingError", "fit", "resolve_device"]
+__all__ = ["FitOptions", "History", "TrainingError", "callbacks", "fit", "resolve_device"]

@@ -34,6 +34,7 @@ from hourglass.devices import resolve_device
 from hourglass.errors import InvalidInputError
 from hourglass.history import History
 from hourglass.models.members import member_seeds
+from hourglass.training.callbacks import close_callbacks
 from hourglass.training.data import TrainingArrays
 from hourglass.training.distributed import launched_world_size
 from hourglass.training.optim import make_optimizer
@@ -68,6 +69,7 @@ def fit_members(
             run.loop()
     finally:
         run.progress.close()
+        close_callbacks(options.callbacks)
         model.eval()
     return run.history
 
@@ -196,7 +198,9 @@ class _MembersRun:
         if val is not None:
             self.history.val_loss.append(float(val[self.active].mean()))
         self.history.epoch_seconds.append(seconds)
-        self.progress.epoch_done(self.history.train_loss[-1], self.history.val_loss[-1] if val is not None else None)
+        self.progress.epoch_done(
+            epoch + 1, self.history.train_loss[-1], self.history.val_loss[-1] if val is not None else None, seconds
+        )
         stop = any([cb(epoch + 1, self.history, self.model) for cb in self.opts.callbacks])
         if stopping.any():
             self._stop(stopping)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from hourglass.devices import resolve_device
 from hourglass.errors import HourglassError, InvalidInputError
 from hourglass.history import History
 from hourglass.models.base import Autoencoder
+from hourglass.training.callbacks import close_callbacks
 from hourglass.training.checkpoints import (
     CheckpointMismatchError,
     complete_checkpoints,
@@ -50,6 +52,8 @@ from hourglass.training.options import FitOptions
 from hourglass.training.seeding import Seeds
 from hourglass.training.state import EarlyStopping, TrainState
 from hourglass.training.stream import BatchStream
+
+logger = logging.getLogger(__name__)  # one INFO line per epoch; configure the 'hourglass' logger
 
 
 class TrainingError(HourglassError, FloatingPointError):
@@ -140,7 +144,11 @@ def fit(
         Show a progress bar (tqdm).
     callbacks : sequence of callables
         Each is called as ``callback(epoch, history, model)`` after every epoch (``epoch`` counts
-        from 1, after the epoch's time is recorded); a callback that returns True stops training.
+        from 1, after the epoch's time is recorded); a callback that returns True stops training,
+        and one with a ``close()`` method has it called once when the run ends. Ready-made:
+        ``hg.callbacks.CSVLogger(path)``, ``hg.callbacks.TensorBoard(log_dir)``; the protocol, with
+        an MLflow example, is in :mod:`hourglass.training.callbacks`. Every epoch also writes one
+        INFO line to the ``hourglass`` logger.
     optimizer : callable, optional
         ``optimizer(params, lr=, weight_decay=)`` -> a ``torch.optim.Optimizer``, to train with
         another optimizer than Adam (e.g. ``torch.optim.AdamW``).
@@ -238,7 +246,9 @@ def _loop(run: _Run) -> None:
             for name, value in val_parts.items():
                 history.val_parts.setdefault(name, []).append(value)
         history.epoch_seconds.append(time.perf_counter() - started)
-        run.progress.epoch_done(train_loss, history.val_loss[-1] if history.val_loss else None)
+        run.progress.epoch_done(
+            epoch + 1, train_loss, history.val_loss[-1] if history.val_loss else None, history.epoch_seconds[-1]
+        )
 
         stop = any([cb(epoch + 1, history, model) for cb in opts.callbacks])
         monitored = history.val_loss[-1] if history.val_loss else train_loss
@@ -331,6 +341,7 @@ class _Run:
         finally:
             self.model.finish_training()
             self.progress.close()
+            close_callbacks(self.opts.callbacks)
             self.data.release()
             self.model.eval()
             if self.data.channels_last:
@@ -506,7 +517,7 @@ class _Progress:
     """The tqdm bar: about 50 updates per epoch (cheap, but not free), the losses as a postfix."""
 
     def __init__(self, opts: FitOptions, steps: int, name: str, quiet: bool):
-        self.opts, self.steps, self.name = opts, steps, name
+        self.opts, self.steps, self.name, self.quiet = opts, steps, name, quiet
         self.enabled = opts.progress and not quiet
         self.tick = max(1, steps // 50)
         self.bar = None
@@ -529,11 +540,17 @@ class _Progress:
         elif i == self.steps - 1:
             self.bar.update((i + 1) % self.tick)
 
-    def epoch_done(self, train_loss: float, val_loss: float | None) -> None:
+    def epoch_done(self, epoch: int, train_loss: float, val_loss: float | None, seconds: float) -> None:
+        """The bar's postfix, and one line on the ``hourglass`` logger (INFO; once under torchrun)."""
         postfix = {"loss": f"{train_loss:.4g}"}
         if val_loss is not None:
             postfix["val_loss"] = f"{val_loss:.4g}"
         self.bar.set_postfix(postfix, refresh=False)
+        if not self.quiet and logger.isEnabledFor(logging.INFO):
+            val = "" if val_loss is None else f", val_loss {val_loss:.6g}"
+            logger.info(
+                f"fit {self.name}: epoch {epoch}/{self.opts.epochs}, loss {train_loss:.6g}{val}, {seconds:.2f} s"
+            )
 
     def close(self) -> None:
         if self.bar is not None:
