@@ -334,11 +334,6 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         Members trained together see the scaled rows through scalers of their own, member k
         through ``member_scalers[k % len]`` (e.g. ``("standard", "minmax")``), and are trained and
         scored in that space.
-
-    The defaults (six members alternating narrow and wide, trim 0.2, "mse", batches of 128, at
-    most 30 epochs with patience 5, weight decay 1e-4) were chosen by
-    ``benchmarks/adbench_defaults.py``: candidates compared on ten of the 20 ADBench sets, the
-    choice confirmed on the other ten.
     device : "auto", "cpu" or "cuda"
     random_state : int, RandomState or None
         Seeds the split, the initial weights and the shuffling: the same int gives the same
@@ -358,6 +353,13 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     offset_ : float
         ``decision_function = score_samples - offset_``.
     n_features_in_ : int
+
+    Notes
+    -----
+    The defaults (six members alternating narrow and wide, trim 0.2, "mse", batches of 128, at
+    most 30 epochs with patience 5, weight decay 1e-4) were chosen by
+    ``benchmarks/adbench_defaults.py``: candidates compared on ten of the 20 ADBench sets, the
+    choice confirmed on the other ten.
 
     Examples
     --------

@@ -41,7 +41,7 @@ def test_metadata_license_and_version_in_one_place():
 def test_import_leaves_scikit_learn_matplotlib_and_pandas_for_later():
     code = (
         "import sys, hourglass as hg\n"
-        "heavy = [m for m in ('sklearn', 'matplotlib', 'pandas', 'scipy', 'onnx') if m in sys.modules]\n"
+        "heavy = [m for m in ('sklearn', 'matplotlib', 'pandas', 'scipy', 'onnx', 'pyarrow') if m in sys.modules]\n"
         "print(','.join(heavy))\n"
         "hg.AutoencoderDetector\n"
         "print('sklearn' in sys.modules)\n"

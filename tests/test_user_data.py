@@ -75,7 +75,7 @@ def test_csv_label_and_file_errors(tmp_path):
     with pytest.raises(hg.DataFileError, match="no such file"):
         hg.datasets.read_csv(tmp_path / "nope.csv")
     with pytest.raises(hg.InvalidInputError, match="unsupported file type"):
-        hg.datasets.read_table(tmp_path / "data.parquet")
+        hg.datasets.read_table(tmp_path / "data.xlsx")
 
 
 def test_npy_and_npz(tmp_path, pima):

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from hourglass.datasets import adbench, ecg5000, fashion_mnist, mnist  # noqa: F401  (registers the loaders)
 from hourglass.datasets.base import DATASETS, Dataset, register_dataset
+from hourglass.datasets.csvfile import iter_csv
 from hourglass.datasets.files import Resource, cache_dir, fetch
 from hourglass.datasets.images import ImageFolder, read_image_folder
+from hourglass.datasets.parquet import iter_parquet, read_parquet
 from hourglass.datasets.splits import one_vs_rest
-from hourglass.datasets.tabular import Table, read_csv, read_npy, read_npz, read_table
+from hourglass.datasets.tabular import Table, iter_table, read_csv, read_npy, read_npz, read_table
 
 
 def list_datasets(data_dir=None) -> list[str]:
@@ -68,4 +70,8 @@ __all__ = [
     "read_npy",
     "read_npz",
     "read_table",
+    "iter_table",
+    "iter_csv",
+    "iter_parquet",
+    "read_parquet",
 ]

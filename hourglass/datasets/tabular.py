@@ -1,4 +1,5 @@
-"""The user's own tables: CSV files (with or without a header) and NumPy ``.npy`` / ``.npz``.
+"""The user's own tables: CSV files (with or without a header; :mod:`.csvfile`), Parquet files
+(:mod:`.parquet`) and NumPy ``.npy`` / ``.npz``; :func:`iter_table` streams the large ones.
 
 >>> import numpy as np, tempfile, os
 >>> from hourglass.datasets import read_table
@@ -11,8 +12,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import tokenize
 import zipfile
 from dataclasses import dataclass
@@ -20,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hourglass.datasets import csvfile, parquet
 from hourglass.errors import DataFileError, InvalidInputError
 
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+PARQUET_SUFFIXES = (".parquet", ".pq")
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 
@@ -39,17 +40,24 @@ class Table:
 
 
 def read_table(
-    path, *, label_column=None, header="infer", delimiter=None, columns=None, x_key=None, y_key=None
+    path, *, label_column=None, header="infer", delimiter=None, columns=None, x_key=None, y_key=None, engine="auto"
 ) -> Table:
-    """Read a CSV / TSV, ``.npy`` or ``.npz`` file into a :class:`Table` (dispatch on the suffix).
+    """Read a CSV / TSV, Parquet, ``.npy`` or ``.npz`` file into a :class:`Table` (dispatch on the
+    suffix).
 
-    ``label_column`` (CSV: a column name or 0-based index) and ``x_key`` / ``y_key`` (``.npz``)
-    are passed on to :func:`read_csv` and :func:`read_npz`.
+    ``label_column`` (CSV, Parquet: a column name or 0-based index), ``columns`` (CSV, Parquet:
+    the feature columns, by name) and ``x_key`` / ``y_key`` (``.npz``) are passed on to
+    :func:`~hourglass.datasets.csvfile.read_csv`, :func:`~hourglass.datasets.parquet.read_parquet`
+    and :func:`read_npz`.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return read_csv(path, label_column=label_column, header=header, delimiter=delimiter, columns=columns)
+        return csvfile.read_csv(
+            path, label_column=label_column, header=header, delimiter=delimiter, columns=columns, engine=engine
+        )
+    if suffix in PARQUET_SUFFIXES:
+        return parquet.read_parquet(path, label_column=label_column, columns=columns)
     if suffix == ".npy":
         if label_column is not None:
             raise InvalidInputError(
@@ -61,151 +69,30 @@ def read_table(
         return read_npz(path, x_key=x_key, y_key=y_key)
     raise InvalidInputError(
         f"{path}: unsupported file type {suffix!r}; expected one of "
-        f"{CSV_SUFFIXES + ARRAY_SUFFIXES} (or a folder of images)"
+        f"{CSV_SUFFIXES + PARQUET_SUFFIXES + ARRAY_SUFFIXES} (or a folder of images)"
     )
 
 
-def _open_text(path: Path) -> str:
-    if not path.is_file():
-        raise DataFileError(f"{path}: no such file")
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataFileError(f"{path}: not a UTF-8 text file ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise DataFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
-
-
-def read_csv(path, *, label_column=None, header="infer", delimiter=None, columns=None) -> Table:
-    """Read a table of numbers from a CSV (or TSV) file.
-
-    Parameters
-    ----------
-    path : path
-    label_column : str or int, optional
-        The column holding labels, by header name or 0-based index; it is returned as ``y``
-        (numbers when every label is numeric, else strings) and left out of ``x``.
-    header : "infer", True or False
-        "infer": the first row is a header when any of its cells is not a number.
-    delimiter : str, optional
-        Sniffed from the file when not given (comma, semicolon, tab, ...).
-    columns : list of str, optional
-        Read only these feature columns, in this order, matched by header name; other columns
-        are ignored, so they may hold text. A file without a header must then hold exactly
-        these features, in this order (plus the label column). By default every column but the
-        label is a feature.
-
-    Every feature cell must be a number: the first one that is not (an empty cell, ``"abc"``)
-    is reported with its line number and column name; so are rows of the wrong length.
-    ``nan`` / ``inf`` cells are reported by the model's input checks.
-    """
+def iter_table(path, *, chunk_rows: int = 65536, label_column=None, columns=None, engine="auto"):
+    """The rows of a table file in chunks (each a :class:`Table`) so that memory stays bounded
+    whatever the file's size: CSV and Parquet are read piece by piece; ``.npy`` is memory-mapped
+    and sliced; ``.npz`` is read whole (its arrays are compressed or zipped)."""
     path = Path(path)
-    text = _open_text(path)
-    if not text.strip():
-        raise DataFileError(f"{path}: the file is empty")
-    if delimiter is None:
-        sample = text[:65536]
-        try:
-            delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    try:
-        rows = [
-            (i + 1, r)
-            for i, r in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter))
-            if r and any(c.strip() for c in r)
-        ]
-    except csv.Error as exc:
-        raise DataFileError(f"{path}: not a valid CSV file ({exc})") from None
-    if not rows:
-        raise DataFileError(f"{path}: no rows")
-    first = [c.strip() for c in rows[0][1]]
-    if header == "infer":
-        has_header = not all(_is_number(c) for c in first)
-    elif isinstance(header, bool):
-        has_header = header
+    suffix = path.suffix.lower()
+    if suffix in CSV_SUFFIXES:
+        yield from csvfile.iter_csv(
+            path, chunk_rows=chunk_rows, label_column=label_column, columns=columns, engine=engine
+        )
+    elif suffix in PARQUET_SUFFIXES:
+        yield from parquet.iter_parquet(path, chunk_rows=chunk_rows, label_column=label_column, columns=columns)
+    elif suffix == ".npy" and label_column is None:
+        arr = _load_numpy_mapped(path)
+        names = [f"x{i}" for i in range(int(np.prod(arr.shape[1:])))]
+        for start in range(0, len(arr), chunk_rows):
+            x = np.asarray(arr[start : start + chunk_rows], dtype=np.float32)
+            yield Table(x=x, y=None, feature_names=names, label_name=None, source=str(path))
     else:
-        raise InvalidInputError(f"header must be 'infer', True or False, got {header!r}")
-    n_cols = len(first)
-    names = first if has_header else [f"x{i}" for i in range(n_cols)]
-    body = rows[1:] if has_header else rows
-    if not body:
-        raise DataFileError(f"{path}: a header but no data rows")
-
-    label_idx = None
-    if label_column is not None:
-        if isinstance(label_column, (int, np.integer)) and not isinstance(label_column, bool):
-            if not -n_cols <= label_column < n_cols:
-                raise InvalidInputError(f"{path}: label column {label_column} is out of range ({n_cols} columns)")
-            label_idx = int(label_column) % n_cols
-        elif str(label_column) in names:
-            label_idx = names.index(str(label_column))
-        elif not has_header:
-            raise InvalidInputError(
-                f"{path}: no header row, so the label column {label_column!r} cannot be found "
-                "by name; pass its 0-based index"
-            )
-        else:
-            raise InvalidInputError(f"{path}: no column named {label_column!r}; columns: {names}")
-    if columns is not None and not has_header:
-        # No names to match: the file's own feature columns are taken in order, if their count fits.
-        n_features = n_cols - (label_idx is not None)
-        if n_features != len(columns):
-            raise InvalidInputError(
-                f"{path}: no header row, so columns cannot be chosen by name, and its "
-                f"{n_features} feature columns are not the {len(columns)} expected"
-            )
-        names = list(columns)
-        if label_idx is not None:
-            names.insert(label_idx, f"x{label_idx}")
-        feature_idx = [i for i in range(n_cols) if i != label_idx]
-    elif columns is not None:
-        missing = [c for c in columns if c not in names]
-        if missing:
-            raise InvalidInputError(f"{path}: missing column(s) {missing}; the file has {names}")
-        feature_idx = [names.index(c) for c in columns]
-    else:
-        feature_idx = [i for i in range(n_cols) if i != label_idx]
-    if not feature_idx:
-        raise DataFileError(f"{path}: no feature columns")
-
-    x = np.empty((len(body), len(feature_idx)), dtype=np.float64)
-    labels = []
-    for r, (line, cells) in enumerate(body):
-        if len(cells) != n_cols:
-            raise DataFileError(
-                f"{path}: line {line} has {len(cells)} cells but the "
-                f"{'header' if has_header else 'first row'} has {n_cols}"
-            )
-        for j, i in enumerate(feature_idx):
-            cell = cells[i].strip()
-            try:
-                x[r, j] = float(cell)
-            except ValueError:
-                what = "an empty cell" if not cell else f"{cell[:40]!r} is not a number"
-                raise DataFileError(f"{path}: line {line}, column {names[i]!r}: {what}") from None
-        if label_idx is not None:
-            labels.append(cells[label_idx].strip())
-    y = None
-    if label_idx is not None:
-        y = np.asarray(labels)
-        if all(_is_number(v) for v in labels):
-            y = y.astype(np.float64)
-    return Table(
-        x=x.astype(np.float32),
-        y=y,
-        feature_names=[names[i] for i in feature_idx],
-        label_name=None if label_idx is None else names[label_idx],
-        source=str(path),
-    )
+        yield read_table(path, label_column=label_column, columns=columns, engine=engine)
 
 
 # What np.load raises on a malformed file: its header is parsed as a Python literal (SyntaxError,
@@ -236,6 +123,16 @@ def _load_numpy(path: Path):
         return np.load(path, allow_pickle=False)
     except NUMPY_READ_ERRORS as exc:
         raise _numpy_error(path, exc) from None
+
+
+def _load_numpy_mapped(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except NUMPY_READ_ERRORS as exc:
+        raise _numpy_error(path, exc) from None
+    return _as_rows(arr, path, "the array")
 
 
 def _numpy_error(path: Path, exc: Exception) -> DataFileError:
@@ -299,3 +196,6 @@ def read_npz(path, *, x_key=None, y_key=None) -> Table:
         raise DataFileError(f"{path}: {len(x)} rows in {x_key!r} but {len(y)} labels in {y_key!r}")
     d = int(np.prod(x.shape[1:]))
     return Table(x=x, y=y, feature_names=[f"x{i}" for i in range(d)], label_name=y_key, source=str(path))
+
+
+read_csv = csvfile.read_csv  # where 0.1.0 had it

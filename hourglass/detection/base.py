@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from hourglass import display
+from hourglass.detection.lazy import is_dask, lazy
 from hourglass.detection.metrics import Metrics, detection_metrics
 from hourglass.detection.thresholds import FixedFPR, Threshold
 from hourglass.errors import InvalidInputError, NotFittedError
@@ -105,7 +106,11 @@ class BaseDetector:
         return self._run(x, "scores", name)
 
     def score_samples(self, x) -> np.ndarray:
-        """One anomaly score per sample, shape ``(n,)``; higher = more anomalous."""
+        """One anomaly score per sample, shape ``(n,)``; higher = more anomalous. A Dask array
+        or DataFrame gives a lazy Dask result (so do :meth:`predict`, :meth:`decision_function`
+        and :meth:`p_values`; see :mod:`hourglass.detection.lazy`)."""
+        if is_dask(x):
+            return lazy(self, x, "score_samples")
         return self._scores(x)
 
     def reconstruct(self, x) -> np.ndarray:
@@ -154,6 +159,8 @@ class BaseDetector:
         ``p <= a`` keeps the false-positive rate at most ``a``. Small p-values = anomalous.
         """
         self._check_fitted()
+        if is_dask(x):
+            return lazy(self, x, "p_values")
         return self.p_values_of_scores(self._scores(x))
 
     def p_values_of_scores(self, scores) -> np.ndarray:
@@ -167,11 +174,15 @@ class BaseDetector:
     def decision_function(self, x) -> np.ndarray:
         """``score - threshold_``: positive for anomalies."""
         self._check_fitted()
+        if is_dask(x):
+            return lazy(self, x, "decision_function")
         return self._scores(x) - self.threshold_
 
     def predict(self, x) -> np.ndarray:
         """1 for anomalies (score above ``threshold_``), 0 for normal samples (PyOD's convention)."""
         self._check_fitted()
+        if is_dask(x):
+            return lazy(self, x, "predict")
         return (self._scores(x) > self.threshold_).astype(np.int64)
 
     def evaluate(self, x, y_is_anomaly) -> Metrics:

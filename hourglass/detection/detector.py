@@ -52,10 +52,6 @@ class Detector(BaseDetector):
         the coarse input it was trained on. Must be deterministic (random noise would make a
         sample's score change from call to call).
 
-    With a :class:`~hourglass.models.DenseEnsemble` (``create_model("dense-ensemble")``), each
-    member's error is standardised robustly on the ``fit`` data (minus its median, over its
-    interquartile range) and the score is their mean, computed in one pass of the stacked network.
-
     Attributes
     ----------
     threshold_ : float
@@ -69,6 +65,12 @@ class Detector(BaseDetector):
     center_, spread_ : ndarray, one value per member
         A DenseEnsemble's members' median and interquartile range of their errors on the ``fit``
         data (absent for other models).
+
+    Notes
+    -----
+    With a :class:`~hourglass.models.DenseEnsemble` (``create_model("dense-ensemble")``), each
+    member's error is standardised robustly on the ``fit`` data (minus its median, over its
+    interquartile range) and the score is their mean, computed in one pass of the stacked network.
 
     Examples
     --------

@@ -153,14 +153,16 @@ def fit(
         ``optimizer(params, lr=, weight_decay=)`` -> a ``torch.optim.Optimizer``, to train with
         another optimizer than Adam (e.g. ``torch.optim.AdamW``).
 
-    Several processes: a script launched with ``torchrun --nproc_per_node=N`` trains
-    data-parallel with no change (see :mod:`hourglass.training.distributed`); ``batch_size`` is
-    the global batch, shared out among the processes.
-
     Returns
     -------
     History
         ``train_loss`` and ``val_loss`` per epoch, ``epoch_seconds``, ``best_epoch``.
+
+    Notes
+    -----
+    Several processes: a script launched with ``torchrun --nproc_per_node=N`` trains
+    data-parallel with no change (see :mod:`hourglass.training.distributed`); ``batch_size`` is
+    the global batch, shared out among the processes.
 
     Examples
     --------
