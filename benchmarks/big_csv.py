@@ -91,7 +91,7 @@ def write_csv(path: Path, gb: float, seed: int = 0) -> int:
     names = [f"f{i}" for i in range(FEATURES)] + ["y"]
     with pcsv.CSVWriter(path, pa.schema([(n, pa.float64()) for n in names[:-1]] + [("y", pa.int64())])) as writer:
         while written < gb * 1e9:
-            idx = rng.integers(0, len(base), 200_000)
+            idx = rng.integers(0, len(base), int(min(200_000, max(1_000, gb * 1e9 / 185))))  # ~185 bytes a row
             x = base[idx] + rng.normal(scale=0.01, size=(len(idx), base.shape[1]))
             x = np.round(np.column_stack([x, np.tanh(x @ mix)]), 6)
             table = pa.table({**{n: x[:, i] for i, n in enumerate(names[:-1])}, "y": labels[idx]})

@@ -12,7 +12,7 @@ import hourglass as hg
 from hourglass.cli import main
 from hourglass.datasets import csvfile
 
-ENGINES = ["pyarrow", "pandas", "python"]
+ENGINES = ["pyarrow", "pandas", "numpy", "python"]
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +161,14 @@ def test_hourglass_score_writes_the_same_csv_without_pyarrow(tmp_path, thyroid, 
     fast, plain = pd.read_csv(tmp_path / "fast.csv"), pd.read_csv(tmp_path / "plain.csv")
     assert list(fast.columns) == list(plain.columns) == ["row", "score", "is_anomaly", "p_value", "y"]
     np.testing.assert_array_equal(fast.to_numpy(), plain.to_numpy())
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_layout_a_fast_engine_refuses_is_read_by_python(tmp_path, engine):
+    text = 'a,b,note\n1,2,plain\n3,4,"two\nlines"\n5,6,end\n'  # a line break inside quotes
+    path = write(tmp_path / "q.csv", text)
+    whole = hg.datasets.read_csv(path, label_column="note", engine=engine)
+    np.testing.assert_array_equal(whole.x, [[1, 2], [3, 4], [5, 6]])
+    assert whole.y.tolist() == ["plain", "two\nlines", "end"]
+    chunks = list(hg.datasets.iter_csv(path, chunk_rows=1, label_column="note", engine=engine))
+    np.testing.assert_array_equal(np.concatenate([c.x for c in chunks]), whole.x)  # no row lost or repeated

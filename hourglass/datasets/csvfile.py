@@ -2,15 +2,17 @@
 
 The layout (delimiter, header, which column is the label, which are features) comes from the
 file's first rows; the body is parsed by the fastest engine installed: pyarrow's CSV reader,
-else pandas', else Python's ``csv`` module. Whatever the engine, a bad file is reported the same
-way: when a fast engine meets a cell it cannot read (or an empty one), the file is scanned again
-with Python's reader up to that cell, so the error names its line and column.
+else pandas', else NumPy's ``loadtxt`` (``engine="python"``: Python's ``csv`` module).
+Whatever the engine, a bad file is reported the same way: when a fast engine meets a cell it
+cannot read (or an empty one), the file is scanned again with Python's reader up to that cell,
+so the error names its line and column.
 :func:`iter_csv` yields the rows in chunks, so a file larger than memory can be scored.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,7 +22,7 @@ import numpy as np
 
 from hourglass.errors import DataFileError, InvalidInputError
 
-ENGINES = ("pyarrow", "pandas", "python")
+ENGINES = ("pyarrow", "pandas", "numpy", "python")
 HEAD_BYTES = 65536  # what the delimiter and the header are read from
 
 
@@ -52,7 +54,7 @@ class Layout:
 
 
 def engine_name(engine: str = "auto") -> str:
-    """The engine ``engine="auto"`` picks: the first of pyarrow, pandas, python installed (the
+    """The engine ``engine="auto"`` picks: pyarrow, else pandas when installed, else numpy (the
     environment variable ``HOURGLASS_CSV_ENGINE`` overrides it)."""
     engine = os.environ.get("HOURGLASS_CSV_ENGINE", engine) if engine == "auto" else engine
     if engine not in ("auto", *ENGINES):
@@ -61,7 +63,7 @@ def engine_name(engine: str = "auto") -> str:
         return engine
     import importlib.util
 
-    return next((e for e in ENGINES[:2] if importlib.util.find_spec(e) is not None), "python")
+    return next((e for e in ENGINES[:2] if importlib.util.find_spec(e) is not None), "numpy")
 
 
 def _is_number(cell: str) -> bool:
@@ -212,11 +214,14 @@ def _python_chunks(lay: Layout, chunk_rows: int):
         yield _parse_rows(lay, rows)
 
 
-def _report_bad_cell(lay: Layout, cause: Exception):
-    """A fast engine failed: find the first bad row with Python's reader and name it."""
-    for _ in _python_chunks(lay, 65536):  # raises at the first bad cell or row
-        pass
-    raise DataFileError(f"{lay.path}: could not be read ({type(cause).__name__}: {cause})")
+def _rows_after(chunks, done: int):
+    """``chunks`` without their first ``done`` rows."""
+    for x, labels in chunks:
+        if done >= len(x):
+            done -= len(x)
+            continue
+        yield x[done:], None if labels is None else labels[done:]
+        done = 0
 
 
 # -- fast engines ------------------------------------------------------------------------------------
@@ -239,8 +244,11 @@ def _pyarrow_chunks(lay: Layout, chunk_rows: int | None):
     # 156 MB, 290 MB and 1.2 GB for 1, 4 and 32 MB blocks of a 20-column file), and reads no
     # faster with larger ones: blocks of at most 1 MB (and at least 16 rows), joined into chunks
     # of chunk_rows rows
-    block = int(min(max(chunk_rows or 0, 16) * lay.row_bytes, 1 << 20))
-    read = pcsv.ReadOptions(column_names=keys, skip_rows=lay.skip, block_size=max(block, 1 << 12))
+    if chunk_rows is None:  # the whole file: pyarrow's default blocks, read on every core
+        block = 1 << 24
+    else:
+        block = max(int(min(max(chunk_rows, 16) * lay.row_bytes, 1 << 20)), 1 << 12)
+    read = pcsv.ReadOptions(column_names=keys, skip_rows=lay.skip, block_size=block)
     parse = pcsv.ParseOptions(delimiter=lay.delimiter, ignore_empty_lines=True)
     convert = pcsv.ConvertOptions(
         include_columns=features + ([label] if label else []),
@@ -274,9 +282,11 @@ def _pandas_chunks(lay: Layout, chunk_rows: int | None):
             lay.path,
             sep=lay.delimiter,
             header=None,
+            names=keys,  # every column named: a row with more cells is an error, not an index
             skiprows=lay.skip,
-            dtype=str,  # every cell as text, so that a short row or an empty cell is seen, not read as NaN
-            na_filter=False,
+            dtype={**dict.fromkeys(features, "float64"), **({label: str} if label else {})},
+            keep_default_na=False,
+            na_values=dict.fromkeys(features, [""]),
             skip_blank_lines=True,
             encoding="utf-8-sig",
             chunksize=chunk_rows,
@@ -284,23 +294,48 @@ def _pandas_chunks(lay: Layout, chunk_rows: int | None):
     except pd.errors.EmptyDataError:  # nothing after the header
         return
     for frame in [reader] if chunk_rows is None else reader:
-        if frame.shape[1] != lay.n_cols or frame.isna().to_numpy().any():
-            raise _Bad("a row of another length")
-        frame.columns = keys
-        x = frame[features].to_numpy().astype(np.float64)  # raises on "", "abc": the Python scan names it
+        x = frame[features].to_numpy(np.float64)
+        if np.isnan(x).any():  # an empty cell or a short row (or a "nan" cell): the Python reader decides
+            raise _Bad("a missing value")
         yield x, (None if label is None else _labels(frame[label].str.strip().to_numpy(dtype=str)))
+
+
+def _numpy_chunks(lay: Layout, chunk_rows: int | None):
+    """NumPy's C parser over the file's lines, ``chunk_rows`` at a time: every cell as text, so
+    that a row of another length or an empty cell is an error (then named by the Python scan)."""
+    step = chunk_rows or 1 << 62
+    with open(lay.path, encoding="utf-8-sig", newline="") as f:
+        for _ in range(lay.skip):
+            f.readline()
+        rows = (line for line in f if line.strip())  # blank lines skipped, as by the other engines
+        while True:
+            lines = list(itertools.islice(rows, step))
+            if not lines:
+                return
+            cells = np.loadtxt(lines, delimiter=lay.delimiter, dtype=str, quotechar='"', ndmin=2, comments=None)
+            if cells.shape[1] != lay.n_cols:
+                raise _Bad("a row of another length")
+            x = cells[:, lay.feature_idx].astype(np.float64)  # raises on "", "abc": the Python scan names it
+            yield x, (None if lay.label_idx is None else _labels(np.char.strip(cells[:, lay.label_idx])))
 
 
 def _chunks(lay: Layout, engine: str, chunk_rows: int | None):
     engine = engine_name(engine)
+    every = chunk_rows or 1 << 62
     if engine == "python":
-        yield from _python_chunks(lay, chunk_rows or 1 << 62)
+        yield from _python_chunks(lay, every)
         return
-    fast = _pyarrow_chunks if engine == "pyarrow" else _pandas_chunks
+    fast = {"pyarrow": _pyarrow_chunks, "pandas": _pandas_chunks, "numpy": _numpy_chunks}[engine]
+    done = 0
     try:
-        yield from fast(lay, chunk_rows)
-    except (ValueError, TypeError, _Bad, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
-        _report_bad_cell(lay, exc)
+        for x, labels in fast(lay, chunk_rows):
+            yield x, labels
+            done += len(x)
+    except (ValueError, TypeError, _Bad, OSError):  # pyarrow's ArrowInvalid is a ValueError
+        # Python's reader takes over where the fast engine stopped: it names the bad cell or row,
+        # or, when there is none (a layout the fast parser refuses, such as a line break inside
+        # quotes), reads the rest of the file
+        yield from _rows_after(_python_chunks(lay, every), done)
 
 
 def _no_rows(lay: Layout):
@@ -347,7 +382,7 @@ def read_csv(path, *, label_column=None, header="infer", delimiter=None, columns
         are ignored, so they may hold text. A file without a header must then hold exactly
         these features, in this order (plus the label column). By default every column but the
         label is a feature.
-    engine : {"auto", "pyarrow", "pandas", "python"}
+    engine : {"auto", "pyarrow", "pandas", "numpy", "python"}
         The parser; "auto" takes the fastest installed. All give the same table and the same errors.
 
     Notes
