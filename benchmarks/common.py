@@ -25,6 +25,16 @@ def environment() -> dict:
     }
 
 
+def run_times(fn, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn``, one after another."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def write_json(name: str, payload: dict, out: str | None = None) -> Path:
     path = Path(out) if out else RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

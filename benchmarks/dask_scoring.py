@@ -26,10 +26,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
-from common import write_json
+from common import run_times, write_json
 
 FEATURES = 20
 
@@ -46,12 +45,7 @@ def rows_like_thyroid(n: int, seed: int) -> np.ndarray:
 
 
 def best_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(run_times(fn, repeats))
 
 
 def _set_one_thread():
