@@ -8,20 +8,22 @@
 
 from __future__ import annotations
 
-from hourglass.datasets import adbench, ecg5000, fashion_mnist, mnist  # noqa: F401  (registers the loaders)
+from hourglass.datasets import adbench, ecg5000, fashion_mnist, mnist, recordings  # noqa: F401  (registers the loaders)
 from hourglass.datasets.base import DATASETS, Dataset, register_dataset
 from hourglass.datasets.csvfile import iter_csv
 from hourglass.datasets.files import Resource, cache_dir, fetch
 from hourglass.datasets.images import ImageFolder, read_image_folder
 from hourglass.datasets.parquet import iter_parquet, read_parquet
+from hourglass.datasets.recordings import Recording, read_recording
 from hourglass.datasets.splits import one_vs_rest
 from hourglass.datasets.tabular import Table, iter_table, read_csv, read_npy, read_npz, read_table
 
 
 def list_datasets(data_dir=None) -> list[str]:
-    """Names accepted by :func:`load`: the registered sets, then ``adbench/<name>`` (the known
-    ADBench files and any found in the data folders)."""
-    return DATASETS.names() + [f"adbench/{n}" for n in adbench.available(data_dir)]
+    """Names accepted by :func:`load`: the registered sets, then ``adbench/<name>``, then the
+    recordings ``tsb-uad/<name>`` and ``tsb-ad/<name>`` (the known files and any found in the data
+    folders)."""
+    return DATASETS.names() + [f"adbench/{n}" for n in adbench.available(data_dir)] + recordings.available(data_dir)
 
 
 def load(
@@ -32,8 +34,8 @@ def load(
     Parameters
     ----------
     name : str
-        ``"fashion-mnist"``, ``"mnist"``, ``"ecg5000"`` or ``"adbench/<name>"`` (see
-        :func:`list_datasets`).
+        ``"fashion-mnist"``, ``"mnist"``, ``"ecg5000"``, ``"adbench/<name>"``, or a long recording
+        ``"tsb-uad/<name>"`` / ``"tsb-ad/<name>"`` (a :class:`Recording`; see :func:`list_datasets`).
     data_dir : path, optional
         Folder searched first (then ``HOURGLASS_DATA_DIR``, then the cache).
     download : bool, default True
@@ -44,12 +46,14 @@ def load(
         A mirror to download from instead of the official address.
     **options
         Passed to the data set's loader: ``split="tutorial"`` for ECG5000, ``test_size`` and
-        ``seed`` for ADBench.
+        ``seed`` for ADBench, ``train_end`` for a recording.
     """
     fetch_kw = dict(data_dir=data_dir, download=download, cache=cache_dir, base_url=base_url, progress=progress)
     key = str(name).lower()
     if key.startswith("adbench/"):
         return adbench.load(name.split("/", 1)[1], **fetch_kw, **options)
+    if key.startswith(("tsb-uad/", "tsb-ad/")):
+        return recordings.load(key.split("/", 1)[0] + "/" + str(name).split("/", 1)[1], **fetch_kw, **options)
     return DATASETS[key](**fetch_kw, **options)
 
 
@@ -74,4 +78,6 @@ __all__ = [
     "iter_csv",
     "iter_parquet",
     "read_parquet",
+    "Recording",
+    "read_recording",
 ]

@@ -71,6 +71,6 @@ class Dataset:
 
     def __repr__(self) -> str:
         return (
-            f"Dataset({self.name!r}, x_train={self.x_train.shape}, x_test={self.x_test.shape}, "
+            f"{type(self).__name__}({self.name!r}, x_train={self.x_train.shape}, x_test={self.x_test.shape}, "
             f"normal_labels={self.normal_labels})"
         )
