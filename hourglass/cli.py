@@ -497,13 +497,15 @@ def _arrow_csv():
 def _write_csv_chunk(f, columns: dict, header: bool) -> None:
     """Rows of ``columns`` appended to the binary file ``f`` as CSV: with pyarrow's writer when it
     is installed (C++, several times faster for millions of rows), else Python's."""
-    if header:  # written here for both (pyarrow quotes every header name)
-        f.write((",".join(columns) + "\n").encode("utf-8"))
+    import csv
+    import io
+
+    if header:  # written here for both writers (pyarrow quotes every header name)
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerow(columns)
+        f.write(text.getvalue().encode("utf-8"))
     pcsv = _arrow_csv()
     if pcsv is None:
-        import csv
-        import io
-
         text = io.StringIO()
         values = [c.tolist() if hasattr(c, "tolist") else list(c) for c in columns.values()]
         csv.writer(text, lineterminator="\n").writerows(zip(*values))

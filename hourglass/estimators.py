@@ -501,7 +501,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         named by the DataFrame's columns when ``fit`` saw one."""
         check_is_fitted(self, "detector_")
         explanation = self.detector_.explain(self._validate(X, reset=False), top)
-        explanation.index = getattr(X, "index", None) if is_frame(X) else None
+        explanation.index = X.index if is_frame(X) else None
         return explanation
 
     def score_frame(self, X):
