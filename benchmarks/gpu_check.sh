@@ -22,10 +22,12 @@ RESULTS=${OUT:-$PWD/results/gpu}
 mkdir -p "$RESULTS"
 export PYTHONPATH="$(cd .. && pwd)${PYTHONPATH:+:$PYTHONPATH}"
 export HOURGLASS_DATA_DIR="$PWD/gpu_data"
+export PYTHONUNBUFFERED=1  # a step cut at its limit still leaves its lines in the log
 export HOURGLASS_CACHE_DIR="$(mktemp -d)"
 DEVICE=${GPU_CHECK_DEVICE:-cuda}   # GPU_CHECK_DEVICE=cpu GPU_CHECK_QUICK=1: a smoke run of the script itself
 QUICK=${GPU_CHECK_QUICK:+--quick}
 ROWS=${GPU_CHECK_QUICK:+1000}
+PY=${PYTHON:-$(command -v python3 || command -v python)}  # a bare image may have python3 only
 LOG="$RESULTS/gpu_check.log"
 : > "$LOG"
 
@@ -41,10 +43,10 @@ if [ ! -d gpu_data/fashion-mnist ]; then
   echo "benchmarks/gpu_data is missing: run benchmarks/gpu_data.py where the data are, and carry the folder" | tee -a "$LOG"
   exit 2
 fi
-step 20 python -c "import torch, sklearn; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'NO GPU')"
-step 80 python speed.py --device "$DEVICE" --epochs 2 --seeds 0 $QUICK --out "$RESULTS/speed_cuda.json"
-step 150 python speed.py --device "$DEVICE" --epochs 2 --seeds 0 $QUICK --compile --out "$RESULTS/speed_cuda_compile.json"
-step 60 python speed.py --device "$DEVICE" --epochs 2 --seeds 0 $QUICK --precision bf16 --out "$RESULTS/speed_cuda_bf16.json"
-step 70 python ensemble.py --device "$DEVICE" --sets 6_cardio 38_thyroid --seeds 0 --rows ${ROWS:-1000 10000} --out "$RESULTS/ensemble_cuda.json"
-step 60 python adbench.py --datasets 6_cardio 38_thyroid --methods hourglass isolation_forest --settings unsupervised --seeds 0 1 2 --out "$RESULTS/adbench_cuda.json"
+step 20 "$PY" -c "import torch, sklearn; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'NO GPU')"
+step 80 "$PY" speed.py --device "$DEVICE" --epochs 2 --seeds 0 $QUICK --out "$RESULTS/speed_cuda.json"
+step 150 "$PY" speed.py --device "$DEVICE" --epochs 2 --seeds 0 $QUICK --compile --out "$RESULTS/speed_cuda_compile.json"
+step 60 "$PY" speed.py --device "$DEVICE" --epochs 2 --seeds 0 $QUICK --precision bf16 --out "$RESULTS/speed_cuda_bf16.json"
+step 70 "$PY" ensemble.py --device "$DEVICE" --sets 6_cardio 38_thyroid --seeds 0 --rows ${ROWS:-1000 10000} --out "$RESULTS/ensemble_cuda.json"
+step 60 "$PY" adbench.py --datasets 6_cardio 38_thyroid --methods hourglass isolation_forest --settings unsupervised --seeds 0 1 2 --out "$RESULTS/adbench_cuda.json"
 echo "== [$(date +%T)] done; results in $RESULTS" | tee -a "$LOG"

@@ -65,6 +65,10 @@ _LAZY = ("AutoencoderDetector", "AutoencoderTransformer")
 
 
 def __getattr__(name):
+    if name == "estimators":  # hg.estimators.X, as in 0.1.0
+        import importlib
+
+        return importlib.import_module("hourglass.estimators")
     if name in _LAZY:
         from hourglass.estimators import AutoencoderDetector, AutoencoderTransformer
 
@@ -74,7 +78,7 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | {"estimators"})
 
 
 __all__ = [

@@ -45,10 +45,12 @@ def test_import_leaves_scikit_learn_matplotlib_and_pandas_for_later():
         "print(','.join(heavy))\n"
         "hg.AutoencoderDetector\n"
         "print('sklearn' in sys.modules)\n"
+        "print(hg.estimators.tabular_architecture is not None)\n"  # the submodule, as in 0.1.0
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
     assert out[0] == "", f"import hourglass loaded {out[0]}"
     assert out[1] == "True"  # the estimator is there on first use
+    assert out[2] == "True"
 
 
 def test_python_dash_m_runs_the_command_line():

@@ -21,6 +21,9 @@ def compiled(eager, device: torch.device):
             if graphs and state["fn"] is fast:
                 # one training step per call: the previous step's graph outputs may be reused
                 torch.compiler.cudagraph_mark_step_begin()
+                # ... so the step's outputs are copied out of the graph's memory: the epoch keeps
+                # every step's loss until its end, and the next replay overwrites that memory
+                return _copied(fast(*args, **kwargs))
             return state["fn"](*args, **kwargs)
         except Exception as exc:  # the compiler's many error types; eager still works
             if state["fn"] is eager:
@@ -34,3 +37,15 @@ def compiled(eager, device: torch.device):
             return eager(*args, **kwargs)
 
     return call
+
+
+def _copied(out):
+    """``out`` (tensors in tuples, lists and dicts) with every tensor cloned; clone keeps the graph
+    for backward."""
+    if isinstance(out, torch.Tensor):
+        return out.clone()
+    if isinstance(out, (tuple, list)):
+        return type(out)(_copied(v) for v in out)
+    if isinstance(out, dict):
+        return {k: _copied(v) for k, v in out.items()}
+    return out
