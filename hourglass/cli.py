@@ -299,6 +299,17 @@ def _model_folder(run: Path) -> Path:
     type=click.IntRange(min=1),
     help="Autoencoders in the ensemble (default: 6 for tables, 1 for images).",
 )
+@click.option(
+    "--steps",
+    is_flag=True,
+    help="DATA is a recording (rows are time steps): train a SeriesDetector over windows of its period.",
+)
+@click.option(
+    "--train-steps",
+    default=None,
+    type=click.IntRange(min=2),
+    help="With --steps: train on the first N steps (default: all of them).",
+)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_fail_clearly
@@ -317,6 +328,8 @@ def fit(
     image_size,
     color,
     n_models,
+    steps,
+    train_steps,
     seed,
     quiet,
 ):
@@ -332,9 +345,14 @@ def fit(
       hourglass fit data.csv --label-column y --out runs/x
       hourglass fit data.csv --label-column class --normal-label ok --train-on normal --fpr 0.01 --out runs/y
       hourglass fit images/ --image-size 28 28 --out runs/img
+      hourglass fit recording.csv --steps --train-steps 5000 --label-column Label --out runs/rec
     """
     import hourglass as hg
 
+    if steps:
+        return _fit_series(data, out, label_column, normal_label, train_steps, epochs, fpr, seed, quiet)
+    if train_steps is not None:
+        raise hg.InvalidInputError("--train-steps goes with --steps (a recording)")
     started = time.perf_counter()
     x, y, names, image_shape = _read_data(data, label_column=label_column, image_size=image_size, color=color)
     is_anomaly = _anomaly_labels(y, normal_label, label_column)
@@ -399,6 +417,53 @@ def fit(
     click.echo(f"wrote {out}/model and {out}/metrics.json")
 
 
+def _fit_series(data: Path, out: Path, label_column, normal_label, train_steps, epochs, fpr, seed, quiet) -> None:
+    """`hourglass fit --steps`: a SeriesDetector on the first TRAIN_STEPS rows of a recording."""
+    import hourglass as hg
+
+    started = time.perf_counter()
+    x, y, names, image_shape = _read_data(data, label_column=label_column)
+    if image_shape is not None:
+        raise hg.InvalidInputError("--steps takes a recording (a table whose rows are time steps), not images")
+    train_steps = len(x) if train_steps is None else train_steps
+    if train_steps > len(x):
+        raise hg.InvalidInputError(f"--train-steps {train_steps}: the recording has {len(x)} steps")
+    kwargs = {"epochs": epochs} if epochs is not None else {}
+    sd = hg.SeriesDetector(
+        threshold=hg.FixedFPR(fpr) if fpr is not None else None, random_state=seed, progress=not quiet, **kwargs
+    )
+    sd.channel_names = names
+    sd.fit(x[:train_steps])
+    seconds = time.perf_counter() - started
+    out.mkdir(parents=True, exist_ok=True)
+    hg.save(sd, out / "model")
+    report = {
+        "data": str(data),
+        "steps": int(len(x)),
+        "train_steps": int(train_steps),
+        "channels": int(x.shape[1]),
+        "window": sd.window_,
+        "threshold": sd.threshold_,
+        "threshold_rule": repr(sd.threshold),
+        "seconds": seconds,
+    }
+    click.echo(
+        f"trained a series detector on {train_steps} steps x {x.shape[1]} channel(s) in {seconds:.1f} s "
+        f"(window {sd.window_} steps)"
+    )
+    is_anomaly = _anomaly_labels(y, normal_label, label_column)
+    if is_anomaly is not None:
+        report["metrics"] = sd.evaluate(x, is_anomaly)
+        _echo_series_metrics(report["metrics"])
+    write_json_atomic(out / "metrics.json", report)
+    click.echo(f"wrote {out}/model and {out}/metrics.json")
+
+
+def _echo_series_metrics(metrics: dict) -> None:
+    for key in ("auroc", "auprc", "vus_roc", "vus_pr", "event_precision", "event_recall", "precision", "recall"):
+        click.echo(f"  {key:15s} {metrics[key]:.4f}")
+
+
 @main.command()
 @click.argument("run", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
@@ -425,9 +490,14 @@ def fit(
     type=click.IntRange(min=1),
     help="Rows read and scored at a time from a CSV, Parquet or .npy file (bounds the memory used).",
 )
+@click.option(
+    "--steps",
+    is_flag=True,
+    help="DATA is a recording: one score per time step (the run must hold a SeriesDetector; implied when it does).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_fail_clearly
-def score(run: Path, data: Path, out: Path, label_column, normal_label, image_size, color, chunk_rows, quiet):
+def score(run: Path, data: Path, out: Path, label_column, normal_label, image_size, color, chunk_rows, steps, quiet):
     """Score DATA with the detector saved in RUN (by `hourglass fit` or `hourglass demo`).
 
     Writes one line per row: its anomaly score (reconstruction error, higher = more anomalous),
@@ -442,6 +512,7 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
       hourglass score runs/x new.csv --out scores.csv
       hourglass score runs/x big.parquet --out scores.csv
       hourglass score runs/img new_images/ --out scores.csv
+      hourglass score runs/rec recording.csv --steps --label-column Label --out steps.csv
     """
     import numpy as np
     from tqdm.auto import tqdm
@@ -450,6 +521,12 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
     from hourglass.atomic import atomic_open
 
     loaded = hg.load(_model_folder(run))
+    if isinstance(loaded, hg.SeriesDetector):
+        return _score_steps(loaded, data, out, label_column, normal_label, chunk_rows, quiet)
+    if steps:
+        raise hg.InvalidInputError(
+            f"--steps needs a run holding a SeriesDetector (`hourglass fit --steps`); {run} does not"
+        )
     det = loaded.detector_ if isinstance(loaded, hg.AutoencoderDetector) else loaded
     if not isinstance(det, hg.BaseDetector):
         raise hg.ModelFileError(f"{run} holds a bare model, not a detector; train one with `hourglass fit`")
@@ -483,6 +560,54 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
         from hourglass.detection.metrics import detection_metrics
 
         _echo_metrics(detection_metrics(is_anomaly, scores, det.threshold_))
+
+
+def _score_steps(sd, data: Path, out: Path, label_column, normal_label, chunk_rows, quiet) -> None:
+    """`hourglass score --steps`: the recording read in chunks and scored by the detector's stream
+    (bounded memory), one line per time step written as the scores become final."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    import hourglass as hg
+    from hourglass.atomic import atomic_open
+
+    stream, written, scores, labels, pending = sd.stream(), 0, [], [], []
+    columns_of = sd.channel_names if data.suffix.lower() in (".csv", ".tsv", ".txt", ".parquet", ".pq") else None
+    chunks = hg.datasets.iter_table(data, chunk_rows=chunk_rows, label_column=label_column, columns=columns_of)
+    with atomic_open(out, "wb") as f, tqdm(desc="score", unit="step", disable=quiet) as bar:
+
+        def write(s):
+            nonlocal written
+            if not len(s):
+                return
+            cols = {"step": np.arange(written, written + len(s)), "score": s, "is_anomaly": (s > sd.threshold_) * 1}
+            if label_column is not None:
+                cols[label_column] = np.concatenate(pending)[: len(s)]
+                rest = np.concatenate(pending)[len(s) :]
+                pending[:] = [rest]
+            _write_csv_chunk(f, cols, header=written == 0)
+            written += len(s)
+            scores.append(s)
+            bar.update(len(s))
+
+        for table in chunks:
+            if table.y is not None:
+                pending.append(table.y)
+                labels.append(table.y)
+            write(stream.update(table.x.reshape(len(table.x), -1)))
+        write(stream.flush())
+    scores = np.concatenate(scores)
+    events = hg.detection.series.events_from_scores(scores, sd.threshold_, sd.window_ // 2)
+    click.echo(
+        f"scored {written} steps: {int((scores > sd.threshold_).sum())} above the threshold "
+        f"{sd.threshold_:.6g}, in {len(events)} events; wrote {out}"
+    )
+    if labels:
+        _echo_series_metrics(
+            hg.detection.range_metrics.recording_metrics(
+                _anomaly_labels(np.concatenate(labels), normal_label, label_column), scores, sd.threshold_, sd.window_
+            )
+        )
 
 
 def _arrow_csv():

@@ -29,6 +29,7 @@ from hourglass.atomic import read_json, strict_json
 from hourglass.detection.base import BaseDetector
 from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
+from hourglass.detection.series import SeriesDetector
 from hourglass.devices import resolve_device
 from hourglass.errors import HourglassError, InvalidInputError, ModelFileError
 from hourglass.models.base import Autoencoder, WeightsMismatchError
@@ -42,7 +43,7 @@ WEIGHTS_FILE = "model.safetensors"
 DETECTOR_ARRAYS_FILE = "detector.safetensors"
 
 # What a folder holds: its "kind", or for a scikit-learn estimator its "estimator" class.
-KINDS = {"model": Autoencoder, "detector": Detector, "ensemble": DetectorEnsemble}
+KINDS = {"model": Autoencoder, "detector": Detector, "ensemble": DetectorEnsemble, "series": SeriesDetector}
 ESTIMATORS = ("AutoencoderDetector",)  # in hourglass.estimators, imported when needed (scikit-learn)
 
 
@@ -53,17 +54,21 @@ def _estimator(name: str):
 
 
 def save(obj, path, *, history=None) -> Path:
-    """Write ``obj`` (a model, a fitted :class:`~hourglass.Detector` or
-    :class:`~hourglass.DetectorEnsemble`, or a fitted :class:`~hourglass.AutoencoderDetector`) to
+    """Write ``obj`` (a model, a fitted :class:`~hourglass.Detector`,
+    :class:`~hourglass.DetectorEnsemble` or :class:`~hourglass.SeriesDetector`, or a fitted
+    :class:`~hourglass.AutoencoderDetector`) to
     the folder ``path``; ``history`` (a :class:`~hourglass.History`) is saved with it, by default
     the one the model carries.
 
     An existing hourglass folder at ``path`` is replaced; any other existing, non-empty folder
     or file is left alone and reported, so no user data is overwritten.
     """
-    if not isinstance(obj, (Autoencoder, BaseDetector)) and not isinstance(obj, _estimator("AutoencoderDetector")):
+    if not isinstance(obj, (Autoencoder, BaseDetector, SeriesDetector)) and not isinstance(
+        obj, _estimator("AutoencoderDetector")
+    ):
         raise InvalidInputError(
-            f"hg.save takes a model, a Detector, a DetectorEnsemble or an AutoencoderDetector, got {type(obj).__name__}"
+            "hg.save takes a model, a Detector, a DetectorEnsemble, a SeriesDetector or an AutoencoderDetector, "
+            f"got {type(obj).__name__}"
         )
     state = obj.to_saved()
     if history is not None:

@@ -4,7 +4,10 @@ from hourglass.detection.base import BaseDetector, Explanation
 from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
 from hourglass.detection.metrics import detection_metrics
+from hourglass.detection.range_metrics import event_metrics, point_adjusted_f1, recording_metrics, vus
 from hourglass.detection.scorer import EnsembleScorer, Scorer
+from hourglass.detection.series import Event, SeriesDetector
+from hourglass.detection.series_stream import SeriesStream
 from hourglass.detection.thresholds import (
     BestF1,
     Contamination,
@@ -34,4 +37,11 @@ __all__ = [
     "Percentile",
     "Threshold",
     "detection_metrics",
+    "Event",
+    "SeriesDetector",
+    "SeriesStream",
+    "event_metrics",
+    "point_adjusted_f1",
+    "recording_metrics",
+    "vus",
 ]

@@ -136,8 +136,11 @@ def report(
     from tqdm.auto import tqdm
 
     from hourglass.detection.detector import model_and_detector
+    from hourglass.detection.series import SeriesDetector
     from hourglass.validation import as_float_array
 
+    if isinstance(obj, SeriesDetector):
+        return _series_report(obj, x_test, y_test, Path(out), title, save_figures)
     model, det = model_and_detector(obj, "report")
     x = as_float_array(x_test, "x_test")
     if len(x) == 0:
@@ -178,6 +181,10 @@ def report(
             sections.append(section)
 
     title = title or (f"{model.name} anomaly detector" if det is not None else f"{model.name} autoencoder")
+    return _write_page(out_dir, title, sections, f"{len(x):,} samples shown")
+
+
+def _write_page(out_dir: Path, title: str, sections: list, shown: str) -> ReportPath:
     stamp = time.strftime("%Y-%m-%d %H:%M")
     nav = "".join(f'<a href="#{s.key}">{_esc(s.title)}</a>' for s in sections)
     body = "".join(f'<section id="{s.key}"><h2>{_esc(s.title)}</h2>{"".join(s.parts)}</section>' for s in sections)
@@ -186,11 +193,64 @@ def report(
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body><main>"
         f'<h1>{_esc(title)}</h1><p class="sub">hourglass {__version__} · {stamp} · '
-        f"{len(x):,} samples shown</p><nav>{nav}</nav>{body}</main></body></html>"
+        f"{shown}</p><nav>{nav}</nav>{body}</main></body></html>"
     )
     path = out_dir / "report.html"
     write_bytes_atomic(path, page.encode("utf-8"))
     return ReportPath(path)
+
+
+def _series_report(sd, recording, labels, out_dir: Path, title, save_figures: bool) -> ReportPath:
+    """A SeriesDetector's report: the recording with its flagged events shaded above the step
+    scores, the events, and with labels the point-wise, range-aware and event metrics."""
+    from hourglass.detection.range_metrics import recording_metrics
+    from hourglass.detection.series import events_from_scores
+    from hourglass.reports import figures
+
+    sd._check_fitted()
+    if labels is None and hasattr(recording, "train_end"):  # a labelled Recording
+        labels = recording.labels
+    steps = sd._steps(recording)
+    scores = sd._score_steps(steps)
+    events = events_from_scores(scores, sd.threshold_, sd.window_ // 2)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save = (lambda key: out_dir / f"{key}.png") if save_figures else (lambda key: None)
+    flagged = int((scores > sd.threshold_).sum())
+    overview = [
+        ("model", sd.detector_.model.name),
+        ("steps", len(steps)),
+        ("channels", sd.n_channels_),
+        ("window", sd.window_),
+        ("threshold", sd.threshold_),
+        ("flagged steps", f"{flagged:,} ({flagged / len(steps):.1%})"),
+        ("events", len(events)),
+    ]
+    sections = [_Section("overview", "Overview", [_cards(overview)])]
+    fig = figures.signal_anomalies(
+        steps.T, scores, flags=scores > sd.threshold_, truth=None if labels is None else np.asarray(labels) == 1
+    )
+    caption = "The recording (flagged stretches shaded; known anomalies as a band below) and its score per step"
+    sections.append(_Section("recording", "Recording", [_figure(fig, caption, save("recording"))]))
+    top = sorted(events, key=lambda e: -e.peak_score)[:20]
+    rows = [(f"{e.start:,} - {e.stop:,}", e.length, e.peak, e.peak_score) for e in top]
+    sections.append(
+        _Section(
+            "events",
+            f"Events ({len(events)}; the 20 highest shown)",
+            [_table(rows, header=["steps", "length", "peak", "peak score"])],
+        )
+    )
+    if labels is not None:
+        m = recording_metrics(labels, scores, sd.threshold_, sd.window_)
+        keys = ("auroc", "auprc", "vus_roc", "vus_pr", "event_precision", "event_recall", "precision", "recall", "f1")
+        keys += ("point_adjusted_f1",)
+        sections.append(_Section("metrics", "Metrics", [_table([(k, m[k]) for k in keys])]))
+    settings = [("scoring stride", sd.stride_), ("threshold rule", repr(sd.threshold)), ("score by", sd.score_by)]
+    settings += [
+        (f"center / scale, channel {c}", f"{sd.center_[c]:.6g} / {sd.scale_[c]:.6g}") for c in range(sd.n_channels_)
+    ]
+    sections.append(_Section("configuration", "Configuration", [_table(settings)]))
+    return _write_page(out_dir, title or "Series anomaly detector", sections, f"{len(steps):,} steps")
 
 
 class ReportPath(type(Path())):

@@ -9,6 +9,7 @@ from hourglass.transforms.corruptions import (
     list_corruptions,
     register_corruption,
 )
+from hourglass.transforms.period import find_period
 from hourglass.transforms.scalers import MinMaxScaler, StandardScaler, create_scaler, list_scalers, scaler_from_dict
 from hourglass.transforms.windows import scores_to_steps, stretches, windows
 
@@ -25,6 +26,7 @@ __all__ = [
     "SaltAndPepper",
     "MinMaxScaler",
     "StandardScaler",
+    "find_period",
     "scores_to_steps",
     "stretches",
     "windows",

@@ -1,0 +1,337 @@
+"""Long recordings: hg.SeriesDetector on the TSB-UAD and TSB-AD recordings and on a robustness suite.
+
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py              # everything
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --suite      # robustness suite only
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --real       # the two real recordings
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --check-vus  # VUS vs the TSB-AD package
+
+1. **Real recordings, the benchmarks' protocols.** MBA_ECG805 (TSB-UAD: window of one period, train on
+   the first 10 %, score every step, point-wise AUC-ROC / AUC-PR) against TSB-UAD's published table
+   (SOURCES.md); 001_NAB_id_1_Facility (TSB-AD: train on the part the file name gives, VUS-PR with the
+   period as the buffer) against TSB-AD's published VUS-PR. Fit + scoring seconds; streaming
+   throughput (steps / s) and the delay from a sample to its score.
+2. **Robustness suite.** We hold one recording of each benchmark, so the defaults are tested on
+   variants of it and on synthetic recordings, never tuned on the real ones: contaminated training
+   parts, level drift, a gain change, other periods (the recording resampled), noise, other units,
+   two channels, and synthetic periodic signals with six kinds of anomaly (spikes, level shifts,
+   frequency changes, flat lines, amplitude changes, noise bursts), each with anomalies inside its
+   training part too. Candidates, including 0.1.0's hand-made pipeline (windows of one period,
+   min-max scaling, a conv1d with a 16-d code, window scores mapped to the steps, as its guide
+   showed), are scored by AUROC, AUPRC and VUS-PR; the rule: the best worst-case AUROC over the
+   suite, the real recording itself left out (ties: mean VUS-PR).
+3. **VUS check.** hourglass's VUS-ROC / VUS-PR against the TSB-AD package's code (``pip install
+   TSB-AD --no-deps``, or its wheel unpacked: ``--tsb-ad PATH`` to its ``TSB_AD`` folder) on the
+   real recordings' scores and on random ones.
+Writes benchmarks/results/recordings.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from common import write_json
+
+import hourglass as hg
+
+# TSB-UAD / TSB-AD figures (../shared/data/SOURCES.md)
+PUBLISHED_MBA = {"NORMA": (0.974, 0.775), "PCA": (0.936, 0.702), "IForest": (0.930, 0.720), "AE": (0.857, 0.352)}
+PUBLISHED_NAB_VUS_PR = {"MOMENT (FT)": 0.574, "FITS": 0.350, "AutoEncoder": 0.321, "IForest": 0.135}
+
+# the default first; the others differ from it in one respect each
+CANDIDATES = {
+    "default": {},  # dense-ensemble of 6, code window / 8, trimmed loss, window scores
+    "conv1d-code16": {"model": "conv1d", "model_options": {"latent_dim": 16}},
+    "conv1d-code16-step-scores": {"model": "conv1d", "model_options": {"latent_dim": 16}, "score_by": "step"},
+    "conv1d-code16-no-trim": {"model": "conv1d", "model_options": {"latent_dim": 16}, "trim": 0.0},
+    "conv1d-wide-code": {"model": "conv1d"},  # the code is the feature maps: 4x the window's size
+}
+
+
+# -- the variants -------------------------------------------------------------------------------
+def _stretches_of(y):
+    return hg.stretches(y.astype(bool))
+
+
+def ecg_variants(rec, steps: int, rng) -> dict:
+    """Variants of the real recording's first ``steps`` steps (training part: the first 10 %)."""
+    x0, y0 = rec.values[:steps, 0].astype(np.float64), rec.labels[:steps].copy()
+    train = steps // 10
+    iqr = np.subtract(*np.percentile(x0[:train], [75, 25]))
+    t = np.arange(steps)
+    out = {"ecg": (x0, y0, train)}
+    # contaminated: anomalous beats copied into the training part until ~15 % of it is anomalous
+    x, y = x0.copy(), y0.copy()
+    pool = [(a, b) for a, b in _stretches_of(y0[train:]) if b - a > 10]
+    while y[:train].mean() < 0.15 and pool:
+        a, b = pool[rng.integers(len(pool))]
+        a, b = a + train, b + train
+        at = int(rng.integers(0, train - (b - a)))
+        x[at : at + b - a], y[at : at + b - a] = x0[a:b], 1
+    out["ecg-contaminated"] = (x, y, train)
+    drift = np.where(t > train, (t - train) / (steps - train), 0.0)
+    out["ecg-drift"] = (x0 + 3 * iqr * drift + 1.5 * iqr * np.sin(2 * np.pi * t / 7919) * drift, y0, train)
+    out["ecg-gain"] = (np.where(t > train, (x0 - np.median(x0)) * 1.3 + np.median(x0), x0), y0, train)
+    out["ecg-noise"] = (x0 + rng.normal(0, 0.15 * iqr, steps), y0, train)
+    out["ecg-units"] = (x0 * 1000 + 5000, y0, train)
+    for factor in (0.6, 1.7):  # other periods: about 60 and 170 steps
+        n = int(steps * factor)
+        grid = np.linspace(0, steps - 1, n)
+        out[f"ecg-period-x{factor}"] = (np.interp(grid, t, x0), y0[np.round(grid).astype(int)], n // 10)
+    two = np.stack([x0, -0.5 * x0 + rng.normal(0, 0.1 * iqr, steps)], axis=1)
+    out["ecg-2-channels"] = (two, y0, train)
+    return out
+
+
+def synthetic(kind: str, rng, steps: int = 40000) -> tuple:
+    """A periodic signal (period 30-200, a few harmonics, noise) with anomalies of one ``kind`` in
+    the test part and a few in the training part (the first 20 %)."""
+    period = int(rng.integers(30, 200))
+    t = np.arange(steps)
+    phase = 2 * np.pi * t / period
+    weights = rng.normal(0, 1, 3)
+    x = sum(w * np.sin((k + 1) * phase + rng.uniform(0, 6)) for k, w in enumerate(weights))
+    x = x + rng.normal(0, 0.1, steps)
+    y = np.zeros(steps, np.int64)
+    train = steps // 5
+    spread = x.std()
+    starts = np.sort(rng.choice(np.arange(period, steps - 3 * period, 3 * period), 25, replace=False))
+    for a in starts:
+        b = a + (1 if kind == "spike" else int(rng.integers(period // 2, 2 * period)))
+        if kind == "spike":
+            x[a] += 6 * spread * rng.choice([-1, 1])
+        elif kind == "level-shift":
+            x[a:b] += 2 * spread
+        elif kind == "frequency":
+            x[a:b] = sum(
+                w * np.sin((k + 1) * 2 * np.pi * np.arange(b - a) / (period * 0.6)) for k, w in enumerate(weights)
+            )
+        elif kind == "flat":
+            x[a:b] = x[a]
+        elif kind == "amplitude":
+            x[a:b] *= 2.0
+        elif kind == "noise":
+            x[a:b] += rng.normal(0, spread, b - a)
+        y[a:b] = 1
+    return x, y, train
+
+
+def suite(args) -> dict:
+    rng = np.random.default_rng(0)
+    rec = hg.datasets.load("tsb-uad/MBA_ECG805")
+    variants = ecg_variants(rec, args.steps, rng)
+    for i, kind in enumerate(("spike", "level-shift", "frequency", "flat", "amplitude", "noise")):
+        variants[f"synthetic-{kind}"] = synthetic(kind, np.random.default_rng(100 + i))
+    rows = []
+    names = ["0.1.0-pipeline", *CANDIDATES] if not args.candidates else args.candidates
+    for vname, (x, y, train) in variants.items():
+        for cname in names:
+            start = time.perf_counter()
+            scores, window = score_variant(cname, x, train, args.epochs)
+            seconds = time.perf_counter() - start
+            m = hg.vus(y, scores, window)
+            from sklearn.metrics import average_precision_score, roc_auc_score
+
+            row = {
+                "variant": vname,
+                "candidate": cname,
+                "window": window,
+                "auroc": float(roc_auc_score(y, scores)),
+                "auprc": float(average_precision_score(y, scores)),
+                **m,
+                "seconds": seconds,
+            }
+            rows.append(row)
+            print(
+                f"{vname:22s} {cname:24s} window {window:4d}  AUROC {row['auroc']:.3f}  AUPRC {row['auprc']:.3f}  "
+                f"VUS-PR {row['vus_pr']:.3f}  {seconds:5.1f} s",
+                flush=True,
+            )
+    summary = {}
+    for cname in names:
+        r = [row for row in rows if row["candidate"] == cname and row["variant"] != "ecg"]
+        summary[cname] = {
+            "worst_auroc": min(x["auroc"] for x in r),
+            "mean_auroc": float(np.mean([x["auroc"] for x in r])),
+            "mean_auprc": float(np.mean([x["auprc"] for x in r])),
+            "mean_vus_pr": float(np.mean([x["vus_pr"] for x in r])),
+            "worst_variant": min(r, key=lambda x: x["auroc"])["variant"],
+        }
+        print(
+            f"{cname:24s} "
+            + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary[cname].items())
+        )
+    choice = max(summary, key=lambda c: (round(summary[c]["worst_auroc"], 3), summary[c]["mean_vus_pr"]))
+    print("rule (best worst-case AUROC, then mean VUS-PR) picks:", choice)
+    return {"variants": list(variants), "rows": rows, "summary": summary, "choice": choice}
+
+
+def score_variant(cname: str, x, train: int, epochs: int):
+    if cname == "0.1.0-pipeline":
+        return pipeline_010(x, train, epochs)
+    sd = hg.SeriesDetector(epochs=epochs, **CANDIDATES[cname]).fit(x[:train])
+    return sd.score_steps(x), sd.window_
+
+
+def pipeline_010(x, train: int, epochs: int):
+    """What a user of 0.1.0 wrote by hand, as its guide showed: windows of one period (stride 1
+    for training, a tenth of the window for scoring), min-max scaling fitted on the training
+    windows, the conv1d model with a 16-d code (sigmoid output), the Detector's window scores
+    mapped back to the steps (hg.scores_to_steps)."""
+    x = np.asarray(x, dtype=np.float32)
+    series = x if x.ndim == 1 else x.T
+    window = hg.find_period(x[:train])
+    stride = max(1, window // 10)
+    tr = hg.windows(series[..., :train], window, 1)
+    scaler = hg.MinMaxScaler(per_feature=False).fit(tr)
+    shape = (window,) if x.ndim == 1 else (x.shape[1], window)
+    model = hg.create_model("conv1d", input_shape=shape, latent_dim=16, seed=0)
+    hg.fit(model, scaler.transform(tr), epochs=epochs, batch_size=64, loss="mae", seed=0, progress=False)
+    det = hg.Detector(model, score="mae", scaler=scaler).fit(tr)
+    window_scores = det.score_samples(hg.windows(series, window, stride))
+    return hg.scores_to_steps(window_scores, series.shape[-1], window, stride), window
+
+
+# -- the real recordings ------------------------------------------------------------------------
+def tsb_ad_window(values) -> int:
+    """TSB-AD's window (find_length_rank, rank 1): the highest autocorrelation peak among lags
+    4-400 of the first 20,000 steps; 125 when that lag is outside 6-303."""
+    lag = hg.find_period(values[:, 0], min_period=4, max_period=400, default=125)
+    return lag if 6 <= lag <= 303 else 125
+
+
+def real(args) -> dict:
+    out = {}
+    mba = hg.datasets.load("tsb-uad/MBA_ECG805")
+    start = time.perf_counter()
+    sd = hg.SeriesDetector().fit(mba)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = sd.score_steps(mba)
+    score_s = time.perf_counter() - start
+    m = sd.evaluate(mba)
+    out["MBA_ECG805"] = {
+        "protocol": "TSB-UAD: train on the first 10 % (23,040 steps), score all 230,400 steps, point-wise AUCs",
+        "window": sd.window_,
+        "metrics": dict(m),
+        "fit_seconds": fit_s,
+        "score_seconds": score_s,
+        "published": PUBLISHED_MBA,
+        "stream": stream_figures(sd, mba.values, scores),
+    }
+    print(
+        f"MBA_ECG805: AUROC {m['auroc']:.3f} AUPRC {m['auprc']:.3f} VUS-PR {m['vus_pr']:.3f} (NORMA 0.974 / 0.775); "
+        f"fit {fit_s:.1f} s, scoring {score_s:.1f} s"
+    )
+    nab = hg.datasets.load("tsb-ad/001_NAB_id_1_Facility")
+    sd = hg.SeriesDetector().fit(nab)
+    scores = sd.score_steps(nab)
+    window = tsb_ad_window(nab.values)
+    v = hg.vus(nab.labels, scores, window)
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    out["001_NAB_id_1_Facility"] = {
+        "protocol": "TSB-AD: train on the first 1,007 steps, VUS-PR with the buffer TSB-AD's find_length_rank gives",
+        "window": sd.window_,
+        "vus_window": window,
+        **v,
+        "auroc": float(roc_auc_score(nab.labels, scores)),
+        "auprc": float(average_precision_score(nab.labels, scores)),
+        "published_vus_pr": PUBLISHED_NAB_VUS_PR,
+    }
+    print(
+        f"NAB: VUS-PR {v['vus_pr']:.3f} VUS-ROC {v['vus_roc']:.3f} (window {sd.window_}, VUS buffer {window}); "
+        "AutoEncoder 0.321, FITS 0.350, MOMENT (FT) 0.574"
+    )
+    return out
+
+
+def stream_figures(sd, values, whole) -> dict:
+    """Throughput of the stream in chunks of 1,000 steps, the largest difference from scoring the
+    whole recording, and the delay: a step's score comes out once ``window`` more steps arrived."""
+    stream = sd.stream()
+    start = time.perf_counter()
+    parts = [stream.update(values[i : i + 1000]) for i in range(0, len(values), 1000)]
+    parts.append(stream.flush())
+    seconds = time.perf_counter() - start
+    got = np.concatenate(parts)
+    return {
+        "chunk_steps": 1000,
+        "steps_per_second": len(values) / seconds,
+        "max_abs_difference_from_whole": float(np.abs(got - whole).max()),
+        "delay_steps": f"{sd.window_} to {sd.window_ + sd.stride_} steps after the sample, plus the chunk",
+    }
+
+
+# -- VUS against TSB-AD's code ------------------------------------------------------------------
+def check_vus(args) -> dict:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(args.tsb_ad) / "evaluation" / "basic_metrics.py"
+    spec = importlib.util.spec_from_file_location("tsb_basic_metrics", path)
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    rows = []
+    rng = np.random.default_rng(0)
+    cases = []
+    for i in range(10):
+        n = int(rng.integers(500, 5000))
+        y = np.zeros(n, np.int64)
+        for _ in range(int(rng.integers(1, 8))):
+            a = int(rng.integers(0, n - 60))
+            y[a : a + int(rng.integers(1, 60))] = 1
+        scores = rng.random(n) + 0.8 * np.convolve(y, np.ones(15) / 15, "same")
+        cases.append((f"random-{i}", y, np.round(scores, 1) if i % 3 == 0 else scores, int(rng.integers(0, 120))))
+    nab = hg.datasets.load("tsb-ad/001_NAB_id_1_Facility")
+    sd = hg.SeriesDetector().fit(nab)
+    cases.append(("NAB scores", nab.labels, sd.score_steps(nab), tsb_ad_window(nab.values)))
+    for name, y, scores, w in cases:
+        start = time.perf_counter()
+        theirs = ref.generate_curve(y, scores, w)[-2:]
+        t_theirs = time.perf_counter() - start
+        start = time.perf_counter()
+        ours = hg.vus(y, scores, w)
+        t_ours = time.perf_counter() - start
+        row = {
+            "case": name,
+            "window": w,
+            "tsb_ad": [float(v) for v in theirs],
+            "hourglass": [ours["vus_roc"], ours["vus_pr"]],
+            "max_abs_difference": float(max(abs(theirs[0] - ours["vus_roc"]), abs(theirs[1] - ours["vus_pr"]))),
+            "seconds_tsb_ad": t_theirs,
+            "seconds_hourglass": t_ours,
+        }
+        rows.append(row)
+        print(
+            f"{name:12s} w={w:3d} TSB-AD {theirs[0]:.6f} / {theirs[1]:.6f}  hourglass {ours['vus_roc']:.6f} / "
+            f"{ours['vus_pr']:.6f}  diff {row['max_abs_difference']:.1e}  ({t_theirs:.2f} s vs {t_ours:.3f} s)"
+        )
+    return {"cases": rows, "largest_difference": max(r["max_abs_difference"] for r in rows)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--suite", action="store_true")
+    ap.add_argument("--real", action="store_true")
+    ap.add_argument("--check-vus", action="store_true")
+    ap.add_argument("--tsb-ad", default="/tmp/tsbad/pkg/TSB_AD", help="the TSB_AD package folder")
+    ap.add_argument("--steps", type=int, default=60000, help="steps of the real recording the variants use")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--candidates", nargs="+")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    every = not (args.suite or args.real or args.check_vus)
+    payload = {"benchmark": "recordings"}
+    if every or args.real:
+        payload["real"] = real(args)
+    if every or args.suite:
+        payload["suite"] = suite(args)
+    if every or args.check_vus:
+        payload["vus_check"] = check_vus(args)
+    write_json("recordings", payload, args.out)
+
+
+if __name__ == "__main__":
+    main()

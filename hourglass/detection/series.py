@@ -1,0 +1,478 @@
+"""Anomalies in long recordings: one score per time step from an autoencoder over sliding windows.
+
+:class:`SeriesDetector` owns the whole pipeline a user would otherwise write by hand: per-channel
+scaling fitted on the training part (median and interquartile range, so anomalies inside it do not
+set the scale), the window length (the period, :func:`hourglass.find_period`), windows, a sequence
+model trained on them (:func:`hourglass.fit`), each step's error averaged over the windows that
+cover it, and a threshold fitted on the step scores of a held-out stretch of the training part.
+The windows are scored by an ordinary :class:`~hourglass.Detector` (``sd.detector_``), so the
+model's scoring path, saving and ONNX export are those of every detector; :meth:`stream` scores
+a recording chunk by chunk with the same result.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hourglass import display
+from hourglass.detection.detector import Detector
+from hourglass.detection.range_metrics import recording_metrics
+from hourglass.detection.thresholds import FixedFPR, Threshold, threshold_from_dict
+from hourglass.errors import InvalidInputError, NotFittedError
+from hourglass.models.base import Autoencoder
+from hourglass.models.registry import create_model
+from hourglass.saving import SavedState, float64_array, prefixed, under
+from hourglass.training import fit as train_model
+from hourglass.transforms.period import find_period
+from hourglass.transforms.scalers import StandardScaler
+from hourglass.transforms.windows import scores_to_steps, stretches, windows
+from hourglass.validation import check_fraction, check_positive_int, is_frame
+
+SEQUENCE_MODELS = ("conv1d", "lstm", "dense", "stacked", "dense-ensemble")
+MAX_TRAIN_WINDOWS = 20000  # beyond this the training stride grows: more windows repeat what is there
+
+
+@dataclass(frozen=True)
+class Event:
+    """A stretch of flagged steps: ``start`` .. ``stop`` (exclusive, like a slice), the step with
+    the highest score in it and that score."""
+
+    start: int
+    stop: int
+    peak: int
+    peak_score: float
+
+    @property
+    def length(self) -> int:
+        return self.stop - self.start
+
+
+class SeriesDetector:
+    """Flag the time steps of long recordings that an autoencoder over windows reconstructs badly.
+
+    Parameters
+    ----------
+    window : "auto" or int, default "auto"
+        Steps per window. ``"auto"``: the period of the training part (autocorrelation,
+        :func:`hourglass.find_period`).
+    model : str or Autoencoder, default "dense-ensemble"
+        A sequence model by name, built for ``(channels, window)`` inputs with ``model_options``:
+        ``"dense-ensemble"`` (six dense autoencoders on the flattened windows, trained together,
+        each with a code of an eighth of the window), ``"dense"`` / ``"stacked"``, ``"conv1d"``,
+        ``"lstm"``; or an untrained model whose ``input_shape`` is ``(channels, window)``. The
+        default was chosen on a robustness suite (``benchmarks/recordings.py --suite``): a
+        model whose code is not much smaller than the window learns to copy, and then scores
+        the anomalies easiest to copy (flat lines, smooth stretches) lowest of all.
+    model_options : dict, optional
+        Passed to :func:`hourglass.create_model` (e.g. ``{"latent_dim": 16}``).
+    stride : "auto" or int, default "auto"
+        Steps between window starts when scoring (``"auto"``: a tenth of the window, at least 1):
+        each step's score is the mean of its errors in the ``window / stride`` windows that cover
+        it. Training windows start every step, or further apart on long training parts (at most
+        20,000 windows).
+    epochs, batch_size, lr : training budget (:func:`hourglass.fit`); early stopping on the
+        held-out stretch ends it sooner.
+    trim : float, default 0.1
+        Each batch's loss ignores its worst-reconstructed share of windows: the training part of a
+        real recording can hold anomalies, and the model should not learn them.
+    score : {"mse", "mae"}, default "mse"
+        The error of each reconstructed step.
+    score_by : {"window", "step"}, default "window"
+        A step's score is the mean over the windows that cover it of: each window's mean error
+        (``"window"``: smooth, one event per anomaly) or the window's error at that step
+        (``"step"``: sharper edges, noisier).
+    threshold : Threshold, default ``FixedFPR(0.01)``
+        Fitted on the step scores of the held-out stretch (the last ``calibration`` share of the
+        training part, which the model does not train on).
+    calibration : float, default 0.2
+        Share of the training part held out for early stopping and the threshold.
+    random_state : int, default 0
+    device : str, default "auto"
+    progress : bool, default False
+
+    Attributes
+    ----------
+    window_, stride_ : int
+        The window length and scoring stride used.
+    center_, scale_ : ndarray (channels,)
+        Per-channel median and interquartile range of the training part.
+    detector_ : Detector
+        Scores windows (shape ``(channels, window_)``, raw units); its threshold is on window scores.
+    threshold_ : float
+        Step scores above it are flagged.
+    calibration_scores_ : ndarray
+        The held-out stretch's step scores, sorted.
+    channel_names : list of str or None
+        A DataFrame's column names, matched by name when scoring frames.
+
+    Examples
+    --------
+    >>> import numpy as np, hourglass as hg
+    >>> t = np.arange(6000)
+    >>> signal = np.sin(2 * np.pi * t / 50) + 0.05 * np.random.default_rng(0).normal(size=6000)
+    >>> signal[4000:4030] += 1.5                                       # an anomaly
+    >>> sd = hg.SeriesDetector(epochs=5).fit(signal[:3000])
+    >>> sd.window_
+    50
+    >>> scores = sd.score_steps(signal)                              # one per step
+    >>> bool(scores[4000:4030].mean() > 10 * np.median(scores))
+    True
+    """
+
+    def __init__(
+        self,
+        window="auto",
+        model="dense-ensemble",
+        model_options: dict | None = None,
+        stride="auto",
+        epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        trim: float = 0.1,
+        score: str = "mse",
+        score_by: str = "window",
+        threshold: Threshold | None = None,
+        calibration: float = 0.2,
+        random_state: int | None = 0,
+        device="auto",
+        progress: bool = False,
+    ):
+        self.window = window
+        self.model = model
+        self.model_options = model_options
+        self.stride = stride
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.trim = trim
+        self.score = score
+        self.score_by = score_by
+        self.threshold = threshold if threshold is not None else FixedFPR(0.01)
+        self.calibration = calibration
+        self.random_state = random_state
+        self.device = device
+        self.progress = progress
+        self.channel_names = None
+
+    # -- input -------------------------------------------------------------------------------
+    def _steps(self, x, name: str = "recording", allow_empty: bool = False) -> np.ndarray:
+        """``x`` as float32 ``(time, channels)``: a Recording's values, a DataFrame's columns (by
+        name once fitted on a frame), a ``(time,)`` or ``(time, channels)`` array."""
+        if hasattr(x, "values") and hasattr(x, "train_end") and not is_frame(x):  # a Recording
+            x = x.values
+        if is_frame(x):
+            if self.channel_names is None:
+                return _as_steps(x.to_numpy(), name, allow_empty)
+            missing = [c for c in self.channel_names if c not in x.columns]
+            if missing:
+                raise InvalidInputError(f"{name} lacks the channel column(s) {missing} the detector was fitted on")
+            x = x[list(self.channel_names)].to_numpy()
+        arr = _as_steps(x, name, allow_empty)
+        n_channels = getattr(self, "n_channels_", None)
+        if n_channels is not None and arr.shape[1] != n_channels and (len(arr) or arr.ndim != 2):
+            raise InvalidInputError(f"{name} has {arr.shape[1]} channel(s); the detector was fitted on {n_channels}")
+        return arr
+
+    def _training_parts(self, recordings) -> list[np.ndarray]:
+        items = recordings if isinstance(recordings, (list, tuple)) else [recordings]
+        if not items:
+            raise InvalidInputError("fit needs at least one recording")
+        parts = []
+        for i, item in enumerate(items):
+            name = "recording" if len(items) == 1 else f"recording {i}"
+            if hasattr(item, "train_end") and not is_frame(item):  # a Recording: its protocol's training part
+                item = item.x_train
+            elif is_frame(item) and self.channel_names is None:
+                self.channel_names = [str(c) for c in item.columns]
+            parts.append(self._steps(item, name))
+        if len({p.shape[1] for p in parts}) > 1:
+            raise InvalidInputError(f"the recordings have different channel counts: {[p.shape[1] for p in parts]}")
+        return parts
+
+    def _check_params(self) -> None:
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_fraction(self.calibration, "calibration")
+        if not 0 <= float(self.trim) < 0.5:
+            raise InvalidInputError(f"trim must lie in [0, 0.5), got {self.trim!r}")
+        if self.score_by not in ("window", "step"):
+            raise InvalidInputError(f"score_by must be 'window' or 'step', got {self.score_by!r}")
+        if self.score not in ("mse", "mae"):
+            raise InvalidInputError(f"score must be 'mse' or 'mae', got {self.score!r}")
+        if self.window != "auto":
+            check_positive_int(self.window, "window")
+            if self.window < 2:
+                raise InvalidInputError(f"window must be at least 2 steps, got {self.window}")
+        if self.stride != "auto":
+            check_positive_int(self.stride, "stride")
+        if not isinstance(self.threshold, Threshold):
+            raise InvalidInputError(f"threshold must be an hourglass threshold, got {self.threshold!r}")
+        if isinstance(self.model, str) and self.model not in SEQUENCE_MODELS:
+            raise InvalidInputError(f"model must be one of {SEQUENCE_MODELS} or an Autoencoder, got {self.model!r}")
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(self, recordings, y=None) -> SeriesDetector:
+        """Learn from one recording or a list of them (their training parts, for
+        :class:`~hourglass.datasets.Recording` objects): ``(time,)`` or ``(time, channels)``
+        arrays or DataFrames whose rows are time steps. ``y`` is ignored (unsupervised)."""
+        self._check_params()
+        parts = self._training_parts(recordings)
+        self.n_channels_ = parts[0].shape[1]
+        joined = np.concatenate(parts)
+        self.center_, self.scale_ = _robust_center_scale(joined)
+        scaled = [(p - self.center_) / self.scale_ for p in parts]
+        self.window_ = find_period(scaled[0]) if self.window == "auto" else int(self.window)
+        self.stride_ = max(1, self.window_ // 10) if self.stride == "auto" else int(self.stride)
+        train, held = self._split(parts)
+        model = self._build_model()
+        x_train = self._training_windows(train)
+        x_held = np.concatenate([windows(p.T, self.window_, self.stride_) for p in held])
+        det = Detector(model, score=self.score, scaler=self._window_scaler(), threshold=FixedFPR(0.01))
+        scaler = det.scaler
+        train_model(
+            model,
+            scaler.transform(x_train),
+            validation=scaler.transform(x_held),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            loss=self.score,
+            trim=float(self.trim),
+            early_stopping=5,
+            seed=self.random_state,
+            device=self.device,
+            progress=self.progress,
+        )
+        det.fit(x_held, calibration=x_held)  # windows held out: the window detector's own threshold
+        self.detector_ = det
+        held_scores = np.concatenate([self._score_steps(p) for p in held])
+        self.threshold.fit(held_scores)
+        self.threshold_ = float(self.threshold.value_)
+        self.calibration_scores_ = np.sort(held_scores.astype(np.float64))
+        return self
+
+    def _split(self, parts) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Each part's first ``1 - calibration`` for training, the rest held out (a part too
+        short to split trains whole and is scored as held out too)."""
+        train, held = [], []
+        for p in parts:
+            cut = int(round(len(p) * (1 - float(self.calibration))))
+            if min(cut, len(p) - cut) < self.window_:
+                if len(p) < self.window_:
+                    raise InvalidInputError(
+                        f"a training part of {len(p)} steps is shorter than the window {self.window_}"
+                    )
+                train.append(p)
+                held.append(p)
+                continue
+            train.append(p[:cut])
+            held.append(p[cut:])
+        return train, held
+
+    def _training_windows(self, train) -> np.ndarray:
+        total = sum(len(p) - self.window_ + 1 for p in train if len(p) >= self.window_)
+        stride = max(1, math.ceil(total / MAX_TRAIN_WINDOWS))
+        return np.concatenate([windows(p.T, self.window_, stride) for p in train if len(p) >= self.window_])
+
+    def _build_model(self) -> Autoencoder:
+        shape = (self.n_channels_, self.window_)
+        if isinstance(self.model, Autoencoder):
+            if tuple(self.model.input_shape) != shape:
+                raise InvalidInputError(
+                    f"the model takes inputs of shape {tuple(self.model.input_shape)}; windows here are {shape} "
+                    "(channels, window): build it with that input_shape, or pass the model's name"
+                )
+            return self.model
+        opts = {"output_activation": "none", "seed": self.random_state, **(self.model_options or {})}
+        if self.model in ("dense", "stacked", "dense-ensemble"):
+            opts.setdefault("hidden", (max(8, self.window_ // 2),))
+            opts.setdefault("latent_dim", max(4, self.window_ // 8))
+        return create_model(self.model, input_shape=shape, **opts)
+
+    def _window_scaler(self) -> StandardScaler:
+        """The per-channel scaling as a fitted StandardScaler over windows (channels, window), so
+        the window detector (and its ONNX export) takes raw windows."""
+        scaler = StandardScaler()
+        scaler.mean_ = np.repeat(self.center_[:, None], self.window_, axis=1).astype(np.float32)
+        scaler.scale_ = np.repeat(self.scale_[:, None], self.window_, axis=1).astype(np.float32)
+        return scaler
+
+    # -- scoring -----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "detector_"):
+            raise NotFittedError("this SeriesDetector is not fitted; call fit(recording) first")
+
+    def _score_steps(self, steps: np.ndarray) -> np.ndarray:
+        """Step scores of a checked ``(time, channels)`` array of at least one window."""
+        if len(steps) < self.window_:
+            raise InvalidInputError(f"the recording has {len(steps)} steps, fewer than the window ({self.window_})")
+        errors = self._window_errors(windows(steps.T, self.window_, self.stride_))
+        return scores_to_steps(errors, len(steps), self.window_, self.stride_)
+
+    def _window_errors(self, wins: np.ndarray) -> np.ndarray:
+        """``(n, window)`` float64: each window's error per step (channels averaged), or with
+        ``score_by="window"`` the window's mean error at each of its steps."""
+        errors = np.asarray(self.detector_.score_map(wins), dtype=np.float64).mean(axis=1)
+        if self.score_by == "window":
+            errors = np.repeat(errors.mean(axis=1, keepdims=True), errors.shape[1], axis=1)
+        return errors
+
+    def score_steps(self, recording) -> np.ndarray:
+        """One anomaly score per time step, float64 ``(time,)``; higher = more anomalous."""
+        self._check_fitted()
+        return self._score_steps(self._steps(recording))
+
+    def predict_steps(self, recording) -> np.ndarray:
+        """1 for the steps whose score is above ``threshold_``, else 0."""
+        return (self.score_steps(recording) > self.threshold_).astype(np.int64)
+
+    def events(self, recording, *, min_gap: int | None = None) -> list[Event]:
+        """The flagged stretches of ``recording``; stretches less than ``min_gap`` steps apart
+        (default: half a window) are one event."""
+        scores = self.score_steps(recording)
+        return events_from_scores(scores, self.threshold_, self.window_ // 2 if min_gap is None else min_gap)
+
+    def evaluate(self, recording, labels=None) -> dict:
+        """Point-wise, range-aware (VUS with buffers up to one window) and event metrics of the
+        step scores against ``labels`` (a Recording's own when not given)."""
+        if labels is None:
+            labels = getattr(recording, "labels", None)
+            if labels is None or is_frame(recording):
+                raise InvalidInputError("evaluate needs labels (one 0 / 1 per step) or a labelled Recording")
+        return recording_metrics(labels, self.score_steps(recording), self.threshold_, self.window_)
+
+    def stream(self):
+        """A :class:`~hourglass.detection.series_stream.SeriesStream` that scores a recording chunk
+        by chunk (bounded memory) with the result of :meth:`score_steps` on the whole."""
+        from hourglass.detection.series_stream import SeriesStream
+
+        self._check_fitted()
+        return SeriesStream(self)
+
+    def fitted_detector(self, action: str = "using it") -> Detector:
+        """The window detector (for :func:`hourglass.export_onnx` and the like)."""
+        self._check_fitted()
+        return self.detector_
+
+    # -- saved state -------------------------------------------------------------------------
+    def to_saved(self) -> SavedState:
+        self._check_fitted()
+        inner = self.detector_.to_saved()
+        meta = {
+            "kind": "series",
+            "series": {
+                "window": self.window_,
+                "stride": self.stride_,
+                "n_channels": self.n_channels_,
+                "channel_names": self.channel_names,
+                "threshold": self.threshold.to_dict(),
+                "threshold_value": self.threshold_,
+                "settings": {
+                    k: getattr(self, k)
+                    for k in ("epochs", "batch_size", "lr", "trim", "score", "score_by", "calibration")
+                },
+                "random_state": self.random_state,
+            },
+            "window_detector": inner.meta,
+        }
+        arrays = {
+            "center": float64_array(self.center_),
+            "scale": float64_array(self.scale_),
+            "calibration_scores": float64_array(self.calibration_scores_),
+            **prefixed(inner.arrays, "window_detector/"),
+        }
+        return SavedState(meta=meta, weights=inner.weights, arrays=arrays)
+
+    @classmethod
+    def from_saved(cls, state: SavedState, device="cpu") -> SeriesDetector:
+        s = state.meta["series"]
+        inner = SavedState(state.meta["window_detector"], state.weights, under(state.arrays, "window_detector/"))
+        det = Detector.from_saved(inner, device)
+        sd = cls(window=int(s["window"]), stride=int(s["stride"]), **s["settings"], random_state=s["random_state"])
+        sd.model = det.model.name
+        sd.threshold = threshold_from_dict(s["threshold"])
+        sd.threshold_ = float(s["threshold_value"])
+        sd.window_, sd.stride_, sd.n_channels_ = int(s["window"]), int(s["stride"]), int(s["n_channels"])
+        sd.channel_names = s.get("channel_names")
+        sd.center_ = state.arrays["center"].astype(np.float32)
+        sd.scale_ = state.arrays["scale"].astype(np.float32)
+        sd.calibration_scores_ = state.arrays["calibration_scores"]
+        sd.detector_ = det
+        if tuple(det.model.input_shape) != (sd.n_channels_, sd.window_):
+            raise ValueError(
+                f"a series detector of windows {(sd.n_channels_, sd.window_)} with a model for {det.model.input_shape}"
+            )
+        return sd
+
+    def __repr__(self) -> str:
+        fitted = f", window_={self.window_}" if hasattr(self, "window_") else ""
+        model = self.model if isinstance(self.model, str) else self.model.name
+        return f"SeriesDetector(window={self.window!r}, model={model!r}{fitted})"
+
+    def _repr_html_(self) -> str:
+        if not hasattr(self, "detector_"):
+            return display.card("SeriesDetector", f"<p>{display.escape(repr(self))}: not fitted (call fit)</p>")
+        rows = [
+            ("model", self.detector_.model.name),
+            ("window", self.window_),
+            ("stride", self.stride_),
+            ("channels", self.n_channels_),
+            ("threshold", repr(self.threshold)),
+            ("threshold value", self.threshold_),
+            ("held-out steps", len(self.calibration_scores_)),
+        ]
+        return display.card("SeriesDetector", display.table(rows, ["", ""]))
+
+
+def _as_steps(x, name: str, allow_empty: bool = False) -> np.ndarray:
+    arr = np.asarray(x)
+    if allow_empty and arr.size == 0 and arr.ndim in (1, 2):
+        return arr.reshape(0, arr.shape[1] if arr.ndim == 2 else 1).astype(np.float32)
+    if arr.dtype.kind not in "biuf":
+        raise InvalidInputError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or not arr.size:
+        raise InvalidInputError(
+            f"{name} must be (time,) or (time, channels) with rows as time steps, got shape {arr.shape}"
+        )
+    arr = arr.astype(np.float32, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        step, channel = (int(v) for v in np.argwhere(bad)[0])
+        raise InvalidInputError(
+            f"{name} holds {int(bad.sum())} NaN / inf values, first at time step {step} (channel {channel}); "
+            "impute or cut them out first"
+        )
+    return arr
+
+
+def _robust_center_scale(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per channel: the median, and the interquartile range over 1.349 (the standard deviation of
+    normal data), falling back to the standard deviation, then 1, for a flat channel."""
+    center = np.median(steps, axis=0)
+    q75, q25 = np.percentile(steps, [75, 25], axis=0)
+    spread = (q75 - q25) / 1.349
+    std = steps.std(axis=0)
+    scale = np.where(spread > 1e-8, spread, np.where(std > 1e-8, std, 1.0))
+    return center.astype(np.float32), scale.astype(np.float32)
+
+
+def events_from_scores(scores, threshold: float, min_gap: int = 0) -> list[Event]:
+    """The stretches of steps with score above ``threshold``, those closer than ``min_gap`` joined."""
+    scores = np.asarray(scores, dtype=np.float64)
+    found = stretches(scores > threshold)
+    merged: list[list[int]] = []
+    for a, b in found:
+        if merged and a - merged[-1][1] < min_gap:
+            merged[-1][1] = b
+        else:
+            merged.append([a, b])
+    out = []
+    for a, b in merged:
+        peak = a + int(np.argmax(scores[a:b]))
+        out.append(Event(a, b, peak, float(scores[peak])))
+    return out
