@@ -41,11 +41,18 @@ PUBLISHED_NAB_VUS_PR = {"MOMENT (FT)": 0.574, "FITS": 0.350, "AutoEncoder": 0.32
 
 # the default first; the others differ from it in one respect each
 CANDIDATES = {
-    "default": {},  # dense-ensemble of 6, code window / 8, trimmed loss, window scores
+    "default": {},  # dense-ensemble of 6, code window / 8, trim 0.2, window scores
     "conv1d-code16": {"model": "conv1d", "model_options": {"latent_dim": 16}},
     "conv1d-code16-step-scores": {"model": "conv1d", "model_options": {"latent_dim": 16}, "score_by": "step"},
     "conv1d-code16-no-trim": {"model": "conv1d", "model_options": {"latent_dim": 16}, "trim": 0.0},
     "conv1d-wide-code": {"model": "conv1d"},  # the code is the feature maps: 4x the window's size
+    # the default's own settings, one at a time (--candidates default dense-12-members ...)
+    "dense-12-members": {"model_options": {"n_members": 12}},
+    "dense-trim-0.1": {"trim": 0.1},
+    "dense-trim-0.3": {"trim": 0.3},
+    "dense-trim-0.4": {"trim": 0.4},
+    "dense-60-epochs": {"epochs": 60},
+    "dense-stride-1": {"stride": 1},
 }
 
 
@@ -170,7 +177,7 @@ def suite(args) -> dict:
 def score_variant(cname: str, x, train: int, epochs: int):
     if cname == "0.1.0-pipeline":
         return pipeline_010(x, train, epochs)
-    sd = hg.SeriesDetector(epochs=epochs, **CANDIDATES[cname]).fit(x[:train])
+    sd = hg.SeriesDetector(**{"epochs": epochs, **CANDIDATES[cname]}).fit(x[:train])
     return sd.score_steps(x), sd.window_
 
 

@@ -75,9 +75,10 @@ class SeriesDetector:
         20,000 windows).
     epochs, batch_size, lr : training budget (:func:`hourglass.fit`); early stopping on the
         held-out stretch ends it sooner.
-    trim : float, default 0.1
+    trim : float, default 0.2
         Each batch's loss ignores its worst-reconstructed share of windows: the training part of a
-        real recording can hold anomalies, and the model should not learn them.
+        real recording can hold anomalies, and the model should not learn them (chosen on the
+        robustness suite among 0.1-0.4: ``benchmarks/results/recordings_defaults.json``).
     score : {"mse", "mae"}, default "mse"
         The error of each reconstructed step.
     score_by : {"window", "step"}, default "window"
@@ -131,7 +132,7 @@ class SeriesDetector:
         epochs: int = 30,
         batch_size: int = 64,
         lr: float = 1e-3,
-        trim: float = 0.1,
+        trim: float = 0.2,
         score: str = "mse",
         score_by: str = "window",
         threshold: Threshold | None = None,
@@ -223,19 +224,29 @@ class SeriesDetector:
         self.n_channels_ = parts[0].shape[1]
         joined = np.concatenate(parts)
         self.center_, self.scale_ = _robust_center_scale(joined)
-        scaled = [(p - self.center_) / self.scale_ for p in parts]
-        self.window_ = find_period(scaled[0]) if self.window == "auto" else int(self.window)
+        auto = self.window == "auto"  # the period of the first recording's training part
+        self.window_ = find_period((parts[0] - self.center_) / self.scale_) if auto else int(self.window)
         self.stride_ = max(1, self.window_ // 10) if self.stride == "auto" else int(self.stride)
         train, held = self._split(parts)
         model = self._build_model()
         x_train = self._training_windows(train)
         x_held = np.concatenate([windows(p.T, self.window_, self.stride_) for p in held])
         det = Detector(model, score=self.score, scaler=self._window_scaler(), threshold=FixedFPR(0.01))
-        scaler = det.scaler
+        self._train(model, det.scaler.transform(x_train), det.scaler.transform(x_held))
+        det.fit(x_held, calibration=x_held)  # windows held out: the window detector's own threshold
+        self.detector_ = det
+        held_scores = np.concatenate([self._score_steps(p) for p in held])
+        self.threshold.fit(held_scores)
+        self.threshold_ = float(self.threshold.value_)
+        self.calibration_scores_ = np.sort(held_scores.astype(np.float64))
+        return self
+
+    def _train(self, model: Autoencoder, x_train: np.ndarray, x_held: np.ndarray) -> None:
+        """Train on scaled windows; the held-out stretch's windows stop it early (patience 5)."""
         train_model(
             model,
-            scaler.transform(x_train),
-            validation=scaler.transform(x_held),
+            x_train,
+            validation=x_held,
             epochs=self.epochs,
             batch_size=self.batch_size,
             lr=self.lr,
@@ -246,13 +257,6 @@ class SeriesDetector:
             device=self.device,
             progress=self.progress,
         )
-        det.fit(x_held, calibration=x_held)  # windows held out: the window detector's own threshold
-        self.detector_ = det
-        held_scores = np.concatenate([self._score_steps(p) for p in held])
-        self.threshold.fit(held_scores)
-        self.threshold_ = float(self.threshold.value_)
-        self.calibration_scores_ = np.sort(held_scores.astype(np.float64))
-        return self
 
     def _split(self, parts) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Each part's first ``1 - calibration`` for training, the rest held out (a part too
