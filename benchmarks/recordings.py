@@ -4,6 +4,7 @@
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --suite      # robustness suite only
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --real       # the two real recordings
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --check-vus  # VUS vs the TSB-AD package
+    ... --suite --candidates default dense-12-members --seeds 0 1 2    # over seeds (recordings_members_seeds.json)
 
 1. **Real recordings, the benchmarks' protocols.** MBA_ECG805 (TSB-UAD: window of one period, train on
    the first 10 %, score every step, point-wise AUC-ROC / AUC-PR) against TSB-UAD's published table
@@ -125,6 +126,8 @@ def synthetic(kind: str, rng, steps: int = 40000) -> tuple:
 
 
 def suite(args) -> dict:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     rng = np.random.default_rng(0)
     rec = hg.datasets.load("tsb-uad/MBA_ECG805")
     variants = ecg_variants(rec, args.steps, rng)
@@ -132,56 +135,64 @@ def suite(args) -> dict:
         variants[f"synthetic-{kind}"] = synthetic(kind, np.random.default_rng(100 + i))
     rows = []
     names = ["0.1.0-pipeline", *CANDIDATES] if not args.candidates else args.candidates
-    for vname, (x, y, train) in variants.items():
-        for cname in names:
-            start = time.perf_counter()
-            scores, window = score_variant(cname, x, train, args.epochs)
-            seconds = time.perf_counter() - start
-            m = hg.vus(y, scores, window)
-            from sklearn.metrics import average_precision_score, roc_auc_score
-
-            row = {
-                "variant": vname,
-                "candidate": cname,
-                "window": window,
-                "auroc": float(roc_auc_score(y, scores)),
-                "auprc": float(average_precision_score(y, scores)),
-                **m,
-                "seconds": seconds,
-            }
-            rows.append(row)
-            print(
-                f"{vname:22s} {cname:24s} window {window:4d}  AUROC {row['auroc']:.3f}  AUPRC {row['auprc']:.3f}  "
-                f"VUS-PR {row['vus_pr']:.3f}  {seconds:5.1f} s",
-                flush=True,
-            )
+    runs = [(v, data, c, seed) for v, data in variants.items() for c in names for seed in args.seeds]
+    for vname, (x, y, train), cname, seed in runs:
+        start = time.perf_counter()
+        scores, window = score_variant(cname, x, train, args.epochs, seed)
+        seconds = time.perf_counter() - start
+        m = hg.vus(y, scores, window)
+        row = {
+            "variant": vname,
+            "candidate": cname,
+            "seed": seed,
+            "window": window,
+            "auroc": float(roc_auc_score(y, scores)),
+            "auprc": float(average_precision_score(y, scores)),
+            **m,
+            "seconds": seconds,
+        }
+        rows.append(row)
+        print(
+            f"{vname:22s} {cname:24s} seed {seed} window {window:4d}  AUROC {row['auroc']:.3f}  "
+            f"AUPRC {row['auprc']:.3f}  VUS-PR {row['vus_pr']:.3f}  {seconds:5.1f} s",
+            flush=True,
+        )
     summary = {}
-    for cname in names:
-        r = [row for row in rows if row["candidate"] == cname and row["variant"] != "ecg"]
+    for cname in names:  # per variant the mean over seeds, then the worst and the mean over variants
+        per = {}
+        for row in rows:
+            if row["candidate"] == cname and row["variant"] != "ecg":
+                per.setdefault(row["variant"], []).append(row)
+        r = [
+            {k: float(np.mean([x[k] for x in v])) for k in ("auroc", "auprc", "vus_pr")} | {"variant": n}
+            for n, v in per.items()
+        ]
         summary[cname] = {
             "worst_auroc": min(x["auroc"] for x in r),
             "mean_auroc": float(np.mean([x["auroc"] for x in r])),
             "mean_auprc": float(np.mean([x["auprc"] for x in r])),
             "mean_vus_pr": float(np.mean([x["vus_pr"] for x in r])),
             "worst_variant": min(r, key=lambda x: x["auroc"])["variant"],
+            "seeds": list(args.seeds),
         }
         print(
             f"{cname:24s} "
             + "  ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary[cname].items())
         )
     choice = max(summary, key=lambda c: (round(summary[c]["worst_auroc"], 3), summary[c]["mean_vus_pr"]))
+    # the per-seed rows are in "rows"; the summary averages each variant over the seeds first
     print("rule (best worst-case AUROC, then mean VUS-PR) picks:", choice)
     return {"variants": list(variants), "rows": rows, "summary": summary, "choice": choice}
 
 
-def score_variant(cname: str, x, train: int, epochs: int):
+def score_variant(cname: str, x, train: int, epochs: int, seed: int = 0):
     if cname == "0.1.0-pipeline":
-        return pipeline_010(x, train, epochs)
-    sd = hg.SeriesDetector(**{"epochs": epochs, **CANDIDATES[cname]}).fit(x[:train])
+        return pipeline_010(x, train, epochs, seed)
+    sd = hg.SeriesDetector(**{"epochs": epochs, "random_state": seed, **CANDIDATES[cname]}).fit(x[:train])
     return sd.score_steps(x), sd.window_
 
 
-def pipeline_010(x, train: int, epochs: int):
+def pipeline_010(x, train: int, epochs: int, seed: int = 0):
     """What a user of 0.1.0 wrote by hand, as its guide showed: windows of one period (stride 1
     for training, a tenth of the window for scoring), min-max scaling fitted on the training
     windows, the conv1d model with a 16-d code (sigmoid output), the Detector's window scores
@@ -193,8 +204,8 @@ def pipeline_010(x, train: int, epochs: int):
     tr = hg.windows(series[..., :train], window, 1)
     scaler = hg.MinMaxScaler(per_feature=False).fit(tr)
     shape = (window,) if x.ndim == 1 else (x.shape[1], window)
-    model = hg.create_model("conv1d", input_shape=shape, latent_dim=16, seed=0)
-    hg.fit(model, scaler.transform(tr), epochs=epochs, batch_size=64, loss="mae", seed=0, progress=False)
+    model = hg.create_model("conv1d", input_shape=shape, latent_dim=16, seed=seed)
+    hg.fit(model, scaler.transform(tr), epochs=epochs, batch_size=64, loss="mae", seed=seed, progress=False)
     det = hg.Detector(model, score="mae", scaler=scaler).fit(tr)
     window_scores = det.score_samples(hg.windows(series, window, stride))
     return hg.scores_to_steps(window_scores, series.shape[-1], window, stride), window
@@ -327,6 +338,7 @@ def main():
     ap.add_argument("--steps", type=int, default=60000, help="steps of the real recording the variants use")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--candidates", nargs="+")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="the suite's seeds (random_state)")
     ap.add_argument("--out")
     args = ap.parse_args()
     every = not (args.suite or args.real or args.check_vus)
