@@ -207,6 +207,10 @@ def test_vus_rewards_a_score_that_finds_each_stretch():
 
     assert hg.vus(y, early, 50)["vus_pr"] > 1.4 * average_precision_score(y, early)
     assert np.isnan(hg.vus(np.zeros(100, int), np.arange(100.0), 10)["vus_pr"])
+    from hourglass.detection.range_metrics import range_auc
+
+    with pytest.raises(hg.InvalidInputError, match="both labelled"):
+        range_auc(np.ones(100, int), np.arange(100.0), 10)
     with pytest.raises(hg.InvalidInputError, match="window must be an integer >= 0"):
         hg.vus(y, bump, -1)
 

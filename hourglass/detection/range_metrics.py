@@ -97,6 +97,8 @@ def range_curves(labels, scores, w: int, thresholds: int = 250) -> dict[str, np.
     """TPR, FPR and precision at each score level for the buffer length ``w`` (see the module)."""
     y, scores = _labels_and_scores(labels, scores)
     stretches, n = label_stretches(y), len(y)
+    if not len(stretches) or len(stretches) == 1 and stretches[0, 1] - stretches[0, 0] + 1 == n:
+        raise InvalidInputError("range-aware curves need both labelled (1) and unlabelled (0) steps")
     first = _first_level(scores, thresholds)
     flagged = _at_levels(np.ones(n), first, thresholds)
     soft = _soft_labels(y, stretches, w)
