@@ -581,10 +581,9 @@ def _score_steps(sd, data: Path, out: Path, label_column, normal_label, chunk_ro
             if not len(s):
                 return
             cols = {"step": np.arange(written, written + len(s)), "score": s, "is_anomaly": (s > sd.threshold_) * 1}
-            if label_column is not None:
-                cols[label_column] = np.concatenate(pending)[: len(s)]
-                rest = np.concatenate(pending)[len(s) :]
-                pending[:] = [rest]
+            if label_column is not None:  # the labels of the steps scored so far go out with them
+                waiting = np.concatenate(pending)
+                cols[label_column], pending[:] = waiting[: len(s)], [waiting[len(s) :]]
             _write_csv_chunk(f, cols, header=written == 0)
             written += len(s)
             scores.append(s)
@@ -597,7 +596,7 @@ def _score_steps(sd, data: Path, out: Path, label_column, normal_label, chunk_ro
             write(stream.update(table.x.reshape(len(table.x), -1)))
         write(stream.flush())
     scores = np.concatenate(scores)
-    events = hg.detection.series.events_from_scores(scores, sd.threshold_, sd.window_ // 2)
+    events = sd.events_of_scores(scores)
     click.echo(
         f"scored {written} steps: {int((scores > sd.threshold_).sum())} above the threshold "
         f"{sd.threshold_:.6g}, in {len(events)} events; wrote {out}"

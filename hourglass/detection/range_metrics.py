@@ -27,6 +27,7 @@ increments) at ``w``, averaged over the ``window + 1`` buffer lengths.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,23 +94,42 @@ def _at_levels(values: np.ndarray, first: np.ndarray, thresholds: int) -> np.nda
     return np.cumsum(np.bincount(first, weights=values, minlength=thresholds + 1)[:thresholds])
 
 
-def range_curves(labels, scores, w: int, thresholds: int = 250) -> dict[str, np.ndarray]:
-    """TPR, FPR and precision at each score level for the buffer length ``w`` (see the module)."""
+@dataclass
+class _Ranked:
+    """What every buffer length shares: the labels, their stretches, each step's first level."""
+
+    y: np.ndarray
+    stretches: np.ndarray
+    first: np.ndarray
+    flagged: np.ndarray  # steps flagged at each level
+    flagged_labelled: np.ndarray  # labelled steps flagged at each level
+    thresholds: int
+
+
+def _ranked(labels, scores, thresholds: int) -> _Ranked:
     y, scores = _labels_and_scores(labels, scores)
     stretches, n = label_stretches(y), len(y)
     if not len(stretches) or len(stretches) == 1 and stretches[0, 1] - stretches[0, 0] + 1 == n:
         raise InvalidInputError("range-aware curves need both labelled (1) and unlabelled (0) steps")
     first = _first_level(scores, thresholds)
     flagged = _at_levels(np.ones(n), first, thresholds)
-    soft = _soft_labels(y, stretches, w)
-    tp = _at_levels(soft, first, thresholds)
-    p = float(y.sum())
-    p_new = (p + p + (tp - _at_levels(y.astype(np.float64), first, thresholds))) / 2.0
-    extended = _merged(stretches, w // 2, n)
-    found_at = np.cumsum(np.bincount(_first_level_in(first, extended), minlength=thresholds + 1)[:thresholds])
+    return _Ranked(y, stretches, first, flagged, _at_levels(y.astype(np.float64), first, thresholds), thresholds)
+
+
+def _curves(r: _Ranked, w: int) -> dict[str, np.ndarray]:
+    n, p = len(r.y), float(r.y.sum())
+    tp = _at_levels(_soft_labels(r.y, r.stretches, w), r.first, r.thresholds)
+    p_new = (p + p + (tp - r.flagged_labelled)) / 2.0
+    extended = _merged(r.stretches, w // 2, n)
+    found_at = np.cumsum(np.bincount(_first_level_in(r.first, extended), minlength=r.thresholds + 1)[: r.thresholds])
     tpr = np.minimum(tp / p_new, 1.0) * found_at / len(extended)
-    fpr = (flagged - tp) / (n - p_new)
-    return {"tpr": tpr, "fpr": fpr, "precision": tp / flagged}
+    fpr = (r.flagged - tp) / (n - p_new)
+    return {"tpr": tpr, "fpr": fpr, "precision": tp / r.flagged}
+
+
+def range_curves(labels, scores, w: int, thresholds: int = 250) -> dict[str, np.ndarray]:
+    """TPR, FPR and precision at each score level for the buffer length ``w`` (see the module)."""
+    return _curves(_ranked(labels, scores, thresholds), w)
 
 
 def _first_level_in(first: np.ndarray, stretches: np.ndarray) -> np.ndarray:
@@ -117,17 +137,20 @@ def _first_level_in(first: np.ndarray, stretches: np.ndarray) -> np.ndarray:
     over it (one ``reduceat`` over the stretches' bounds; the gaps between them are dropped)."""
     bounds = np.stack([stretches[:, 0], stretches[:, 1] + 1], axis=1).ravel()
     padded = np.append(first, first.max() + 1)  # an end bound may be the recording's length
-    return np.minimum.reduceat(padded, bounds[bounds < len(padded)])[::2][: len(stretches)]
+    return np.minimum.reduceat(padded, bounds)[::2]
 
 
-def range_auc(labels, scores, w: int, thresholds: int = 250) -> tuple[float, float]:
-    """The range-aware ROC and PR areas at one buffer length ``w``."""
-    c = range_curves(labels, scores, w, thresholds)
+def _areas(c: dict[str, np.ndarray]) -> tuple[float, float]:
     tpr = np.concatenate([[0.0], c["tpr"], [1.0]])
     fpr = np.concatenate([[0.0], c["fpr"], [1.0]])
     roc = float(np.dot(np.diff(fpr), (tpr[1:] + tpr[:-1]) / 2))
     pr = float(np.dot(np.diff(tpr[:-1]), c["precision"]))
     return roc, pr
+
+
+def range_auc(labels, scores, w: int, thresholds: int = 250) -> tuple[float, float]:
+    """The range-aware ROC and PR areas at one buffer length ``w``."""
+    return _areas(range_curves(labels, scores, w, thresholds))
 
 
 def vus(labels, scores, window: int, thresholds: int = 250) -> dict[str, float]:
@@ -150,7 +173,8 @@ def vus(labels, scores, window: int, thresholds: int = 250) -> dict[str, float]:
     y, scores = _labels_and_scores(labels, scores)
     if y.min() == y.max():
         return {"vus_roc": math.nan, "vus_pr": math.nan}
-    areas = np.array([range_auc(y, scores, w, thresholds) for w in range(window + 1)])
+    ranked = _ranked(y, scores, thresholds)  # sorted once for every buffer length
+    areas = np.array([_areas(_curves(ranked, w)) for w in range(window + 1)])
     return {"vus_roc": float(areas[:, 0].mean()), "vus_pr": float(areas[:, 1].mean())}
 
 

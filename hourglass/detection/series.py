@@ -186,7 +186,7 @@ class SeriesDetector:
             name = "recording" if len(items) == 1 else f"recording {i}"
             if hasattr(item, "train_end") and not is_frame(item):  # a Recording: its protocol's training part
                 item = item.x_train
-            elif is_frame(item) and self.channel_names is None:
+            elif is_frame(item) and i == 0:  # a refit on frames takes their names afresh
                 self.channel_names = [str(c) for c in item.columns]
             parts.append(self._steps(item, name))
         if len({p.shape[1] for p in parts}) > 1:
@@ -336,7 +336,11 @@ class SeriesDetector:
     def events(self, recording, *, min_gap: int | None = None) -> list[Event]:
         """The flagged stretches of ``recording``; stretches less than ``min_gap`` steps apart
         (default: half a window) are one event."""
-        scores = self.score_steps(recording)
+        return self.events_of_scores(self.score_steps(recording), min_gap=min_gap)
+
+    def events_of_scores(self, scores, *, min_gap: int | None = None) -> list[Event]:
+        """:meth:`events` from step scores already computed (by :meth:`score_steps` or a stream)."""
+        self._check_fitted()
         return events_from_scores(scores, self.threshold_, self.window_ // 2 if min_gap is None else min_gap)
 
     def evaluate(self, recording, labels=None) -> dict:

@@ -204,7 +204,6 @@ def _series_report(sd, recording, labels, out_dir: Path, title, save_figures: bo
     """A SeriesDetector's report: the recording with its flagged events shaded above the step
     scores, the events, and with labels the point-wise, range-aware and event metrics."""
     from hourglass.detection.range_metrics import recording_metrics
-    from hourglass.detection.series import events_from_scores
     from hourglass.reports import figures
 
     sd._check_fitted()
@@ -212,7 +211,7 @@ def _series_report(sd, recording, labels, out_dir: Path, title, save_figures: bo
         labels = recording.labels
     steps = sd._steps(recording)
     scores = sd._score_steps(steps)
-    events = events_from_scores(scores, sd.threshold_, sd.window_ // 2)
+    events = sd.events_of_scores(scores)
     out_dir.mkdir(parents=True, exist_ok=True)
     save = (lambda key: out_dir / f"{key}.png") if save_figures else (lambda key: None)
     flagged = int((scores > sd.threshold_).sum())
