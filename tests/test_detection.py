@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+import torch
 from sklearn import metrics as skm
 
 import hourglass as hg
@@ -147,6 +150,70 @@ def test_l2_score_and_explain(ecg, ecg_detector):
     np.testing.assert_allclose(ex.errors[:, 0], smap.max(axis=1), rtol=1e-6)
     assert (np.diff(ex.errors, axis=1) <= 0).all() and (ex.shares.sum(axis=1) <= 1 + 1e-9).all()
     assert "share" in ex.table(0)
+
+
+def test_worst_fraction_scores_a_sample_by_its_worst_elements(ecg, ecg_detector, tmp_path):
+    det, _ = ecg_detector
+    normal, x = ecg.x_train[ecg.y_train == 1], ecg.x_test
+    sq = ((hg.reconstruct(det.model, x) - x) ** 2).reshape(len(x), -1)
+    worst = {}
+    for score, errors, reduce in [
+        ("mse", sq, np.mean),
+        ("mae", np.sqrt(sq), np.mean),
+        ("l2", sq / normal.std(axis=0) ** 2, lambda e, axis: np.sqrt(e.sum(axis=axis))),
+    ]:
+        worst[score] = hg.Detector(det.model, score=score, worst_fraction=0.1).fit(normal)
+        expected = reduce(np.sort(errors, axis=1)[:, -14:], axis=1)  # the worst 14 of 140 steps
+        np.testing.assert_allclose(worst[score].score_samples(x), expected, rtol=1e-4)
+    full = hg.Detector(det.model, score="mse", worst_fraction=1.0).fit(normal)
+    np.testing.assert_allclose(full.score_samples(x), sq.mean(axis=1), rtol=1e-5)
+    # a localized anomaly stands out more when the rest of the beat does not dilute it
+    y = ecg.is_anomaly(ecg.y_test)
+    assert worst["mse"].evaluate(x, y)["auroc"] > 0.9
+    hg.save(worst["mse"], tmp_path / "det")
+    loaded = hg.load(tmp_path / "det")
+    assert loaded.worst_fraction == 0.1 and "worst_fraction=0.1" in repr(loaded)
+    np.testing.assert_array_equal(loaded.score_samples(x), worst["mse"].score_samples(x))
+    assert json.loads((tmp_path / "det" / "hourglass.json").read_text())["detector"]["worst_fraction"] == 0.1
+    onnx = pytest.importorskip("onnxruntime")
+    session = onnx.InferenceSession(str(hg.export_onnx(loaded, tmp_path / "d.onnx", part="scorer")))
+    _, scores, flags = session.run(None, {"x": x[:64]})
+    np.testing.assert_allclose(scores, loaded.score_samples(x[:64]), rtol=1e-5)
+    np.testing.assert_array_equal(flags, loaded.predict(x[:64]))
+    hg.save(det, tmp_path / "plain")  # without the option a folder is written as before
+    assert "worst_fraction" not in json.loads((tmp_path / "plain" / "hourglass.json").read_text())["detector"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"worst_fraction": 0.0}, r"worst_fraction must be a number in \(0, 1\]"),
+        ({"worst_fraction": 1.5}, r"worst_fraction must be a number in \(0, 1\]"),
+        ({"worst_fraction": "10%"}, r"worst_fraction must be a number"),
+    ],
+)
+def test_worst_fraction_refuses_bad_values(ecg, ecg_detector, kwargs, match):
+    det, _ = ecg_detector
+    with pytest.raises(hg.InvalidInputError, match=match):
+        hg.Detector(det.model, score="mse", **kwargs).fit(ecg.x_train[:50])
+
+
+def test_worst_fraction_with_members_and_where_it_does_not_apply(ecg):
+    normal = ecg.x_train[ecg.y_train == 1]
+    model = hg.create_model("dense-ensemble", input_shape=(140,), n_members=3, hidden=(32,), latent_dim=8, seed=0)
+    hg.fit(model, normal, epochs=3, batch_size=256, progress=False, seed=0)
+    det = hg.Detector(model, score="mae", worst_fraction=0.2).fit(normal)
+    x = torch.as_tensor(ecg.x_test[:20])
+    with torch.no_grad():
+        members = det.scorer().member_scores(x).numpy()
+        errors = (model.member_outputs(x) - x).abs().numpy()  # (N, B, 140)
+    np.testing.assert_allclose(members, np.sort(errors, axis=2)[:, :, -28:].mean(axis=2).T, rtol=1e-5)
+    subsets = hg.create_model("dense-ensemble", input_shape=(140,), n_members=2, feature_subsets=True, seed=0)
+    with pytest.raises(hg.InvalidInputError, match="feature_subsets"):
+        hg.Detector(subsets, score="mae", worst_fraction=0.1).fit(normal[:50])
+    vae = hg.create_model("vae", input_shape=(140,), hidden=(16,), latent_dim=2, seed=0)
+    with pytest.raises(hg.InvalidInputError, match="reconstruction scores"):
+        hg.Detector(vae, score="elbo", worst_fraction=0.1).fit(normal[:50])
 
 
 def test_explain_names_pixels_for_images(fashion_small):

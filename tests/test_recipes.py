@@ -100,6 +100,8 @@ threshold = {{ type = "Contamination", rate = 0.1 }}
         ({"reports.title": "x"}, r"unknown key 'reports' in recipe ecg-anomaly; did you mean 'report'"),
         ({"model.name": "transformer"}, r"model.name must be one of"),
         ({"data.path": "x.csv"}, r"exactly one of dataset .* or path"),
+        ({"detection.worst_fraction": 2.0}, r"detection.worst_fraction must be a number in \(0, 1\]"),
+        ({"detection.ensemble": 0}, r"detection.ensemble must be >= 1"),
     ],
 )
 def test_bad_recipes_are_refused_naming_the_key(override, message, tmp_path):

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
 from hourglass.detection.base import BaseDetector, Explanation, warn_if_uncalibrated  # noqa: F401 (Explanation: its home was here)
 from hourglass.detection.scorer import Scorer
-from hourglass.detection.scores import VARIATIONAL_SCORES, check_score, feature_scale
+from hourglass.detection.scores import (
+    VARIATIONAL_SCORES,
+    check_score,
+    check_worst_fraction,
+    feature_scale,
+    worst_count,
+)
 from hourglass.detection.thresholds import MeanStd, Threshold, threshold_from_dict
 from hourglass.devices import model_device
 from hourglass.errors import InvalidInputError
@@ -51,6 +59,11 @@ class Detector(BaseDetector):
         ``corruption=hg.Downsample(k)``) is scored on how well it restores full resolution from
         the coarse input it was trained on. Must be deterministic (random noise would make a
         sample's score change from call to call).
+    worst_fraction : float in (0, 1], optional
+        Score a sample by its worst elements only: the mean (``l2``: the root of the sum) of the
+        largest ``worst_fraction`` of its element errors (0.1: its worst 10 % of time steps or
+        pixels), so that an anomaly confined to a few elements is not diluted by the many it
+        reconstructs well. None (default): every element. Reconstruction scores only.
 
     Attributes
     ----------
@@ -94,9 +107,11 @@ class Detector(BaseDetector):
         feature_names=None,
         n_samples: int = 64,
         input_transform=None,
+        worst_fraction: float | None = None,
     ):
         self.model = model
         self.score = score
+        self.worst_fraction = worst_fraction
         self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
         self.scaler = scaler
         self.batch_size = batch_size
@@ -137,6 +152,11 @@ class Detector(BaseDetector):
         if not isinstance(self.model, Autoencoder):
             raise InvalidInputError(f"model must be an hourglass Autoencoder, got {type(self.model).__name__}")
         check_score(self.score, self.model)
+        check_worst_fraction(self.worst_fraction, self.score)
+        if self.worst_fraction is not None and getattr(self.model.config, "feature_subsets", False):
+            raise InvalidInputError(
+                "worst_fraction needs members that see every feature; this dense-ensemble has feature_subsets=True"
+            )
         check_positive_int(self.n_samples, "n_samples")
         if self.model.conditional:
             raise InvalidInputError(
@@ -177,6 +197,7 @@ class Detector(BaseDetector):
             rows=rows,
             center=None if center is None else torch.as_tensor(np.asarray(center, np.float64), device=device),
             spread=None if spread is None else torch.as_tensor(np.asarray(spread, np.float64), device=device),
+            worst=worst_count(self.worst_fraction, math.prod(shape)),
         )
 
     def _draws(self) -> torch.Tensor:
@@ -210,6 +231,7 @@ class Detector(BaseDetector):
             "feature_names": None if self.feature_names is None else [str(n) for n in self.feature_names],
             "n_samples": int(self.n_samples),
             "input_transform": corruption_to_dict(self.input_transform),
+            **({} if self.worst_fraction is None else {"worst_fraction": float(self.worst_fraction)}),
         }
 
     def to_saved(self) -> SavedState:
@@ -238,6 +260,7 @@ class Detector(BaseDetector):
             feature_names=d.get("feature_names"),
             n_samples=int(d.get("n_samples", 64)),
             input_transform=corruption_from_dict(d.get("input_transform")),
+            worst_fraction=check_worst_fraction(d.get("worst_fraction"), d["score"]),
         )
         det.threshold_ = float(d["threshold_value"])
         det.train_scores_ = d.get("train_scores", {})
@@ -257,7 +280,9 @@ class Detector(BaseDetector):
     def __repr__(self) -> str:
         return (
             f"Detector(model={self.model.name!r}, score={self.score!r}, threshold={self.threshold!r}, "
-            f"scaler={self.scaler!r})"
+            f"scaler={self.scaler!r}"
+            + ("" if self.worst_fraction is None else f", worst_fraction={self.worst_fraction!r}")
+            + ")"
         )
 
 

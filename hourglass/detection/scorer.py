@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hourglass.detection.scores import VARIATIONAL_SCORES, error_map, sample_scores
+from hourglass.detection.scores import VARIATIONAL_SCORES, error_map, reduce_errors, sample_scores
 
 
 class Scorer(nn.Module):
@@ -43,6 +43,9 @@ class Scorer(nn.Module):
         of its errors on the detector's fit data; the score is the mean over members of
         ``(error - center) / spread``. Without them ``scores`` is that of the members' mean
         reconstruction (what :meth:`member_scores` needs no center for).
+    worst : int, optional
+        Score a sample by its ``worst`` largest element errors only (the detector's
+        ``worst_fraction`` as a count); None: every element.
     """
 
     def __init__(
@@ -57,8 +60,10 @@ class Scorer(nn.Module):
         rows: int | None = 16384,
         center: torch.Tensor | None = None,
         spread: torch.Tensor | None = None,
+        worst: int | None = None,
     ):
         super().__init__()
+        self.worst = worst
         self.model = model
         self.score = score
         self.variational = score in VARIATIONAL_SCORES
@@ -93,7 +98,7 @@ class Scorer(nn.Module):
         """(N, B): each member's error on its own features (all, or its subset)."""
         errors = self._member_errors(xs, outputs)
         if not self.model.config.feature_subsets:
-            return errors.sum(dim=2).sqrt() if self.score == "l2" else errors.mean(dim=2)
+            return reduce_errors(errors, self.score, self.worst)
         mask = self.model.feature_mask[:, None, :]
         total = (errors * mask).sum(dim=2)
         return total.sqrt() if self.score == "l2" else total / mask.sum(dim=2)
@@ -116,7 +121,7 @@ class Scorer(nn.Module):
             return self._combined(self._member_scores(xs, self.model.member_outputs(self._transformed(xs))))
         if self.variational:
             return self._variational_score(xs)
-        return sample_scores(xs, self._reconstruct(xs), self.score, self.scale)
+        return sample_scores(xs, self._reconstruct(xs), self.score, self.scale, self.worst)
 
     def error_map(self, x: torch.Tensor) -> torch.Tensor:
         """The error per element, shaped like the model's input (a VAE: the reconstruction NLL)."""
@@ -140,7 +145,7 @@ class Scorer(nn.Module):
             score, x_hat = self._variational_score(xs), self.model(xs)  # a VAE reconstructs from its mean code
         else:
             x_hat = self._reconstruct(xs)
-            score = sample_scores(xs, x_hat, self.score, self.scale)
+            score = sample_scores(xs, x_hat, self.score, self.scale, self.worst)
         return (x_hat if self.scaler is None else self.scaler.inverse(x_hat)), score
 
 

@@ -11,6 +11,13 @@ negative log-likelihood averaged over k codes drawn from q(z | x), plus the KL),
 importance-weighted estimate of -log p(x) from k draws, both in nats; their ``score_map`` is the
 per-element reconstruction NLL. (``mse`` / ``mae`` / ``l2`` on a VAE score the reconstruction
 from the mean code.)
+
+``worst_fraction`` keeps only a sample's worst elements: the mean (``l2``: the root of the sum) over
+the ``worst_fraction`` of its elements with the largest errors. An anomaly confined to a few
+elements (a distorted stretch of a heartbeat, a scratch on an image) is then not diluted by the
+many elements it shares with normal samples: on ECG5000, scoring a conv1d by its worst 10 % of
+steps raises the AUROC from 0.988 to 0.993 (3 seeds, ``benchmarks/ecg_models.py``; with MSE and
+three models, the ``ecg-conv1d`` recipe, 0.996).
 """
 
 from __future__ import annotations
@@ -48,13 +55,43 @@ def error_map(x: torch.Tensor, x_hat: torch.Tensor, score: str, scale: torch.Ten
     return diff.square()
 
 
-def sample_scores(x: torch.Tensor, x_hat: torch.Tensor, score: str, scale: torch.Tensor | None = None) -> torch.Tensor:
+def check_worst_fraction(worst_fraction, score: str) -> float | None:
+    """``worst_fraction`` checked: None (every element) or a number in (0, 1], for the
+    reconstruction scores only."""
+    if worst_fraction is None:
+        return None
+    if (
+        isinstance(worst_fraction, bool)
+        or not isinstance(worst_fraction, (int, float, np.integer, np.floating))
+        or not 0 < worst_fraction <= 1
+    ):
+        raise InvalidInputError(f"worst_fraction must be a number in (0, 1] or None, got {worst_fraction!r}")
+    if score in VARIATIONAL_SCORES:
+        raise InvalidInputError(f"worst_fraction is for reconstruction scores (mse, mae, l2), not {score!r}")
+    return float(worst_fraction)
+
+
+def worst_count(worst_fraction: float | None, elements: int) -> int | None:
+    """How many of a sample's ``elements`` errors the score keeps (at least one); None: all."""
+    if worst_fraction is None:
+        return None
+    return max(1, min(elements, int(round(worst_fraction * elements))))
+
+
+def reduce_errors(errors: torch.Tensor, score: str, worst: int | None = None) -> torch.Tensor:
+    """Per-element errors (..., F) -> one score per row: the mean over the elements (``"l2"``: the
+    root of the sum), or over the ``worst`` largest only."""
+    if worst is not None and worst < errors.shape[-1]:
+        errors = torch.topk(errors, worst, dim=-1, sorted=False).values
+    return errors.sum(dim=-1).sqrt() if score == "l2" else errors.mean(dim=-1)
+
+
+def sample_scores(
+    x: torch.Tensor, x_hat: torch.Tensor, score: str, scale: torch.Tensor | None = None, worst: int | None = None
+) -> torch.Tensor:
     """One error per sample: the mean of :func:`error_map` over all but the batch axis (for
-    ``"l2"``: the square root of its sum)."""
-    errors = error_map(x, x_hat, score, scale).flatten(1)
-    if score == "l2":
-        return errors.sum(dim=1).sqrt()
-    return errors.mean(dim=1)
+    ``"l2"``: the square root of its sum), or over its ``worst`` largest elements only."""
+    return reduce_errors(error_map(x, x_hat, score, scale).flatten(1), score, worst)
 
 
 def feature_scale(x: np.ndarray) -> np.ndarray:

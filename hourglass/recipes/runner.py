@@ -17,10 +17,12 @@ import numpy as np
 from hourglass import datasets
 from hourglass.atomic import write_json_atomic
 from hourglass.detection.detector import Detector
+from hourglass.detection.ensemble import DetectorEnsemble
 from hourglass.detection.thresholds import threshold_from_dict
 from hourglass.errors import DataFileError, InvalidInputError
 from hourglass.inference import reconstruct
 from hourglass.io import save
+from hourglass.models.members import member_seeds
 from hourglass.models.registry import create_model
 from hourglass.prepare import class_labels, is_anomaly, make_scaler, split_rows
 from hourglass.recipes.schema import Recipe, RecipeError, load_recipe
@@ -122,11 +124,11 @@ def _read_user_data(path: Path, d: dict):
         ) from None
 
 
-def _build_model(recipe: Recipe, input_shape):
+def _build_model(recipe: Recipe, input_shape, seed):
     options = {k: v for k, v in recipe.model.items() if k != "name"}
     options.setdefault("input_shape", tuple(int(s) for s in input_shape))
     try:
-        return create_model(recipe.model["name"], seed=recipe.training["seed"], **options)
+        return create_model(recipe.model["name"], seed=seed, **options)
     except InvalidInputError as exc:
         raise RecipeError(f"[model] {recipe.model['name']}: {exc}") from None
 
@@ -177,7 +179,10 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
         return x if scaler is None or x is None else scaler.transform(x)
 
     x_fit = scaled(x_train_raw)
-    model = _build_model(recipe, x_fit.shape[1:])
+    # [detection] ensemble = N: the model trained N times, each from its own seed (the first
+    # is the recipe's own, so N = 1 is the single model), scored by their DetectorEnsemble
+    seeds = member_seeds(tr["seed"], recipe.detection["ensemble"] if recipe.detection is not None else 1)
+    model = _build_model(recipe, x_fit.shape[1:], seeds[0])
     validation = scaled(data.x_test) if d["validation"] == "test" else scaled(x_val_raw)
     labels = validation_labels = None
     if model.conditional:
@@ -188,27 +193,43 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
             validation_labels = data.classes_test
         elif validation is not None:
             raise RecipeError('a conditional model validates on the test data only (data.validation = "test")')
-    history = fit(
-        model,
-        x_fit,
-        corruption=corruption,
-        validation=validation,
-        labels=labels,
-        validation_labels=validation_labels,
-        options=FitOptions(**tr, progress=progress),
-    )
+    models, histories = [], []
+    for k, seed in enumerate(seeds):
+        member = model if k == 0 else _build_model(recipe, x_fit.shape[1:], seed)
+        own = {"seed": seed}
+        if len(seeds) > 1 and tr.get("checkpoint_dir"):  # each model resumes from its own checkpoints
+            own["checkpoint_dir"] = str(Path(tr["checkpoint_dir"]) / f"model-{k}")
+        options = FitOptions(**{**tr, **own}, progress=progress)
+        histories.append(
+            fit(
+                member,
+                x_fit,
+                corruption=corruption,
+                validation=validation,
+                labels=labels,
+                validation_labels=validation_labels,
+                options=options,
+            )
+        )
+        models.append(member)
+    history = histories[0]
 
     detector, metrics = None, {}
     if recipe.detection is not None:
         det_cfg = recipe.detection
         # a deterministic corruption (super-resolution's downsampling) is also the scoring input's
-        detector = Detector(
-            model,
-            score=det_cfg["score"],
-            threshold=threshold,
-            scaler=scaler,
-            input_transform=corruption if is_deterministic(corruption) else None,
-        )
+        detectors = [
+            Detector(
+                member,
+                score=det_cfg["score"],
+                threshold=threshold if len(models) == 1 else None,  # an ensemble thresholds its average
+                scaler=scaler,
+                input_transform=corruption if is_deterministic(corruption) else None,
+                worst_fraction=det_cfg["worst_fraction"],
+            )
+            for member in models
+        ]
+        detector = detectors[0] if len(detectors) == 1 else DetectorEnsemble(detectors, threshold=threshold)
         calibration = None
         if det_cfg["calibrate_on"] == "validation":
             if x_val_raw is None:
@@ -250,6 +271,7 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
         "config": model.config.to_dict(),
         "metrics": metrics,
         "epochs": history.epochs,
+        **({"ensemble_epochs": [h.epochs for h in histories]} if len(histories) > 1 else {}),
         "final_train_loss": history.train_loss[-1],
         "final_val_loss": history.val_loss[-1] if history.val_loss else None,
         "seconds": seconds,

@@ -21,7 +21,7 @@ A recipe is a small TOML file::
     batch_size = 512
     loss = "mae"
 
-    [detection]       # optional: score, threshold
+    [detection]       # optional: score, threshold (and ensemble: models trained, one per seed)
     score = "mae"
     threshold = { type = "MeanStd", k = 1.0 }
 
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from hourglass.detection.scores import SCORES
+from hourglass.detection.scores import SCORES, check_worst_fraction
 from hourglass.detection.thresholds import THRESHOLDS, threshold_parameters
 from hourglass.errors import HourglassError
 from hourglass.models.registry import list_models, model_class
@@ -81,6 +81,8 @@ DETECTION = {
     "score": (SCORES, "mae"),
     "threshold": ("table", {"type": "MeanStd", "k": 1.0}),  # { type = "Percentile", q = 95 } ...
     "calibrate_on": (("train", "validation"), "train"),
+    "worst_fraction": ("float", None),  # score by the worst fraction of each sample's elements
+    "ensemble": ("int", 1),  # train the model this many times, each with its own seed; average
 }
 REPORT = {
     "title": ("str", None),
@@ -313,6 +315,12 @@ def _check(raw: dict, name: str, source: str, overrides: dict) -> Recipe:
             )
         detection = stages["detection"]
         _check_typed_table("detection.threshold", detection["threshold"], THRESHOLDS, threshold_parameters)
+        try:
+            check_worst_fraction(detection["worst_fraction"], detection["score"])
+        except HourglassError as exc:
+            raise RecipeError(f"detection.{exc}") from None
+        if detection["ensemble"] < 1:
+            raise RecipeError(f"detection.ensemble must be >= 1 (models trained), got {detection['ensemble']}")
     return Recipe(
         name=top["name"] or name,
         description=top["description"],
