@@ -99,27 +99,25 @@ def _indexed(x, steps, step):
     return time.perf_counter() - start
 
 
+def _backward_and_step(loss, params, opt):
+    loss.backward()
+    opt.step([q.grad for q in params])
+    for q in params:
+        q.grad = None
+    return loss.detach()
+
+
 def hourglass_like(x, steps):
     def step(xb, p, opt):
         out = torch.sigmoid(F.linear(torch.relu(F.linear(xb, p[0], p[1])), p[2], p[3]))
-        loss = F.mse_loss(out, xb)
-        loss.backward()
-        opt.step([q.grad for q in p])
-        for q in p:
-            q.grad = None
-        return loss.detach()
+        return _backward_and_step(F.mse_loss(out, xb), p, opt)
 
     return _indexed(x, steps, step)
 
 
 def one_node(x, steps):
     def step(xb, p, opt):
-        loss = F.mse_loss(torch.sigmoid(DenseChain.apply(xb, *p)), xb)
-        loss.backward()
-        opt.step([q.grad for q in p])
-        for q in p:
-            q.grad = None
-        return loss.detach()
+        return _backward_and_step(F.mse_loss(torch.sigmoid(DenseChain.apply(xb, *p)), xb), p, opt)
 
     return _indexed(x, steps, step)
 
