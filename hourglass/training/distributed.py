@@ -98,14 +98,18 @@ def setup(device: torch.device) -> Distributed | None:
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
     # The group hg.fit joined is left when the script ends: a gloo group still alive at interpreter
-    # exit can abort the process ("terminate called without an active exception").
+    # exit can abort the process ("terminate called without an active exception"), and so can a
+    # process that leaves while a peer still talks to it, hence the barrier before leaving.
     atexit.register(_leave_group)
     return Distributed(dist.get_rank(), dist.get_world_size())
 
 
 def _leave_group() -> None:
     if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+        try:
+            dist.barrier()  # every process reaches the end before any closes its connections
+        finally:
+            dist.destroy_process_group()
 
 
 def local_device() -> torch.device | None:
