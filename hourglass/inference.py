@@ -106,7 +106,8 @@ def reconstruct(model: Autoencoder, x, *, labels=None, batch_size: int = 1024) -
 
 
 def sample(model: Autoencoder, n: int, *, labels=None, seed: int | None = None, batch_size: int = 1024) -> np.ndarray:
-    """``n`` new samples from a generative model (a VAE): decode codes drawn from the prior N(0, I).
+    """``n`` new samples from a generative model (a VAE): decode codes drawn from its prior (N(0, I),
+    or the learnt VampPrior / mixture).
 
     Returns the decoder's mean for each code (pixel probabilities for a Bernoulli likelihood),
     shape ``(n, *model.input_shape)``. ``seed`` makes the draw repeatable. A conditional model
@@ -132,7 +133,7 @@ def sample(model: Autoencoder, n: int, *, labels=None, seed: int | None = None, 
         gen.seed()
     else:
         gen.manual_seed(int(seed))
-    z = torch.randn((n, *model.latent_shape), generator=gen).numpy()
+    z = model.sample_prior(n, gen).numpy()
     return decode(model, z, labels=labels, batch_size=batch_size)
 
 

@@ -106,7 +106,8 @@ def test_several_channels_a_frame_and_several_recordings():
     b[3000:3040] = 100  # a flat line in one channel
     frame = pd.DataFrame({"vibration": a, "temperature": b})
     sd = hg.SeriesDetector(epochs=10, threshold=hg.MeanStd(k=3)).fit([frame[:1000], frame[1000:2000]])
-    assert sd.n_channels_ == 2 and sd.channel_names == ["vibration", "temperature"] and sd.window_ == 40
+    assert sd.n_channels_ == 2 and sd.channel_names == ["vibration", "temperature"]
+    assert sd.window_ == 80  # two periods of 40: the fewest that span min_window=48 steps
     assert sd.scale_[1] > 10 * sd.scale_[0]  # robust scale per channel
     scores = sd.score_steps(frame[["temperature", "vibration"]])  # matched by name
     np.testing.assert_array_equal(scores, sd.score_steps(frame.to_numpy()))
@@ -129,11 +130,22 @@ def test_several_channels_a_frame_and_several_recordings():
         ({"score_by": "max"}, np.zeros(500), "score_by must be"),
         ({"model": "conv"}, np.zeros(500), "model must be one of"),
         ({"trim": 0.7}, np.zeros(500), "trim must lie"),
+        ({"min_window": -1}, np.zeros(500), "min_window must be a whole number"),
+        ({"min_window": 2.5}, np.zeros(500), "min_window must be a whole number"),
     ],
 )
 def test_bad_input_is_named(kwargs, data, match):
     with pytest.raises(hg.InvalidInputError, match=match):
         hg.SeriesDetector(epochs=1, **kwargs).fit(data)
+
+
+def test_a_short_period_gives_a_window_of_whole_periods():
+    t = np.arange(4000)  # an hourly cycle sampled every 5 minutes: 12 steps
+    signal = np.sin(2 * np.pi * t / 12) + np.random.default_rng(0).normal(0, 0.05, 4000)
+    assert hg.SeriesDetector(min_window=0, epochs=1).fit(signal).window_ == 12
+    sd = hg.SeriesDetector(min_window=64, epochs=1).fit(signal)
+    assert sd.window_ == 72  # six periods: the fewest that span 64 steps
+    assert hg.SeriesDetector(window=20, min_window=64, epochs=1).fit(signal).window_ == 20  # a given window stays
 
 
 def test_unfitted_and_too_short():
@@ -247,7 +259,7 @@ def test_command_line_fits_and_scores_a_recording_per_step(tmp_path):
         + ["--out", str(run), "--quiet"],
     )
     assert fitted.exit_code == 0, fitted.output
-    assert "window 30 steps" in fitted.output and "vus_pr" in fitted.output
+    assert "window 60 steps" in fitted.output and "vus_pr" in fitted.output  # two periods of 30 (min_window=48)
     out = tmp_path / "steps.csv"
     scored = runner.invoke(
         main,

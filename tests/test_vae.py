@@ -169,6 +169,79 @@ def test_importance_weighted_nll_is_exact_for_a_linear_gaussian_model():
     np.testing.assert_allclose(det.score_samples(x), exact, rtol=1e-4, atol=1e-3)
 
 
+# -- learnt priors, the IWAE objective, dynamic binarisation ----------------------------------
+
+
+def test_learnt_priors_compute_log_p_z_as_their_mixtures():
+    torch = pytest.importorskip("torch")
+    from torch.distributions import Independent, Normal
+
+    z = torch.randn(7, 5, 3, generator=torch.Generator().manual_seed(0))
+    normal = hg.create_model("vae", input_shape=(12,), hidden=(8,), latent_dim=3, seed=0)
+    reference = Independent(Normal(torch.zeros(3), torch.ones(3)), 1).log_prob(z)
+    torch.testing.assert_close(normal.log_prior(z), reference)
+    mixture = hg.create_model("vae", input_shape=(12,), hidden=(8,), latent_dim=3, prior="mixture", prior_components=4)
+    means, logvars = mixture.prior_means.detach(), mixture.prior_logvars.detach() + 0.3
+    with torch.no_grad():
+        mixture.prior_logvars.copy_(logvars)
+    comps = Independent(Normal(means, torch.exp(0.5 * logvars)), 1)
+    expected = torch.logsumexp(comps.log_prob(z[..., None, :]), dim=-1) - np.log(4)
+    torch.testing.assert_close(mixture.log_prior(z), expected, rtol=1e-5, atol=1e-5)
+    vamp = hg.create_model("vae", input_shape=(12,), hidden=(8,), latent_dim=3, prior="vamp", prior_components=6)
+    with torch.no_grad():
+        m, lv = vamp.encode_distribution(vamp.pseudo_inputs.clamp(0, 1))
+        comps = Independent(Normal(m, torch.exp(0.5 * lv)), 1)
+        expected = torch.logsumexp(comps.log_prob(z[..., None, :]), dim=-1) - np.log(6)
+        torch.testing.assert_close(vamp.log_prior(z), expected, rtol=1e-5, atol=1e-5)
+    draws = vamp.sample_prior(4000, torch.Generator().manual_seed(0))
+    assert draws.shape == (4000, 3) and abs(float(draws.mean(0).sub(m.mean(0)).abs().max())) < 0.2
+    assert "prior" not in normal.config.to_dict()  # a classic VAE's config reads as 0.1.0 wrote it
+    with pytest.raises(hg.InvalidInputError, match="prior must be one of"):
+        hg.create_model("vae", prior="flow")
+    with pytest.raises(hg.InvalidInputError, match="conditional VAE"):
+        hg.create_model("cvae", prior="vamp")
+    with pytest.raises(hg.InvalidInputError, match="iw_samples"):
+        hg.create_model("vae", iw_samples=0)
+
+
+def test_iwae_objective_is_tighter_than_the_elbo(mnist_small):
+    torch = pytest.importorskip("torch")
+    x = torch.from_numpy(mnist_small[1][:200])
+    model = hg.create_model("vae", hidden=(64,), latent_dim=4, seed=0)
+    hg.fit(model, mnist_small[0][:1000], epochs=1, batch_size=100, seed=0, progress=False)
+    model.eval()
+    iwae = hg.create_model("vae", hidden=(64,), latent_dim=4, iw_samples=50, seed=0)
+    iwae.load_state_dict(model.state_dict())
+    iwae.eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        elbo = torch.stack([model.training_loss(x, x).per_sample for _ in range(50)]).mean()
+        bound = iwae.training_loss(x, x).per_sample.mean()
+    assert bound < elbo - 1.0, (float(bound), float(elbo))  # -log mean w <= -mean log w, by Jensen
+
+
+def test_dynamic_binarisation_vamp_prior_and_iwae_train_and_save(mnist_small, tmp_path):
+    x_train, x_test = mnist_small
+    model = hg.create_model("vae", hidden=(128,), latent_dim=8, prior="vamp", prior_components=50, iw_samples=3, seed=0)
+    history = hg.fit(model, x_train, epochs=3, batch_size=100, binarize=True, validation=x_test, seed=0, progress=False)
+    assert history.val_loss[-1] < history.val_loss[0] < 300 and history.settings["binarize"] is True
+    again = hg.create_model("vae", hidden=(128,), latent_dim=8, prior="vamp", prior_components=50, iw_samples=3, seed=0)
+    h2 = hg.fit(again, x_train, epochs=3, batch_size=100, binarize=True, validation=x_test, seed=0, progress=False)
+    assert h2.train_loss == history.train_loss  # the draws follow fit's seed
+    binary = (np.random.default_rng(0).random(x_test.shape) < x_test).astype(np.float32)
+    det = hg.Detector(model, score="nll", n_samples=20).fit(binary)
+    hg.save(det, tmp_path / "vamp")
+    loaded = hg.load(tmp_path / "vamp")
+    np.testing.assert_allclose(loaded.score_samples(binary[:50]), det.score_samples(binary[:50]), rtol=1e-6)
+    s = hg.sample(loaded.model, 8, seed=0)
+    assert s.shape == (8, 1, 28, 28) and 0 <= s.min() and s.max() <= 1
+    with pytest.raises(hg.InvalidInputError, match="binarize=True draws each target"):
+        hg.fit(model, x_train[:100], x_train[:100], epochs=1, binarize=True, progress=False)
+    with pytest.raises(hg.InvalidInputError, match=r"binarize=True .*values in \[0, 1\]"):
+        hg.fit(model, x_train[:100] * 2, epochs=1, binarize=True, progress=False)
+    assert "binarize" not in hg.fit(model, x_train[:100], epochs=1, progress=False).settings
+
+
 # -- the conditional VAE -----------------------------------------------------------------------
 
 

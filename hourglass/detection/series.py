@@ -57,7 +57,12 @@ class SeriesDetector:
     ----------
     window : "auto" or int, default "auto"
         Steps per window. ``"auto"``: the period of the training part (autocorrelation,
-        :func:`hourglass.find_period`).
+        :func:`hourglass.find_period`), repeated to span ``min_window`` steps.
+    min_window : int, default 48
+        With ``window="auto"``, the window is the fewest whole periods that span at least this
+        many steps. A short period (an hourly cycle sampled every 5 minutes: 12 steps) makes a
+        window too short to tell a noisy stretch from noise; 0 keeps one period. Chosen on the
+        robustness suite (``benchmarks/recordings.py --suite``, its short-period variants).
     model : str or Autoencoder, default "dense-ensemble"
         A sequence model by name, built for ``(channels, window)`` inputs with ``model_options``:
         ``"dense-ensemble"`` (six dense autoencoders on the flattened windows, trained together,
@@ -126,6 +131,7 @@ class SeriesDetector:
     def __init__(
         self,
         window="auto",
+        min_window: int = 48,
         model="dense-ensemble",
         model_options: dict | None = None,
         stride="auto",
@@ -142,6 +148,7 @@ class SeriesDetector:
         progress: bool = False,
     ):
         self.window = window
+        self.min_window = min_window
         self.model = model
         self.model_options = model_options
         self.stride = stride
@@ -209,6 +216,12 @@ class SeriesDetector:
                 raise InvalidInputError(f"window must be at least 2 steps, got {self.window}")
         if self.stride != "auto":
             check_positive_int(self.stride, "stride")
+        if (
+            isinstance(self.min_window, bool)
+            or not isinstance(self.min_window, (int, np.integer))
+            or self.min_window < 0
+        ):
+            raise InvalidInputError(f"min_window must be a whole number of steps >= 0, got {self.min_window!r}")
         if not isinstance(self.threshold, Threshold):
             raise InvalidInputError(f"threshold must be an hourglass threshold, got {self.threshold!r}")
         if isinstance(self.model, str) and self.model not in SEQUENCE_MODELS:
@@ -224,8 +237,7 @@ class SeriesDetector:
         self.n_channels_ = parts[0].shape[1]
         joined = np.concatenate(parts)
         self.center_, self.scale_ = _robust_center_scale(joined)
-        auto = self.window == "auto"  # the period of the first recording's training part
-        self.window_ = find_period((parts[0] - self.center_) / self.scale_) if auto else int(self.window)
+        self.window_ = self._find_window(parts[0]) if self.window == "auto" else int(self.window)
         self.stride_ = max(1, self.window_ // 10) if self.stride == "auto" else int(self.stride)
         train, held = self._split(parts)
         model = self._build_model()
@@ -240,6 +252,11 @@ class SeriesDetector:
         self.threshold_ = float(self.threshold.value_)
         self.calibration_scores_ = np.sort(held_scores.astype(np.float64))
         return self
+
+    def _find_window(self, first: np.ndarray) -> int:
+        """The period of the first recording's training part, repeated to span ``min_window`` steps."""
+        period = find_period((first - self.center_) / self.scale_)
+        return period * max(1, math.ceil(int(self.min_window) / period))
 
     def _train(self, model: Autoencoder, x_train: np.ndarray, x_held: np.ndarray) -> None:
         """Train on scaled windows; the held-out stretch's windows stop it early (patience 5)."""
@@ -380,7 +397,7 @@ class SeriesDetector:
                 "threshold_value": self.threshold_,
                 "settings": {
                     k: getattr(self, k)
-                    for k in ("epochs", "batch_size", "lr", "trim", "score", "score_by", "calibration")
+                    for k in ("min_window", "epochs", "batch_size", "lr", "trim", "score", "score_by", "calibration")
                 },
                 "random_state": self.random_state,
             },

@@ -32,6 +32,7 @@ from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
 LIKELIHOODS = ("bernoulli", "gaussian")
+PRIORS = ("normal", "vamp", "mixture")
 VARIANCES = ("learned", "learned-shared", "fixed")
 # A learnt Gaussian std may not shrink below this: on a pixel that is always 0 the likelihood
 # would otherwise grow without bound and drown every other term of the ELBO.
@@ -49,12 +50,23 @@ class VariationalOptions:
     variance : for a Gaussian likelihood, "learned" (one std per element, learnt with the
         model), "learned-shared" (one std for all elements) or "fixed" (``std``).
     std : the fixed std. A learnt std starts at the training data's std (``hg.fit`` sets it).
+    prior : p(z). "normal" (N(0, I), the classic VAE); "vamp" (the VampPrior of Tomczak &
+        Welling: the mean of q(z | u_k) over ``prior_components`` learnt pseudo-inputs u_k);
+        "mixture" (``prior_components`` learnt Gaussians, equal weights). A learnt prior fits the
+        codes the encoder gives instead of pulling them to N(0, I), which costs nats.
+    prior_components : pseudo-inputs ("vamp") or Gaussians ("mixture").
+    iw_samples : k of the training objective: 1 trains on the ELBO; k > 1 on the
+        importance-weighted bound of Burda et al. (IWAE), -log (1/k) sum_i w_i, tighter than the
+        ELBO, at k decoder passes per sample.
     """
 
     beta: float = 1.0
     likelihood: str = "bernoulli"
     variance: str = "learned"
     std: float = 1.0
+    prior: str = "normal"
+    prior_components: int = 500
+    iw_samples: int = 1
 
     def __post_init__(self):
         super().__post_init__()
@@ -68,8 +80,21 @@ class VariationalOptions:
                 raise InvalidInputError(f"{name} must be a finite number >= 0, got {value!r}")
         if self.std <= 0:
             raise InvalidInputError(f"std must be > 0, got {self.std!r}")
+        if self.prior not in PRIORS:
+            raise InvalidInputError(f"prior must be one of {PRIORS}, got {self.prior!r}")
+        self.prior_components = check_positive_int(self.prior_components, "prior_components")
+        self.iw_samples = check_positive_int(self.iw_samples, "iw_samples")
         # The likelihood fixes the output: Bernoulli means are probabilities, Gaussian ones are not.
         self.output_activation = "sigmoid" if self.likelihood == "bernoulli" else "none"
+
+    def to_dict(self) -> dict:
+        # options added after 0.1.0 are written only when set: a classic VAE's saved config (and
+        # a checkpoint's fingerprint of it) stays what 0.1.0 wrote
+        d = super().to_dict()
+        for name, default in (("prior", "normal"), ("prior_components", 500), ("iw_samples", 1)):
+            if d.get(name) == default:
+                d.pop(name)
+        return d
 
 
 @dataclass
@@ -108,11 +133,27 @@ class VariationalAutoencoder(Autoencoder):
         if config.likelihood == "gaussian" and config.variance != "fixed":
             shape = config.input_shape if config.variance == "learned" else (1,)
             self.log_std = nn.Parameter(torch.full(shape, math.log(config.std)))
+        k = config.prior_components
+        if config.prior == "vamp":
+            if getattr(self, "conditional", False):
+                raise InvalidInputError(
+                    "prior='vamp' is not defined for a conditional VAE (its encoder needs a class for each "
+                    "pseudo-input); use prior='mixture'"
+                )
+            self.pseudo_inputs = nn.Parameter(torch.empty(k, *config.input_shape))
+        elif config.prior == "mixture":
+            self.prior_means = nn.Parameter(torch.empty(k, config.latent_dim))
+            self.prior_logvars = nn.Parameter(torch.zeros(k, config.latent_dim))
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
         if hasattr(self, "log_std"):
             nn.init.constant_(self.log_std, math.log(self.config.std))
+        if hasattr(self, "pseudo_inputs"):  # as the VampPrior paper: near-blank images
+            nn.init.normal_(self.pseudo_inputs, 0.05, 0.01)
+        if hasattr(self, "prior_means"):
+            nn.init.normal_(self.prior_means)
+            nn.init.zeros_(self.prior_logvars)
 
     @property
     def latent_shape(self) -> tuple[int, ...]:
@@ -158,6 +199,40 @@ class VariationalAutoencoder(Autoencoder):
     def forward(self, x: torch.Tensor, labels=None) -> torch.Tensor:
         return self.decode(self.encode(x, labels), labels)
 
+    # -- the prior p(z) -----------------------------------------------------------------------
+    def _prior_components(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Means and log-variances (K, latent) of a learnt prior's components."""
+        if hasattr(self, "pseudo_inputs"):
+            u = self.pseudo_inputs
+            if self.config.likelihood == "bernoulli":  # pseudo-inputs live where the data do
+                u = F.hardtanh(u, 0.0, 1.0)
+            return self.encode_distribution(u)
+        return self.prior_means, self.prior_logvars
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) over the last axis of ``z`` (..., latent), in nats."""
+        d = z.shape[-1]
+        if self.config.prior == "normal":
+            return -0.5 * (z.square().sum(dim=-1) + d * LOG_2PI)
+        means, logvars = self._prior_components()
+        inv = torch.exp(-logvars)  # (K, d)
+        flat = z.reshape(-1, d)
+        # sum_d (z - m)^2 / v as matmuls: no (rows, K, d) tensor, which k = 1000 draws would make huge
+        sq = flat.square() @ inv.T - 2 * flat @ (means * inv).T + (means.square() * inv).sum(dim=1)
+        log_comp = -0.5 * (sq + logvars.sum(dim=1) + d * LOG_2PI)  # (rows, K)
+        log_p = torch.logsumexp(log_comp, dim=1) - math.log(len(means))
+        return log_p.reshape(z.shape[:-1])
+
+    @torch.no_grad()
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes drawn from p(z), on the CPU."""
+        eps = torch.randn((n, self.config.latent_dim), generator=generator)
+        if self.config.prior == "normal":
+            return eps
+        means, logvars = (t.detach().float().cpu() for t in self._prior_components())
+        pick = torch.randint(len(means), (n,), generator=generator)
+        return means[pick] + torch.exp(0.5 * logvars[pick]) * eps
+
     # -- likelihood and ELBO ------------------------------------------------------------------
     def element_nll(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """-log p(target | z) per element, in nats, from the decoder's logits."""
@@ -170,12 +245,26 @@ class VariationalAutoencoder(Autoencoder):
         return 0.5 * ((logits - target) * torch.exp(-log_std)).square() + log_std + 0.5 * LOG_2PI
 
     def negative_elbo(self, x: torch.Tensor, target: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per sample: reconstruction NLL (one reparameterised draw) and the analytic KL, in nats."""
+        """Per sample: reconstruction NLL (one reparameterised draw) and the KL, in nats (the
+        analytic KL under the normal prior, else its one-draw estimate log q(z | x) - log p(z))."""
+        nll, kl = self._draw_terms(x, target, labels, 1)
+        return nll[0], kl[0]
+
+    def _draw_terms(self, x: torch.Tensor, target: torch.Tensor, labels, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """For ``k`` reparameterised draws per sample: the reconstruction NLL and the KL term
+        (its one-draw estimate, or the analytic KL under the normal prior), each (k, n)."""
         mean, logvar = self.encode_distribution(x, labels)
         # Draws come from torch's global generator, which hg.fit seeds from its own seed.
-        z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
-        nll = self.element_nll(self.decode_logits(z, labels), target)
-        return nll.flatten(1).sum(dim=1), gaussian_kl(mean, logvar)
+        eps = torch.randn((k, *mean.shape), device=mean.device, dtype=mean.dtype)
+        z = mean[None] + eps * torch.exp(0.5 * logvar)[None]  # (k, n, latent)
+        rep = None if labels is None else labels.repeat(k)
+        logits = self.decode_logits(z.reshape(k * len(x), -1), rep)
+        nll = self.element_nll(logits, target.repeat(k, *([1] * (target.dim() - 1))))
+        nll = nll.reshape(k, len(x), -1).sum(dim=2)
+        if self.config.prior == "normal" and k == 1:
+            return nll, gaussian_kl(mean, logvar)[None]
+        log_q = -0.5 * (eps.square().sum(dim=2) + logvar.sum(dim=1)[None] + z.shape[2] * LOG_2PI)
+        return nll, log_q - self.log_prior(z)
 
     def loss(
         self, x: torch.Tensor, target: torch.Tensor, loss: str = "elbo", reduction: str = "mean", labels=None
@@ -190,9 +279,13 @@ class VariationalAutoencoder(Autoencoder):
         the KL."""
         if loss != "elbo":
             raise InvalidInputError(f"a variational autoencoder trains with loss='elbo', got loss={loss!r}")
-        nll, kl = self.negative_elbo(x, target, labels)
+        k = self.config.iw_samples
+        nll, kl = self._draw_terms(x, target, labels, k)
         weight = self.kl_weight if self.training else 1.0  # a warm-up weights training steps only
-        return TrainingLoss(nll + (self.config.beta * weight) * kl, parts={"reconstruction": nll, "kl": kl})
+        neg_log_w = nll + (self.config.beta * weight) * kl  # (k, n)
+        # k = 1: the negative ELBO; k > 1: the IWAE bound -log mean_i w_i (logsumexp for stability)
+        value = neg_log_w[0] if k == 1 else -(torch.logsumexp(-neg_log_w, dim=0) - math.log(k))
+        return TrainingLoss(value, parts={"reconstruction": nll.mean(dim=0), "kl": kl.mean(dim=0)})
 
     def prepare_training(self, options, *, loss: str, steps_per_epoch: int, targets, sample: torch.Tensor) -> None:
         if loss != "elbo":
@@ -243,7 +336,10 @@ class VariationalAutoencoder(Autoencoder):
     def expected_negative_elbo(
         self, x: torch.Tensor, eps: torch.Tensor, labels=None, rows: int | None = 16384
     ) -> torch.Tensor:
-        """-ELBO per sample: the reconstruction NLL averaged over k draws, plus the analytic KL."""
+        """-ELBO per sample: the reconstruction NLL averaged over k draws, plus the analytic KL
+        (under a learnt prior: -mean_i log w_i over the same draws)."""
+        if self.config.prior != "normal":
+            return -self.log_weights(x, eps, labels, rows).mean(dim=0)
         mean, logvar = self.encode_distribution(x, labels)
         nll = self.expected_nll_map(x, eps, labels, rows, stats=(mean, logvar))
         return nll.flatten(1).sum(dim=1) + gaussian_kl(mean, logvar)
@@ -254,7 +350,7 @@ class VariationalAutoencoder(Autoencoder):
         log_ws = []
         for e, z, logvar, nll in self._draws(x, eps, labels, rows):
             log_px_z = -nll.flatten(2).sum(dim=2)  # (kc, n)
-            log_pz = -0.5 * (z.square().sum(dim=2) + z.shape[2] * LOG_2PI)
+            log_pz = self.log_prior(z)
             log_qz = -0.5 * (e.square().sum(dim=1, keepdim=True) + logvar.sum(dim=1)[None] + z.shape[2] * LOG_2PI)
             log_ws.append(log_px_z + log_pz - log_qz)
         return torch.cat(log_ws)

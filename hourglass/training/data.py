@@ -109,6 +109,11 @@ class DeviceData:
             tb = xb if self.target is None else tb.contiguous(memory_format=self.memory_format)
         return xb, tb, lb
 
+    def binarize_validation(self, generator: torch.Generator) -> None:
+        """Dynamic binarisation's validation set: drawn once, fixed, so epochs compare alike."""
+        if self.val_x is not None and self.val_target is self.val_x:
+            self.val_x = self.val_target = torch.bernoulli(self.val_x, generator=generator)
+
     def corrupt_validation(self, corruption, generator: torch.Generator) -> None:
         """With a corruption and no validation targets, the validation inputs are corrupted once
         (fixed noise) and the clean ones are the targets, as in the classic denoising tutorial."""

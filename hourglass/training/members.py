@@ -42,7 +42,14 @@ from hourglass.training.options import FitOptions
 from hourglass.training.seeding import Seeds
 from hourglass.training.trainer import TrainingError, _Progress, _settings
 
-_UNSUPPORTED = {"checkpoint_dir": None, "resume": False, "compile": False, "optimizer": None, "kl_warmup": 0}
+_UNSUPPORTED = {
+    "checkpoint_dir": None,
+    "resume": False,
+    "compile": False,
+    "optimizer": None,
+    "kl_warmup": 0,
+    "binarize": False,
+}
 
 
 def fit_members(

@@ -63,6 +63,7 @@ class FitOptions:
     restore_best: bool = _option(True, "bool")
     trim: float = _option(0.0, "float")
     kl_warmup: int = _option(0, "int")
+    binarize: bool = _option(False, "bool")
     compile: bool = _option(False, "bool")
     checkpoint_dir: str | None = _option(None, "str")
     checkpoint_every: int = _option(1, "int")
@@ -106,7 +107,7 @@ class FitOptions:
             raise InvalidInputError(f"kl_warmup must be an integer number of epochs >= 0, got {self.kl_warmup!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise InvalidInputError(f"seed must be an integer or None, got {self.seed!r}")
-        for name in ("shuffle", "restore_best", "compile", "resume", "progress"):
+        for name in ("shuffle", "restore_best", "compile", "resume", "progress", "binarize"):
             set_(name, bool(getattr(self, name)))
         if self.resume and self.checkpoint_dir is None:
             raise InvalidInputError("resume=True needs checkpoint_dir: the folder the interrupted run wrote to")

@@ -34,7 +34,7 @@ import torch
 from hourglass.devices import resolve_device
 from hourglass.errors import HourglassError, InvalidInputError
 from hourglass.history import History
-from hourglass.models.base import Autoencoder
+from hourglass.models.base import Autoencoder, check_unit_range
 from hourglass.training.callbacks import close_callbacks
 from hourglass.training.checkpoints import (
     CheckpointMismatchError,
@@ -127,6 +127,12 @@ def fit(
         For a VAE: the KL term's weight grows linearly from 0 to ``beta`` over this many epochs
         (step by step), so the decoder learns to use the code before the KL pulls it to the
         prior. 0 = the plain ELBO throughout.
+    binarize : bool, default False
+        Dynamic binarisation, for data in [0, 1] read as probabilities (grey MNIST digits): every
+        step draws each value of the batch as Bernoulli(value) afresh, and the model learns to
+        reconstruct that draw. A fresh draw each time keeps a Bernoulli model (a VAE's
+        likelihood) from overfitting one fixed binarisation; a validation array is drawn once
+        (fixed, from ``seed``). Needs ``target`` unset.
     compile : bool, default False
         Run the loss through ``torch.compile`` (on CUDA with ``mode="reduce-overhead"``, which
         replays CUDA graphs). Off by default: on CPU it does not pay off for these models
@@ -220,6 +226,8 @@ def _loop(run: _Run) -> None:
             if batch.index is None:
                 continue
             xb, tb, lb = data.batch(batch.index)
+            if opts.binarize:
+                xb = tb = torch.bernoulli(xb, generator=state.noise)
             inp = xb if run.corruption is None else run.corruption(xb, state.noise)
             model.training_step(epoch * run.steps + i + 1)
             with run.autocast:
@@ -291,6 +299,7 @@ class _Run:
         ddp = distributed_setup(device)  # None unless launched by torchrun with several processes
         if ddp is not None and len(arrays.x) < ddp.world:
             raise InvalidInputError(f"{len(arrays.x)} training samples cannot be shared among {ddp.world} processes")
+        check_binarize(opts, arrays)
         data = DeviceData(arrays, model, device)
         model.to(device, memory_format=data.memory_format)
         if ddp is not None:
@@ -303,7 +312,10 @@ class _Run:
         if ddp is not None and opts.seed is None:
             seeds = Seeds(None, rank=ddp.rank, entropy=ddp.agree(seeds.entropy))  # all processes shuffle alike
         shuffle = seeds.shuffle(device)
-        data.corrupt_validation(corruption, seeds.validation(device))
+        validation_noise = seeds.validation(device)  # one stream: binarising, then corrupting
+        if opts.binarize:
+            data.binarize_validation(validation_noise)
+        data.corrupt_validation(corruption, validation_noise)
         stream = BatchStream(n, opts.batch_size, shuffle=opts.shuffle, generator=shuffle, share=ddp)
         optimizer = make_optimizer(
             model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, factory=opts.optimizer
@@ -486,7 +498,18 @@ def _settings(opts: FitOptions, loss: str, steps: int, device, n: int, corruptio
         trim=opts.trim,
         kl_warmup=opts.kl_warmup,
         corruption=describe_corruption(corruption),
+        # only when on: the settings (and the checkpoint fingerprints) of other runs stay as they were
+        **({"binarize": True} if opts.binarize else {}),
     )
+
+
+def check_binarize(opts: FitOptions, arrays: TrainingArrays) -> None:
+    """``binarize`` draws targets from inputs in [0, 1]: a clear error otherwise."""
+    if not opts.binarize:
+        return
+    if arrays.target is not None:
+        raise InvalidInputError("binarize=True draws each target from its input; it takes no separate target")
+    check_unit_range({"x": arrays.x, "validation": arrays.val_x}, "binarize=True (values read as probabilities)")
 
 
 def _fingerprint(model, arrays: TrainingArrays, opts: FitOptions, settings: dict) -> dict:
@@ -497,6 +520,7 @@ def _fingerprint(model, arrays: TrainingArrays, opts: FitOptions, settings: dict
         "data": data_fingerprint(arrays.x),
         "target": None if arrays.target is None else data_fingerprint(arrays.target),
         "shuffle": opts.shuffle,
+        **({"binarize": True} if opts.binarize else {}),  # only when on: older fingerprints stay equal
         **{
             k: settings[k]
             for k in (
