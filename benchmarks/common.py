@@ -35,6 +35,13 @@ def run_times(fn, repeats: int) -> list[float]:
     return times
 
 
+def earlier_rows(name: str, out: str | None = None) -> list[dict]:
+    """The ``rows`` an earlier run wrote to the same output file (``--resume``: a long benchmark
+    goes on where it stopped, in another session or after an interruption)."""
+    path = Path(out) if out else RESULTS / f"{name}.json"
+    return json.loads(path.read_text())["rows"] if path.exists() else []
+
+
 def write_json(name: str, payload: dict, out: str | None = None) -> Path:
     path = Path(out) if out else RESULTS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

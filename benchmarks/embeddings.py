@@ -20,13 +20,11 @@ Writes benchmarks/results/embeddings.json.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
-from common import RESULTS, write_json
+from common import earlier_rows, write_json
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -94,8 +92,9 @@ def main():
     if args.quick:
         x_train, y_train, x_test, y_test = x_train[:5000], y_train[:5000], x_test[:1000], y_test[:1000]
         args.epochs, args.max_iter = 2, 200
-    rows = previous_rows(args.out) if args.resume else []
+    rows = earlier_rows("embeddings", args.out) if args.resume else []
     done = {(r["method"], r["seed"]) for r in rows}
+    summary = summarise(rows, args.methods)  # what a resumed run already has
     for seed in args.seeds:
         for method in args.methods:
             if method in ("pixels", "pca") and seed != args.seeds[0]:
@@ -110,12 +109,6 @@ def main():
             write_json("embeddings", record, args.out)  # after every row: a long run keeps what it measured
     for method, stats in summary.items():
         print(f"{method:28s} {stats['mean']:.4f} ± {stats['std']:.4f} ({stats['seeds']} seeds)")
-
-
-def previous_rows(out: str | None) -> list[dict]:
-    """The rows an earlier run of the same command wrote (a long run can go on in another session)."""
-    path = Path(out) if out else RESULTS / "embeddings.json"
-    return json.loads(path.read_text())["rows"] if path.exists() else []
 
 
 def summarise(rows: list[dict], methods) -> dict:

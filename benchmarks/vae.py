@@ -26,7 +26,8 @@ MNIST. The dense VAE trains on the grey images with ``hg.fit(binarize=True)`` (e
 every pixel as Bernoulli(intensity) afresh); the test images are binarised once (fixed seed). Rows:
 the library's options one at a time and together (``--rows``), each for ``--seeds``; test NLL
 with k = 1000 importance samples on all 10,000 test images. Writes
-benchmarks/results/vae_likelihood.json after every row.
+benchmarks/results/vae_likelihood.json after every row; ``--resume`` keeps the rows already
+there and runs the missing ones (the summary: the rows of this ``--epochs``).
 
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/vae.py --likelihood [--epochs E] [--rows ...] [--seeds ...]
 """
@@ -38,7 +39,7 @@ import time
 
 import numpy as np
 import torch
-from common import write_json
+from common import earlier_rows, write_json
 
 import hourglass as hg
 from hourglass.inference import batched
@@ -112,9 +113,12 @@ def likelihood(args, x_train, x_test) -> None:
     """The --likelihood rows: dense VAE, static or dynamic binarisation, prior, objective."""
     test = binarize(x_test, 2)
     static_train = binarize(x_train, 1)
-    rows = []
+    rows = earlier_rows("vae_likelihood", args.out) if args.resume else []
+    done = {(r["row"], r["seed"], r["epochs"]) for r in rows}
     for seed in args.seeds:
         for name in args.rows:
+            if (name, seed, args.epochs) in done:
+                continue
             model_opts, fit_opts = LIKELIHOOD_ROWS[name]
             model = hg.create_model("vae", seed=seed, **LIKELIHOOD_MODEL, **model_opts)
             xtr = x_train if fit_opts.get("binarize") else static_train
@@ -150,8 +154,8 @@ def likelihood(args, x_train, x_test) -> None:
             )
             print(rows[-1], flush=True)
             summary = {}
-            for n in args.rows:
-                nll = [r[f"test_nll_k{args.k}"] for r in rows if r["row"] == n]
+            for n in LIKELIHOOD_ROWS:
+                nll = [r[f"test_nll_k{args.k}"] for r in rows if r["row"] == n and r["epochs"] == args.epochs]
                 if nll:
                     summary[n] = {"nll_mean": float(np.mean(nll)), "nll_std": float(np.std(nll)), "seeds": len(nll)}
             write_json("vae_likelihood", {"protocol": __doc__, "k": args.k, "rows": rows, "summary": summary}, args.out)
@@ -176,6 +180,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=100, help="--likelihood: epochs per row")
     parser.add_argument("--rows", nargs="+", default=list(LIKELIHOOD_ROWS), choices=LIKELIHOOD_ROWS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--resume", action="store_true", help="--likelihood: keep the file's rows, run the missing ones"
+    )
     args = parser.parse_args()
 
     ds = hg.datasets.load("mnist")
