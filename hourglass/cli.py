@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from hourglass.atomic import write_json_atomic
-from hourglass.detection.scores import SCORES
+from hourglass.detection.scores import ESTIMATOR_ERRORS
 from hourglass.errors import HourglassError
 from hourglass.prepare import scaler_names
 
@@ -274,7 +274,7 @@ def _model_folder(run: Path) -> Path:
 )
 @click.option(
     "--score",
-    type=click.Choice(SCORES),
+    type=click.Choice(ESTIMATOR_ERRORS),
     default=None,
     help="Per-row error (default: mse for tables, as hg.AutoencoderDetector, mae for images; elbo, nll: a VAE's).",
 )

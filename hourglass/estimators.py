@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
+from hourglass.detection.scores import ESTIMATOR_ERRORS, SCORES
 from hourglass.detection.thresholds import Contamination, FixedFPR, Threshold, threshold_from_dict
 from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.inference import decode, encode
@@ -454,6 +455,11 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
                 raise InvalidInputError(
                     f"FixedFPR needs held-out rows: calibration_fraction={cf} of {len(X)} rows leaves none"
                 )
+        if self.error not in ESTIMATOR_ERRORS:
+            raise InvalidInputError(
+                f"error must be one of {ESTIMATOR_ERRORS}, got {self.error!r}"
+                + (" (a neighbour score: use hg.Detector(model, score=...))" if self.error in SCORES else "")
+            )
         n_models = check_positive_int(self.n_models, "n_models")
         for name in ("max_samples", "max_features"):
             check_fraction(getattr(self, name), name, high_open=False)

@@ -8,6 +8,14 @@ import numpy as np
 import torch
 
 from hourglass.detection.base import BaseDetector, Explanation, warn_if_uncalibrated  # noqa: F401 (Explanation: its home was here)
+from hourglass.detection.neighbors import (
+    NEIGHBOR_SCORES,
+    NeighborDistance,
+    check_memory,
+    check_neighbors,
+    leave_one_out,
+    memory_rows,
+)
 from hourglass.detection.scorer import Scorer
 from hourglass.detection.scores import (
     VARIATIONAL_SCORES,
@@ -33,11 +41,14 @@ class Detector(BaseDetector):
     ----------
     model : Autoencoder
         A model already trained (with :func:`hourglass.fit`) on normal data.
-    score : {"mae", "mse", "l2", "elbo", "nll"}, default "mae"
+    score : {"mae", "mse", "l2", "elbo", "nll", "feature-knn", "code-knn"}, default "mae"
         Per-sample reconstruction error: mean absolute or mean squared over all elements, or
         the Euclidean distance after dividing each element's error by its standard deviation on
         the data passed to :meth:`fit` (see :mod:`hourglass.detection.scores`). For a VAE also
         ``"elbo"`` (negative ELBO) and ``"nll"`` (importance-weighted -log p(x)), in nats.
+        ``"feature-knn"``: the mean distance from a sample's encoder feature maps to those of its
+        ``n_neighbors`` nearest ``fit`` samples (``"code-knn"``: between codes); on one-class
+        images it separates similar classes better than the reconstruction error.
     threshold : Threshold, default ``MeanStd(k=1.0)``
         Fitted in :meth:`fit` on the scores of the calibration data (``calibration=`` if given,
         else the data passed to ``fit``). For :class:`~hourglass.FixedFPR` pass held-out normal
@@ -64,6 +75,12 @@ class Detector(BaseDetector):
         largest ``worst_fraction`` of its element errors (0.1: its worst 10 % of time steps or
         pixels), so that an anomaly confined to a few elements is not diluted by the many it
         reconstructs well. None (default): every element. Reconstruction scores only.
+    n_neighbors : int, default 5
+        For ``score="feature-knn"`` / ``"code-knn"``: the score is the mean distance to this many
+        nearest encodings of the ``fit`` data (see :mod:`hourglass.detection.neighbors`).
+    memory_size : int, default 10000
+        For those scores: the most ``fit`` rows whose encodings are kept (a random subset, seed 0,
+        when there are more); they are saved with the detector.
 
     Attributes
     ----------
@@ -75,6 +92,8 @@ class Detector(BaseDetector):
         Those scores, sorted: the reference for :meth:`p_values`.
     scale_ : ndarray or None
         Per-element standard deviation of the ``fit`` data (model input space), for ``score="l2"``.
+    memory_ : ndarray of shape (rows, F) or None
+        The ``fit`` data's encodings, for the neighbour scores.
     center_, spread_ : ndarray, one value per member
         A DenseEnsemble's members' median and interquartile range of their errors on the ``fit``
         data (absent for other models).
@@ -108,10 +127,14 @@ class Detector(BaseDetector):
         n_samples: int = 64,
         input_transform=None,
         worst_fraction: float | None = None,
+        n_neighbors: int = 5,
+        memory_size: int = 10000,
     ):
         self.model = model
         self.score = score
         self.worst_fraction = worst_fraction
+        self.n_neighbors = n_neighbors
+        self.memory_size = memory_size
         self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
         self.scaler = scaler
         self.batch_size = batch_size
@@ -140,13 +163,32 @@ class Detector(BaseDetector):
         if getattr(self.model, "n_members", None) is not None:
             self.center_ = self.spread_ = None  # the members' raw errors first, then their standardisation
             self.center_, self.spread_ = robust_standardisation(self._run(x, "member_scores").T)
+        self.memory_ = None
+        if self.score in NEIGHBOR_SCORES:
+            x = x if isinstance(x, np.ndarray) else as_float_array(x)
+            if len(x) <= self.n_neighbors:
+                raise InvalidInputError(
+                    f"score={self.score!r} with n_neighbors={self.n_neighbors} needs more than "
+                    f"{self.n_neighbors} rows to fit on, got {len(x)}"
+                )
+            self._memory_rows = memory_rows(len(x), self.memory_size)
+            self.memory_ = self._run(x[self._memory_rows], "encodings")
         if calibration is None:
             warn_if_uncalibrated(self.threshold)
-            scores = self._scores(x)
+            scores = self._fit_scores(x)
         else:
             scores = self._scores(calibration, "calibration")
         self._fit_threshold(scores, y)
         return self
+
+    def _fit_scores(self, x) -> np.ndarray:
+        """Scores of the data this detector was just fitted on: :meth:`score_samples`, except
+        that with a neighbour score a row in the memory is not its own neighbour."""
+        if self.memory_ is None:
+            return self._scores(x)
+        in_memory = np.zeros(len(x), dtype=bool)
+        in_memory[self._memory_rows] = True
+        return leave_one_out(self._run(x, "nearest_plus_one"), in_memory, self.n_neighbors)
 
     def _check_params(self) -> None:
         if not isinstance(self.model, Autoencoder):
@@ -158,6 +200,8 @@ class Detector(BaseDetector):
                 "worst_fraction needs members that see every feature; this dense-ensemble has feature_subsets=True"
             )
         check_positive_int(self.n_samples, "n_samples")
+        if self.score in NEIGHBOR_SCORES:
+            check_neighbors(self.n_neighbors, self.memory_size)
         if self.model.conditional:
             raise InvalidInputError(
                 f"the conditional {self.model.name!r} model needs a class for every sample; "
@@ -198,7 +242,14 @@ class Detector(BaseDetector):
             center=None if center is None else torch.as_tensor(np.asarray(center, np.float64), device=device),
             spread=None if spread is None else torch.as_tensor(np.asarray(spread, np.float64), device=device),
             worst=worst_count(self.worst_fraction, math.prod(shape)),
+            neighbors=self._neighbors(device),
         )
+
+    def _neighbors(self, device) -> NeighborDistance | None:
+        memory = getattr(self, "memory_", None)
+        if memory is None:
+            return None
+        return NeighborDistance(torch.as_tensor(memory).to(device), int(self.n_neighbors))
 
     def _draws(self) -> torch.Tensor:
         """The fixed standard-normal draws (n_samples, latent) behind the variational scores."""
@@ -232,6 +283,11 @@ class Detector(BaseDetector):
             "n_samples": int(self.n_samples),
             "input_transform": corruption_to_dict(self.input_transform),
             **({} if self.worst_fraction is None else {"worst_fraction": float(self.worst_fraction)}),
+            **(
+                {"n_neighbors": int(self.n_neighbors), "memory_size": int(self.memory_size)}
+                if self.score in NEIGHBOR_SCORES
+                else {}
+            ),
         }
 
     def to_saved(self) -> SavedState:
@@ -244,6 +300,8 @@ class Detector(BaseDetector):
             state.arrays["scale"] = np.asarray(self.scale_, dtype=np.float32)
         if getattr(self, "center_", None) is not None:  # a model with members
             state.arrays.update(center=float64_array(self.center_), spread=float64_array(self.spread_))
+        if getattr(self, "memory_", None) is not None:
+            state.arrays["memory"] = np.ascontiguousarray(self.memory_, dtype=np.float32)
         return state
 
     @classmethod
@@ -261,6 +319,8 @@ class Detector(BaseDetector):
             n_samples=int(d.get("n_samples", 64)),
             input_transform=corruption_from_dict(d.get("input_transform")),
             worst_fraction=check_worst_fraction(d.get("worst_fraction"), d["score"]),
+            n_neighbors=int(d.get("n_neighbors", 5)),
+            memory_size=int(d.get("memory_size", 10000)),
         )
         det.threshold_ = float(d["threshold_value"])
         det.train_scores_ = d.get("train_scores", {})
@@ -270,6 +330,12 @@ class Detector(BaseDetector):
             raise ValueError("score 'l2' without its scale array")
         if det.scale_ is not None and det.scale_.shape != tuple(model.input_shape):
             raise ValueError(f"scale array of shape {det.scale_.shape} for inputs of shape {model.input_shape}")
+        det.memory_ = None
+        if det.score in NEIGHBOR_SCORES:
+            if "memory" not in state.arrays:
+                raise ValueError(f"score {det.score!r} without its memory array")
+            probe = np.zeros((1, *model.input_shape), np.float32)
+            det.memory_ = check_memory(state.arrays["memory"], det._run(probe, "encodings").shape[1])
         members = getattr(model, "n_members", None)
         if members is not None:
             det.center_, det.spread_ = state.arrays.get("center"), state.arrays.get("spread")
@@ -282,6 +348,7 @@ class Detector(BaseDetector):
             f"Detector(model={self.model.name!r}, score={self.score!r}, threshold={self.threshold!r}, "
             f"scaler={self.scaler!r}"
             + ("" if self.worst_fraction is None else f", worst_fraction={self.worst_fraction!r}")
+            + ("" if self.score not in NEIGHBOR_SCORES else f", n_neighbors={self.n_neighbors!r}")
             + ")"
         )
 

@@ -68,10 +68,14 @@ class DetectorEnsemble(BaseDetector):
         if calibration is not None:
             calibration = self._fit_input(calibration, "calibration")
         self._check_feature_names()
-        for d in self.detectors:
-            if not hasattr(d, "threshold_"):
+        fresh = [not hasattr(d, "threshold_") for d in self.detectors]
+        for d, new in zip(self.detectors, fresh):
+            if new:
                 d.fit(x)
-        raw = np.stack([d.score_samples(x).astype(np.float64) for d in self.detectors])
+        # a member fitted here just now scores x as its own fit data (neighbour scores: leaving
+        # each row out of its own neighbours); one fitted before scores x as any data
+        raw = np.stack([(d._fit_scores(x) if new else d.score_samples(x)) for d, new in zip(self.detectors, fresh)])
+        raw = raw.astype(np.float64)
         self.center_, self.spread_ = robust_standardisation(raw)
         if calibration is None:
             warn_if_uncalibrated(self.threshold)

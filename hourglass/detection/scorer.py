@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hourglass.detection.neighbors import NeighborDistance
 from hourglass.detection.scores import VARIATIONAL_SCORES, error_map, reduce_errors, sample_scores
 
 
@@ -46,6 +47,9 @@ class Scorer(nn.Module):
     worst : int, optional
         Score a sample by its ``worst`` largest element errors only (the detector's
         ``worst_fraction`` as a count); None: every element.
+    neighbors : NeighborDistance, optional
+        For "code-knn" / "feature-knn": the memory of the fit data's encodings and the distance
+        to the nearest of them (see :mod:`hourglass.detection.neighbors`).
     """
 
     def __init__(
@@ -61,9 +65,11 @@ class Scorer(nn.Module):
         center: torch.Tensor | None = None,
         spread: torch.Tensor | None = None,
         worst: int | None = None,
+        neighbors: NeighborDistance | None = None,
     ):
         super().__init__()
         self.worst = worst
+        self.neighbors = neighbors
         self.model = model
         self.score = score
         self.variational = score in VARIATIONAL_SCORES
@@ -79,6 +85,23 @@ class Scorer(nn.Module):
     def model_input(self, x: torch.Tensor) -> torch.Tensor:
         """x as the model sees it: scaled."""
         return x if self.scaler is None else self.scaler(x)
+
+    def encodings(self, x: torch.Tensor) -> torch.Tensor:
+        """What the neighbour scores compare, (n, F): the model's features ("feature-knn") or
+        codes ("code-knn") of raw ``x``."""
+        return self._encodings(self.model_input(x))
+
+    def _encodings(self, xs: torch.Tensor) -> torch.Tensor:
+        xs = self._transformed(xs)
+        return self.model.features(xs) if self.score == "feature-knn" else self.model.encode(xs).flatten(1)
+
+    def nearest(self, x: torch.Tensor, extra: int = 0) -> torch.Tensor:
+        """The ``n_neighbors + extra`` smallest distances to the memory, ascending, (n, k + extra)."""
+        return self.neighbors.nearest(self.encodings(x), extra)
+
+    def nearest_plus_one(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`nearest` with one more: the fit rows' leave-one-out scores need it."""
+        return self.nearest(x, 1)
 
     def _reconstruct(self, xs: torch.Tensor) -> torch.Tensor:
         return self.model(xs if self.input_transform is None else self.input_transform(xs))
@@ -121,6 +144,8 @@ class Scorer(nn.Module):
             return self._combined(self._member_scores(xs, self.model.member_outputs(self._transformed(xs))))
         if self.variational:
             return self._variational_score(xs)
+        if self.neighbors is not None:
+            return self.neighbors(self._encodings(xs))
         return sample_scores(xs, self._reconstruct(xs), self.score, self.scale, self.worst)
 
     def error_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,7 +157,7 @@ class Scorer(nn.Module):
             maps = self._member_errors(xs, self.model.member_outputs(self._transformed(xs)))
             maps = (maps / self.spread.view(-1, 1, 1).to(maps.dtype)).view(*maps.shape[:2], *self.model.input_shape)
             return self.model.mean_over_members(maps)
-        return error_map(xs, self._reconstruct(xs), self.score, self.scale)
+        return error_map(xs, self._reconstruct(xs), "mse" if self.neighbors is not None else self.score, self.scale)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xs = self.model_input(x)
@@ -143,6 +168,8 @@ class Scorer(nn.Module):
             return (x_hat if self.scaler is None else self.scaler.inverse(x_hat)), score
         if self.variational:
             score, x_hat = self._variational_score(xs), self.model(xs)  # a VAE reconstructs from its mean code
+        elif self.neighbors is not None:
+            x_hat, score = self._reconstruct(xs), self.neighbors(self._encodings(xs))
         else:
             x_hat = self._reconstruct(xs)
             score = sample_scores(xs, x_hat, self.score, self.scale, self.worst)

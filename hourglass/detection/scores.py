@@ -6,6 +6,10 @@ error is divided by that element's standard deviation on the normal training dat
 :class:`~hourglass.Detector` learns in ``fit``), so that a feature measured in large units does
 not drown the others. PyOD's AutoEncoder scores this way after its StandardScaler.
 
+``code-knn`` and ``feature-knn`` score by where a sample's encoding falls among the normal
+data's (:mod:`hourglass.detection.neighbors`); their ``score_map`` is the squared reconstruction
+error, the per-element picture they lack.
+
 A VAE also scores by its probability model: ``elbo`` is the negative ELBO (reconstruction
 negative log-likelihood averaged over k codes drawn from q(z | x), plus the KL), ``nll`` the
 importance-weighted estimate of -log p(x) from k draws, both in nats; their ``score_map`` is the
@@ -25,12 +29,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hourglass.detection.neighbors import NEIGHBOR_SCORES
 from hourglass.errors import InvalidInputError
 from hourglass.models.vae import VariationalAutoencoder
 
-SCORES = ("mse", "mae", "l2", "elbo", "nll")
+RECONSTRUCTION_SCORES = ("mse", "mae", "l2")
 # Scores that need a VAE: its negative ELBO, and an importance-weighted estimate of -log p(x).
 VARIATIONAL_SCORES = ("elbo", "nll")
+SCORES = RECONSTRUCTION_SCORES + VARIATIONAL_SCORES + NEIGHBOR_SCORES
+# What hg.AutoencoderDetector (and the CLI's train command) score by: its threshold is fitted on
+# rows it trained on, which a neighbour score would find at distance 0 from themselves.
+ESTIMATOR_ERRORS = RECONSTRUCTION_SCORES + VARIATIONAL_SCORES
 
 
 def check_score(score: str, model=None) -> str:
@@ -40,6 +49,11 @@ def check_score(score: str, model=None) -> str:
         raise InvalidInputError(
             f"score={score!r} needs a variational model (vae, conv-vae); the {model.name!r} "
             "model scores with 'mse', 'mae' or 'l2'"
+        )
+    if score in NEIGHBOR_SCORES and getattr(model, "n_members", None) is not None:
+        raise InvalidInputError(
+            f"score={score!r} is for one model; for the members of a {model.name!r} use "
+            "hg.DetectorEnsemble of Detectors over separately trained models"
         )
     return score
 
@@ -66,7 +80,7 @@ def check_worst_fraction(worst_fraction, score: str) -> float | None:
         or not 0 < worst_fraction <= 1
     ):
         raise InvalidInputError(f"worst_fraction must be a number in (0, 1] or None, got {worst_fraction!r}")
-    if score in VARIATIONAL_SCORES:
+    if score not in RECONSTRUCTION_SCORES:
         raise InvalidInputError(f"worst_fraction is for reconstruction scores (mse, mae, l2), not {score!r}")
     return float(worst_fraction)
 

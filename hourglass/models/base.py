@@ -195,6 +195,19 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
+    # Encoder layers that produce the last feature maps before a linear bottleneck (conv models
+    # with a latent_dim); None: the code itself is the model's features.
+    feature_depth: int | None = None
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What ``score="feature-knn"`` compares, flattened to ``(n, F)``: the encoder's last
+        feature maps before its linear bottleneck (convolutional models with a ``latent_dim``),
+        else the code. Feature maps keep where things are in the image, which the small code
+        has squeezed out; neighbours among them tell one class's samples from another's better."""
+        if self.feature_depth is None:
+            return self.encode(x).flatten(1)
+        return self.encoder[: self.feature_depth](x).flatten(1)
+
     def loss(self, x: torch.Tensor, target: torch.Tensor, loss: str = "mse", reduction: str = "mean") -> torch.Tensor:
         """Training loss of a batch: the model sees ``x`` and should produce ``target``; its mean,
         or one value per sample with ``reduction="none"``."""

@@ -114,6 +114,7 @@ class ConvAutoencoder(Autoencoder):
         enc, dec = strided_stacks(config)
         if config.latent_dim is not None:
             down, up = linear_bottleneck(config, config.latent_dim)
+            self.feature_depth = len(enc)
             enc, dec = enc + down, up + dec
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
@@ -149,6 +150,7 @@ class ConvBNAutoencoder(Autoencoder):
         dec.append(OutputConv2d(prev, in_ch, k, padding=pad))
         if config.latent_dim is not None:
             down, up = linear_bottleneck(config, config.latent_dim)
+            self.feature_depth = len(enc)
             enc, dec = enc + down, up + dec
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)

@@ -143,16 +143,24 @@ class Conv1dAutoencoder(SequenceAutoencoder):
         dec.append(nn.Conv1d(prev, config.n_channels, k, padding=pad))
         if config.latent_dim is not None:
             down, up = linear_bottleneck(config, config.latent_dim)
+            self.feature_depth = len(enc)
             enc, dec = enc + down, up + dec
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
 
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
+    def padded(self, x: torch.Tensor) -> torch.Tensor:
+        """The series as the encoder takes it: (n, channels, padded length)."""
         x = self.as_series(x)
         extra = self.config.padded_length - self.config.length
-        if extra:
-            x = F.pad(x, (0, extra), mode="replicate")
-        return self.encoder(x)
+        return F.pad(x, (0, extra), mode="replicate") if extra else x
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(self.padded(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        if self.feature_depth is None:
+            return self.encode(x).flatten(1)
+        return self.encoder[: self.feature_depth](self.padded(x)).flatten(1)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.as_input(self.decoder(z)[..., : self.config.length])

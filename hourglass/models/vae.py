@@ -456,6 +456,7 @@ class ConvVAE(VariationalAutoencoder):
         enc, dec = strided_stacks(config)
         down, up = linear_bottleneck(config, config.hidden)
         act = activation_layer(config.activation)
+        self.feature_depth = len(enc)
         self.encoder = nn.Sequential(*enc, *down, act)
         self.to_mean = nn.Linear(config.hidden, config.latent_dim)
         self.to_logvar = nn.Linear(config.hidden, config.latent_dim)

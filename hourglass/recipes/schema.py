@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from hourglass.detection.neighbors import check_neighbors
 from hourglass.detection.scores import SCORES, check_worst_fraction
 from hourglass.detection.thresholds import THRESHOLDS, threshold_parameters
 from hourglass.errors import HourglassError
@@ -82,6 +83,8 @@ DETECTION = {
     "threshold": ("table", {"type": "MeanStd", "k": 1.0}),  # { type = "Percentile", q = 95 } ...
     "calibrate_on": (("train", "validation"), "train"),
     "worst_fraction": ("float", None),  # score by the worst fraction of each sample's elements
+    "n_neighbors": ("int", 5),  # feature-knn / code-knn: neighbours a sample's distance averages
+    "memory_size": ("int", 10000),  # feature-knn / code-knn: most training rows kept as neighbours
     "ensemble": ("int", 1),  # train the model this many times, each with its own seed; average
 }
 REPORT = {
@@ -321,6 +324,10 @@ def _check(raw: dict, name: str, source: str, overrides: dict) -> Recipe:
             raise RecipeError(f"detection.{exc}") from None
         if detection["ensemble"] < 1:
             raise RecipeError(f"detection.ensemble must be >= 1 (models trained), got {detection['ensemble']}")
+        try:
+            check_neighbors(detection["n_neighbors"], detection["memory_size"])
+        except HourglassError as exc:
+            raise RecipeError(f"detection.{exc}") from None
     return Recipe(
         name=top["name"] or name,
         description=top["description"],
