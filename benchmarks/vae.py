@@ -27,7 +27,7 @@ every pixel as Bernoulli(intensity) afresh); the test images are binarised once 
 the library's options one at a time and together (``--rows``), each for ``--seeds``; test NLL
 with k = 1000 importance samples on all 10,000 test images. Writes
 benchmarks/results/vae_likelihood.json after every row; ``--resume`` keeps the rows already
-there and runs the missing ones (the summary: the rows of this ``--epochs``).
+there and runs the missing ones (the summary: per ``--epochs``, per row).
 
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/vae.py --likelihood [--epochs E] [--rows ...] [--seeds ...]
 """
@@ -153,12 +153,28 @@ def likelihood(args, x_train, x_test) -> None:
                 }
             )
             print(rows[-1], flush=True)
-            summary = {}
-            for n in LIKELIHOOD_ROWS:
-                nll = [r[f"test_nll_k{args.k}"] for r in rows if r["row"] == n and r["epochs"] == args.epochs]
-                if nll:
-                    summary[n] = {"nll_mean": float(np.mean(nll)), "nll_std": float(np.std(nll)), "seeds": len(nll)}
-            write_json("vae_likelihood", {"protocol": __doc__, "k": args.k, "rows": rows, "summary": summary}, args.out)
+            write_json(
+                "vae_likelihood",
+                {"protocol": __doc__, "k": args.k, "rows": rows, "summary": likelihood_summary(rows, args.k)},
+                args.out,
+            )
+
+
+def likelihood_summary(rows: list[dict], k: int) -> dict:
+    """Per number of epochs, per row: the test NLL's mean and spread over seeds, the -ELBO's mean."""
+    summary = {}
+    for epochs in sorted({r["epochs"] for r in rows}):
+        for n in LIKELIHOOD_ROWS:
+            mine = [r for r in rows if r["row"] == n and r["epochs"] == epochs]
+            if mine:
+                nll = [r[f"test_nll_k{k}"] for r in mine]
+                summary.setdefault(str(epochs), {})[n] = {
+                    "nll_mean": float(np.mean(nll)),
+                    "nll_std": float(np.std(nll)),
+                    "neg_elbo_mean": float(np.mean([r["test_neg_elbo"] for r in mine])),
+                    "seeds": len(nll),
+                }
+    return summary
 
 
 def active_units(model, x: np.ndarray, threshold: float = 0.01) -> int:
