@@ -17,14 +17,17 @@ over it), AUROC, and the article's figures beside them.
 Part 2, every class as the normal one in turn, on MNIST and Fashion-MNIST (issue 19, item 1): the
 model and training of the built-in recipes (``mnist-one-class``, ``fashion-conv-anomaly``: ``conv``
 with channels (32, 64) and a 16-d linear bottleneck, MSE, 10 epochs, batch 128), trained on the
-class's training images with each of ``--sweep-seeds``; the whole test set scored three ways from
-the same model (the ablation):
+class's training images with each of ``--sweep-seeds``; the whole test set scored five ways from
+the same model (the ablation, ``SWEEP_SCORES``):
 - ``mse``: the reconstruction error (the recipes' score until 0.2);
+- ``mse-worst0.05`` / ``mse-worst0.1``: the same over each image's worst 5 % / 10 % of pixels
+  (``mnist-one-class`` scores with the first);
 - ``code-knn``: mean distance to the 5 nearest training codes;
 - ``feature-knn``: mean distance to the 5 nearest training images in the encoder's 64 x 7 x 7
-  feature maps (the recipes' score now).
+  feature maps (``fashion-conv-anomaly``'s score).
 AUROC per class, the mean over classes and its spread over seeds. ``--skip-article`` runs part 2
-only (keeping part 1 from the file); ``--resume`` keeps the rows already in the file.
+only (keeping part 1 from the file); ``--resume`` keeps the rows already in the file that have
+every score (a row from before a score was added is trained again: same seed, same model).
 
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/mnist_one_class.py [--quick] [--skip-sweep]
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/mnist_one_class.py --skip-article --resume

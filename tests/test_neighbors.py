@@ -142,6 +142,11 @@ def test_neighbour_scores_refuse_what_they_cannot_score(shirts):
         hg.Detector(members, score="code-knn").fit(np.zeros((20, 140), np.float32))
     with torch.no_grad():
         assert model.features(torch.zeros(1, 1, 28, 28)).shape == (1, 3136)
+    check = hg.detection.neighbors.check_memory
+    with pytest.raises(ValueError, match="non-finite"):
+        check(np.array([[0.0, np.nan]], np.float32), 2)
+    with pytest.raises(ValueError, match="encodings of 2 values; the model gives 3136"):
+        check(np.zeros((4, 2), np.float32), 3136)
     # the estimator fits its threshold on rows it trained on: a neighbour score is a Detector's
     with pytest.raises(hg.InvalidInputError, match=r"error must be one of .* \(a neighbour score: use hg.Detector"):
         hg.AutoencoderDetector(error="feature-knn").fit(np.zeros((30, 4), np.float32))

@@ -84,10 +84,12 @@ def leave_one_out(nearest: np.ndarray, in_memory: np.ndarray, n_neighbors: int) 
 
 
 def check_memory(memory, features: int | None = None) -> np.ndarray:
-    """A saved memory array checked: 2-D float, finite."""
+    """A saved memory array checked: 2-D float, finite, encodings of the model's size."""
     memory = np.asarray(memory)
     if memory.ndim != 2 or not np.issubdtype(memory.dtype, np.floating):
         raise ValueError(f"a neighbour score's memory must be a 2-D float array, got shape {memory.shape}")
+    if not np.isfinite(memory).all():
+        raise ValueError("a neighbour score's memory holds non-finite values")
     if features is not None and memory.shape[1] != features:
         raise ValueError(f"the memory holds encodings of {memory.shape[1]} values; the model gives {features}")
     return memory.astype(np.float32, copy=False)
