@@ -19,6 +19,7 @@ from hourglass.detection.neighbors import (
 from hourglass.detection.scorer import Scorer
 from hourglass.detection.scores import (
     VARIATIONAL_SCORES,
+    check_error_blur,
     check_score,
     check_worst_fraction,
     feature_scale,
@@ -75,6 +76,12 @@ class Detector(BaseDetector):
         largest ``worst_fraction`` of its element errors (0.1: its worst 10 % of time steps or
         pixels), so that an anomaly confined to a few elements is not diluted by the many it
         reconstructs well. None (default): every element. Reconstruction scores only.
+    error_blur : float, optional
+        Smooth the signed error ``x_hat - x`` with a Gaussian of this standard deviation, in
+        pixels (images) or time steps (series), before squaring it: a stroke drawn a pixel off
+        then costs little, a missing or extra stroke keeps its cost (see
+        :mod:`hourglass.detection.scores`). ``score_map`` shows the smoothed error. None
+        (default): the raw error. Reconstruction scores, one model (not a dense-ensemble).
     n_neighbors : int, default 5
         For ``score="feature-knn"`` / ``"code-knn"``: the score is the mean distance to this many
         nearest encodings of the ``fit`` data (see :mod:`hourglass.detection.neighbors`).
@@ -129,10 +136,12 @@ class Detector(BaseDetector):
         worst_fraction: float | None = None,
         n_neighbors: int = 5,
         memory_size: int = 10000,
+        error_blur: float | None = None,
     ):
         self.model = model
         self.score = score
         self.worst_fraction = worst_fraction
+        self.error_blur = error_blur
         self.n_neighbors = n_neighbors
         self.memory_size = memory_size
         self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
@@ -199,6 +208,9 @@ class Detector(BaseDetector):
             raise InvalidInputError(
                 "worst_fraction needs members that see every feature; this dense-ensemble has feature_subsets=True"
             )
+        check_error_blur(self.error_blur, self.score, self.model.input_shape)
+        if self.error_blur is not None and getattr(self.model, "n_members", None) is not None:
+            raise InvalidInputError(f"error_blur is for one model's images or series, not a {self.model.name!r}")
         check_positive_int(self.n_samples, "n_samples")
         if self.score in NEIGHBOR_SCORES:
             check_neighbors(self.n_neighbors, self.memory_size)
@@ -243,6 +255,7 @@ class Detector(BaseDetector):
             spread=None if spread is None else torch.as_tensor(np.asarray(spread, np.float64), device=device),
             worst=worst_count(self.worst_fraction, math.prod(shape)),
             neighbors=self._neighbors(device),
+            blur=None if self.error_blur is None else float(self.error_blur),
         )
 
     def _neighbors(self, device) -> NeighborDistance | None:
@@ -283,6 +296,7 @@ class Detector(BaseDetector):
             "n_samples": int(self.n_samples),
             "input_transform": corruption_to_dict(self.input_transform),
             **({} if self.worst_fraction is None else {"worst_fraction": float(self.worst_fraction)}),
+            **({} if self.error_blur is None else {"error_blur": float(self.error_blur)}),
             **(
                 {"n_neighbors": int(self.n_neighbors), "memory_size": int(self.memory_size)}
                 if self.score in NEIGHBOR_SCORES
@@ -321,6 +335,7 @@ class Detector(BaseDetector):
             worst_fraction=check_worst_fraction(d.get("worst_fraction"), d["score"]),
             n_neighbors=int(d.get("n_neighbors", 5)),
             memory_size=int(d.get("memory_size", 10000)),
+            error_blur=check_error_blur(d.get("error_blur"), d["score"], model.input_shape),
         )
         det.threshold_ = float(d["threshold_value"])
         det.train_scores_ = d.get("train_scores", {})
@@ -348,6 +363,7 @@ class Detector(BaseDetector):
             f"Detector(model={self.model.name!r}, score={self.score!r}, threshold={self.threshold!r}, "
             f"scaler={self.scaler!r}"
             + ("" if self.worst_fraction is None else f", worst_fraction={self.worst_fraction!r}")
+            + ("" if self.error_blur is None else f", error_blur={self.error_blur!r}")
             + ("" if self.score not in NEIGHBOR_SCORES else f", n_neighbors={self.n_neighbors!r}")
             + ")"
         )

@@ -50,6 +50,9 @@ class Scorer(nn.Module):
     neighbors : NeighborDistance, optional
         For "code-knn" / "feature-knn": the memory of the fit data's encodings and the distance
         to the nearest of them (see :mod:`hourglass.detection.neighbors`).
+    blur : float, optional
+        The detector's ``error_blur``: the signed error is smoothed by a Gaussian of this
+        standard deviation (elements) before it is squared (see :func:`~hourglass.detection.scores.blur_error`).
     """
 
     def __init__(
@@ -66,9 +69,11 @@ class Scorer(nn.Module):
         spread: torch.Tensor | None = None,
         worst: int | None = None,
         neighbors: NeighborDistance | None = None,
+        blur: float | None = None,
     ):
         super().__init__()
         self.worst = worst
+        self.blur = blur
         self.neighbors = neighbors
         self.model = model
         self.score = score
@@ -146,7 +151,7 @@ class Scorer(nn.Module):
             return self._variational_score(xs)
         if self.neighbors is not None:
             return self.neighbors(self._encodings(xs))
-        return sample_scores(xs, self._reconstruct(xs), self.score, self.scale, self.worst)
+        return sample_scores(xs, self._reconstruct(xs), self.score, self.scale, self.worst, self.blur)
 
     def error_map(self, x: torch.Tensor) -> torch.Tensor:
         """The error per element, shaped like the model's input (a VAE: the reconstruction NLL)."""
@@ -157,7 +162,9 @@ class Scorer(nn.Module):
             maps = self._member_errors(xs, self.model.member_outputs(self._transformed(xs)))
             maps = (maps / self.spread.view(-1, 1, 1).to(maps.dtype)).view(*maps.shape[:2], *self.model.input_shape)
             return self.model.mean_over_members(maps)
-        return error_map(xs, self._reconstruct(xs), "mse" if self.neighbors is not None else self.score, self.scale)
+        if self.neighbors is not None:
+            return error_map(xs, self._reconstruct(xs), "mse")
+        return error_map(xs, self._reconstruct(xs), self.score, self.scale, self.blur)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         xs = self.model_input(x)
@@ -172,7 +179,7 @@ class Scorer(nn.Module):
             x_hat, score = self._reconstruct(xs), self.neighbors(self._encodings(xs))
         else:
             x_hat = self._reconstruct(xs)
-            score = sample_scores(xs, x_hat, self.score, self.scale, self.worst)
+            score = sample_scores(xs, x_hat, self.score, self.scale, self.worst, self.blur)
         return (x_hat if self.scaler is None else self.scaler.inverse(x_hat)), score
 
 

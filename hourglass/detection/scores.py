@@ -22,12 +22,26 @@ elements (a distorted stretch of a heartbeat, a scratch on an image) is then not
 many elements it shares with normal samples: on ECG5000, scoring a conv1d by its worst 10 % of
 steps raises the AUROC from 0.988 to 0.993 (3 seeds, ``benchmarks/ecg_models.py``; with MSE and
 three models, the ``ecg-conv1d`` recipe, 0.996).
+
+``error_blur`` smooths the signed error ``x_hat - x`` with a Gaussian of that standard deviation
+(in pixels, or time steps) before it is squared: a structural error. A stroke the reconstruction
+draws a pixel off leaves a thin band of positive error beside a band of negative error, which the
+blur cancels; a stroke that is missing or added leaves error of one sign, which it keeps. On
+one-class MNIST this separates digits that share strokes (8 against 3, 5 and 9) better than the
+raw error: mean AUROC over the ten digits 0.960 -> 0.969 with ``error_blur=1``, and with
+``worst_fraction=0.05`` 0.963 -> 0.973 (digit 8: 0.883 -> 0.921; 3 seeds,
+``benchmarks/mnist_one_class.py``). Images ``(C, H, W)`` are blurred over height and width,
+series ``(length,)`` / ``(channels, length)`` along time, channel by channel, with zeros beyond
+the edges.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from hourglass.detection.neighbors import NEIGHBOR_SCORES
 from hourglass.errors import InvalidInputError
@@ -58,15 +72,67 @@ def check_score(score: str, model=None) -> str:
     return score
 
 
-def error_map(x: torch.Tensor, x_hat: torch.Tensor, score: str, scale: torch.Tensor | None = None) -> torch.Tensor:
+def error_map(
+    x: torch.Tensor, x_hat: torch.Tensor, score: str, scale: torch.Tensor | None = None, blur: float | None = None
+) -> torch.Tensor:
     """Element-wise error, same shape as ``x``: squared (``"mse"``), absolute (``"mae"``), or
-    squared after dividing by ``scale`` (``"l2"``; the per-sample score is the root of its sum)."""
+    squared after dividing by ``scale`` (``"l2"``; the per-sample score is the root of its sum);
+    with ``blur``, of the signed error smoothed by :func:`blur_error` first."""
     diff = x_hat - x
+    if blur is not None:
+        diff = blur_error(diff, blur)
     if score == "mae":
         return diff.abs()
     if score == "l2" and scale is not None:
         diff = diff / scale
     return diff.square()
+
+
+def gaussian_kernel(sigma: float) -> torch.Tensor:
+    """The normalised 1-D Gaussian of standard deviation ``sigma``, cut at 3 sigma (at least
+    three taps)."""
+    radius = max(1, math.ceil(3 * sigma))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (t / sigma) ** 2)
+    return (kernel / kernel.sum()).float()
+
+
+def blur_error(diff: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``diff`` (batch, *input_shape) smoothed by a Gaussian of ``sigma`` elements, separably and
+    channel by channel: over height and width for images (batch, C, H, W), along the last axis
+    for series (batch, length) or (batch, channels, length); zero beyond the edges."""
+    kernel = gaussian_kernel(sigma).to(device=diff.device, dtype=diff.dtype)
+    radius = len(kernel) // 2
+    if diff.dim() == 4:
+        c = diff.shape[1]
+        wide = kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1)
+        diff = F.conv2d(diff, wide, padding=(0, radius), groups=c)
+        return F.conv2d(diff, wide.transpose(2, 3), padding=(radius, 0), groups=c)
+    rows = diff.reshape(-1, 1, diff.shape[-1])
+    return F.conv1d(rows, kernel.view(1, 1, -1), padding=radius).reshape(diff.shape)
+
+
+def check_error_blur(error_blur, score: str, input_shape) -> float | None:
+    """``error_blur`` checked: None, or a positive finite number of elements, for the
+    reconstruction scores of images or series (the axes it smooths along must be neighbours)."""
+    if error_blur is None:
+        return None
+    if (
+        isinstance(error_blur, bool)
+        or not isinstance(error_blur, (int, float, np.integer, np.floating))
+        or not 0 < error_blur < math.inf
+    ):
+        raise InvalidInputError(
+            f"error_blur must be a positive number (a Gaussian's std in pixels), got {error_blur!r}"
+        )
+    if score not in RECONSTRUCTION_SCORES:
+        raise InvalidInputError(f"error_blur is for reconstruction scores (mse, mae, l2), not {score!r}")
+    if input_shape is not None and len(input_shape) not in (1, 2, 3):
+        raise InvalidInputError(
+            "error_blur smooths images (C, H, W) or series (length,) / (channels, length); "
+            f"input shape {tuple(input_shape)}"
+        )
+    return float(error_blur)
 
 
 def check_worst_fraction(worst_fraction, score: str) -> float | None:
@@ -101,11 +167,16 @@ def reduce_errors(errors: torch.Tensor, score: str, worst: int | None = None) ->
 
 
 def sample_scores(
-    x: torch.Tensor, x_hat: torch.Tensor, score: str, scale: torch.Tensor | None = None, worst: int | None = None
+    x: torch.Tensor,
+    x_hat: torch.Tensor,
+    score: str,
+    scale: torch.Tensor | None = None,
+    worst: int | None = None,
+    blur: float | None = None,
 ) -> torch.Tensor:
     """One error per sample: the mean of :func:`error_map` over all but the batch axis (for
     ``"l2"``: the square root of its sum), or over its ``worst`` largest elements only."""
-    return reduce_errors(error_map(x, x_hat, score, scale).flatten(1), score, worst)
+    return reduce_errors(error_map(x, x_hat, score, scale, blur).flatten(1), score, worst)
 
 
 def feature_scale(x: np.ndarray) -> np.ndarray:

@@ -226,6 +226,7 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
                 scaler=scaler,
                 input_transform=corruption if is_deterministic(corruption) else None,
                 worst_fraction=det_cfg["worst_fraction"],
+                error_blur=det_cfg["error_blur"],
                 n_neighbors=det_cfg["n_neighbors"],
                 memory_size=det_cfg["memory_size"],
             )

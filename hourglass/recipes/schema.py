@@ -43,7 +43,7 @@ from importlib import resources
 from pathlib import Path
 
 from hourglass.detection.neighbors import check_neighbors
-from hourglass.detection.scores import SCORES, check_worst_fraction
+from hourglass.detection.scores import SCORES, check_error_blur, check_worst_fraction
 from hourglass.detection.thresholds import THRESHOLDS, threshold_parameters
 from hourglass.errors import HourglassError
 from hourglass.models.registry import list_models, model_class
@@ -83,6 +83,7 @@ DETECTION = {
     "threshold": ("table", {"type": "MeanStd", "k": 1.0}),  # { type = "Percentile", q = 95 } ...
     "calibrate_on": (("train", "validation"), "train"),
     "worst_fraction": ("float", None),  # score by the worst fraction of each sample's elements
+    "error_blur": ("float", None),  # smooth the signed error by a Gaussian of this std (pixels) first
     "n_neighbors": ("int", 5),  # feature-knn / code-knn: neighbours a sample's distance averages
     "memory_size": ("int", 10000),  # feature-knn / code-knn: most training rows kept as neighbours
     "ensemble": ("int", 1),  # train the model this many times, each with its own seed; average
@@ -320,6 +321,7 @@ def _check(raw: dict, name: str, source: str, overrides: dict) -> Recipe:
         _check_typed_table("detection.threshold", detection["threshold"], THRESHOLDS, threshold_parameters)
         try:
             check_worst_fraction(detection["worst_fraction"], detection["score"])
+            check_error_blur(detection["error_blur"], detection["score"], None)
         except HourglassError as exc:
             raise RecipeError(f"detection.{exc}") from None
         if detection["ensemble"] < 1:
