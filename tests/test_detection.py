@@ -348,6 +348,8 @@ def test_error_blur_smooths_series_along_time(ecg, ecg_detector):
         ({"error_blur": float("inf")}, r"error_blur must be a positive number"),
         ({"error_blur": "1px"}, r"error_blur must be a positive number"),
         ({"error_blur": True}, r"error_blur must be a positive number"),
+        ({"error_blur": float("nan")}, r"error_blur must be a positive number"),
+        ({"error_blur": 500.0}, r"error_blur=500.0 is wider than the input \(140 elements"),
     ],
 )
 def test_error_blur_refuses_bad_values(ecg, ecg_detector, kwargs, match):

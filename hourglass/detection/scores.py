@@ -127,10 +127,18 @@ def check_error_blur(error_blur, score: str, input_shape) -> float | None:
         )
     if score not in RECONSTRUCTION_SCORES:
         raise InvalidInputError(f"error_blur is for reconstruction scores (mse, mae, l2), not {score!r}")
-    if input_shape is not None and len(input_shape) not in (1, 2, 3):
+    if input_shape is None:
+        return float(error_blur)
+    if len(input_shape) not in (1, 2, 3):
         raise InvalidInputError(
             "error_blur smooths images (C, H, W) or series (length,) / (channels, length); "
             f"input shape {tuple(input_shape)}"
+        )
+    width = max(input_shape[1:]) if len(input_shape) == 3 else input_shape[-1]
+    if error_blur > width:
+        raise InvalidInputError(
+            f"error_blur={error_blur!r} is wider than the input ({width} elements along the axes it smooths); "
+            "a Gaussian that wide averages the whole error away"
         )
     return float(error_blur)
 
