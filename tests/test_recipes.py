@@ -103,6 +103,7 @@ threshold = {{ type = "Contamination", rate = 0.1 }}
         ({"detection.worst_fraction": 2.0}, r"detection.worst_fraction must be a number in \(0, 1\]"),
         ({"detection.error_blur": 0.0}, r"detection.error_blur must be a positive number"),
         ({"detection.score": "elbo", "detection.error_blur": 1.0}, r"detection.error_blur is for reconstruction"),
+        ({"detection.error_blur": 500.0}, r"detection.error_blur=500.0 is wider than the input \(140 elements"),
         ({"detection.ensemble": 0}, r"detection.ensemble must be >= 1"),
         ({"detection.n_neighbors": 0}, r"detection.n_neighbors must be an integer >= 1, got 0"),
         ({"detection.memory_size": 3}, r"detection.memory_size \(3\) must be larger than n_neighbors \(5\)"),

@@ -18,6 +18,7 @@ from hourglass import datasets
 from hourglass.atomic import write_json_atomic
 from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
+from hourglass.detection.scores import check_error_blur
 from hourglass.detection.thresholds import threshold_from_dict
 from hourglass.errors import DataFileError, InvalidInputError
 from hourglass.inference import reconstruct
@@ -183,6 +184,11 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = T
     # is the recipe's own, so N = 1 is the single model), scored by their DetectorEnsemble
     seeds = member_seeds(tr["seed"], recipe.detection["ensemble"] if recipe.detection is not None else 1)
     model = _build_model(recipe, x_fit.shape[1:], seeds[0])
+    if recipe.detection is not None:  # what needs the input's shape, refused before training
+        try:
+            check_error_blur(recipe.detection["error_blur"], recipe.detection["score"], model.input_shape)
+        except InvalidInputError as exc:
+            raise RecipeError(f"detection.{exc}") from None
     validation = scaled(data.x_test) if d["validation"] == "test" else scaled(x_val_raw)
     labels = validation_labels = None
     if model.conditional:
