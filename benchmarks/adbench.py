@@ -13,6 +13,9 @@ once before the timed fits (its first fit compiles numba code).
 
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/adbench.py
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/adbench.py --quick     # 1 seed, 3 sets
+    # context: PyOD's classic detectors (PCA, kNN, ECOD) and the default, 3 seeds
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/adbench.py --seeds 0 1 2 \
+        --methods hourglass isolation_forest pyod_pca pyod_knn pyod_ecod --out benchmarks/results/adbench_classics.json
 
 Prints a table per setting (per data set: mean AUROC / AUPRC over the seeds; then the mean over
 data sets) and writes benchmarks/results/adbench.json. PyOD is needed (``pip install pyod``).
@@ -50,7 +53,32 @@ def isolation_forest(seed):
     return est, lambda x: -est.score_samples(x)
 
 
-METHODS = {"hourglass": hourglass_default, "pyod_autoencoder": pyod_autoencoder, "isolation_forest": isolation_forest}
+def pyod_classic(name):
+    """One of PyOD's classic unsupervised detectors with its defaults (context, not the target:
+    ``--methods isolation_forest pyod_pca pyod_knn pyod_ecod``)."""
+
+    def make(seed):
+        from pyod.models.ecod import ECOD
+        from pyod.models.knn import KNN
+        from pyod.models.pca import PCA
+
+        # PCA keeps the components explaining 95 % of the variance: with all of them (its default)
+        # a constant column's zero-variance component divides its scores by zero
+        est = {"pca": lambda: PCA(n_components=0.95, random_state=seed), "knn": KNN, "ecod": ECOD}[name]()
+        return est, est.decision_function
+
+    return make
+
+
+METHODS = {
+    "hourglass": hourglass_default,
+    "pyod_autoencoder": pyod_autoencoder,
+    "isolation_forest": isolation_forest,
+    "pyod_pca": pyod_classic("pca"),
+    "pyod_knn": pyod_classic("knn"),
+    "pyod_ecod": pyod_classic("ecod"),
+}
+DEFAULT_METHODS = ["hourglass", "pyod_autoencoder", "isolation_forest"]
 
 
 def evaluate(method, x_train, x_test, y_test, seed):
@@ -70,7 +98,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--datasets", nargs="+", help="default: every ADBench set found")
-    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, choices=list(METHODS))
     ap.add_argument("--settings", nargs="+", default=["unsupervised", "clean"], choices=["unsupervised", "clean"])
     ap.add_argument("--quick", action="store_true", help="seed 0, three small sets")
     ap.add_argument("--out")

@@ -128,6 +128,13 @@ CANDIDATES = {
     "default-wd1e-4": ("alternate", {**DEFAULT, "weight_decay": 1e-4}),
     "default-lr3e-3": ("alternate", {**DEFAULT, "lr": 3e-3}),
     "default-e15": ("alternate", {**DEFAULT, "epochs": 15, "patience": 3}),
+    # robust scaling (median / interquartile range; added after the second selection, scored on
+    # the selection half first): for every member, or for every other member
+    "default-robust": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "scaler": "robust"}),
+    "default-mixed-robust": (
+        "alternate",
+        {**DEFAULT, "weight_decay": 1e-4, "member_scalers": ("standard", "robust")},
+    ),
 }
 
 

@@ -308,7 +308,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         Robust training (:func:`hourglass.fit`'s ``trim``): the worst-reconstructed fifth of
         each batch is left out of the loss, so anomalies among the training rows are not
         learnt. Set 0 for data known to be clean.
-    scaler : {"standard", "minmax", "minmax-global"} or None, default "standard"
+    scaler : {"standard", "robust", "minmax", "minmax-global"} or None, default "standard"
         A name from ``hg.list_scalers()``; fitted on the training rows, saved with the detector,
         applied to every input.
     validation_fraction : float, default 0.1

@@ -5,7 +5,7 @@ scikit-learn estimators share, written once.
 - :func:`class_labels`: a label column -> integer classes (whole floats accepted).
 - :func:`binary_labels`: check labels that must already be 0 / 1.
 - :func:`split_rows`: held-out rows (validation, calibration) from one random permutation.
-- :func:`make_scaler`: a scaler by name (``"standard"``, ``"minmax"``, ``"minmax-global"``,
+- :func:`make_scaler`: a scaler by name (``"standard"``, ``"robust"``, ``"minmax"``, ``"minmax-global"``,
   ``"none"``), from the scaler registry.
 """
 

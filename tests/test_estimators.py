@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -175,3 +176,42 @@ def test_transformer_embeds_images_with_any_model(fashion):
         pipe = make_pipeline(tr, LogisticRegression(max_iter=500)).fit(x[:1000], y[:1000])
         assert tr.transform(x[:5]).shape == (5, 16)
         assert pipe.score(x[1000:], y[1000:]) > 0.6  # 10 classes: chance is 0.1
+
+
+def test_robust_scaler_matches_scikit_learn_and_ignores_contamination(data_dir, thyroid, tmp_path):
+    """``scaler="robust"`` on real SpamBase (sparse word counts, many columns mostly zero): the
+    median / IQR of scikit-learn's RobustScaler where the quartiles differ, the standard deviation
+    where they coincide; a few extreme rows barely move it; saved, loaded and exported unchanged."""
+    from sklearn.preprocessing import RobustScaler
+
+    spam = hg.datasets.load("adbench/35_SpamBase", data_dir=data_dir, download=False, seed=0)
+    x = spam.x_train
+    ours = hg.create_scaler("robust").fit(x)
+    assert isinstance(ours, hg.RobustScaler) and "robust" in hg.list_scalers()
+    q25, q75 = np.percentile(x, [25, 75], axis=0)
+    spread = q75 > q25
+    assert 0 < spread.sum() < x.shape[1]  # both kinds of column are exercised
+    np.testing.assert_allclose(
+        ours.transform(x)[:, spread], RobustScaler().fit_transform(x)[:, spread], rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_allclose(ours.scale_[~spread], x[:, ~spread].std(axis=0), rtol=1e-5)
+    module = ours.as_module((x.shape[1],))
+    np.testing.assert_allclose(module(torch.as_tensor(x[:50])).numpy(), ours.transform(x[:50]), rtol=1e-6)
+
+    # 2 % of the rows blown up 1,000-fold: the standard scale of the spread columns grows many times,
+    # the robust one by a few percent
+    polluted = np.concatenate([x, 1000 * x[: len(x) // 50]])
+    robust, standard = hg.create_scaler("robust").fit(polluted), hg.create_scaler("standard").fit(polluted)
+    base_standard = hg.create_scaler("standard").fit(x)
+    assert np.median(robust.scale_[spread] / ours.scale_[spread]) < 1.1
+    assert np.median(standard.scale_[spread] / base_standard.scale_[spread]) > 5
+
+    est = hg.AutoencoderDetector(n_models=2, epochs=10, scaler="robust", random_state=0).fit(thyroid.x_train)
+    assert est.get_params()["scaler"] == "robust" and isinstance(est.detector_.scaler, hg.RobustScaler)
+    assert roc_auc_score(thyroid.y_test, -est.score_samples(thyroid.x_test)) > 0.9
+    hg.save(est, tmp_path / "robust")
+    x_new = thyroid.x_test
+    np.testing.assert_array_equal(hg.load(tmp_path / "robust").score_samples(x_new), est.score_samples(x_new))
+    bad = hg.create_scaler("robust")
+    with pytest.raises(hg.NotFittedError, match="RobustScaler is not fitted"):
+        bad.transform(x)

@@ -90,7 +90,7 @@ threshold = {{ type = "Contamination", rate = 0.1 }}
             r"unknown key 'model.latent_dims' in the 'stacked' model's options; did you mean "
             r"'latent_dim'",
         ),
-        ({"transforms.scaler": "robust"}, r"transforms.scaler must be one of \['none', 'minmax'"),
+        ({"transforms.scaler": "quantile"}, r"transforms.scaler must be one of \['none', 'minmax'"),
         (
             {"transforms.corruption": {"type": "GaussianNoise", "sigma": 0.1}},
             r"unknown key 'transforms.corruption.sigma' .*valid keys: clip, std, type",

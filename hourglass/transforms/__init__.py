@@ -10,7 +10,14 @@ from hourglass.transforms.corruptions import (
     register_corruption,
 )
 from hourglass.transforms.period import find_period
-from hourglass.transforms.scalers import MinMaxScaler, StandardScaler, create_scaler, list_scalers, scaler_from_dict
+from hourglass.transforms.scalers import (
+    MinMaxScaler,
+    RobustScaler,
+    StandardScaler,
+    create_scaler,
+    list_scalers,
+    scaler_from_dict,
+)
 from hourglass.transforms.windows import scores_to_steps, stretches, windows
 
 __all__ = [
@@ -25,6 +32,7 @@ __all__ = [
     "MaskingNoise",
     "SaltAndPepper",
     "MinMaxScaler",
+    "RobustScaler",
     "StandardScaler",
     "find_period",
     "scores_to_steps",

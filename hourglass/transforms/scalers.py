@@ -50,6 +50,17 @@ class _Scaler:
         """The fitted map as ``(x - offset) / span`` (float32), the form :meth:`as_module` uses."""
         raise NotImplementedError
 
+    def transform(self, x) -> np.ndarray:
+        self._check_fitted()
+        x = as_float_array(x)
+        self.check_features(x)
+        offset, span = self.offset_and_span()
+        return ((x - offset) / span).astype(np.float32)
+
+    def inverse_transform(self, x) -> np.ndarray:
+        offset, span = self.offset_and_span()
+        return (np.asarray(x, dtype=np.float32) * span + offset).astype(np.float32)
+
     def as_module(self, sample_shape) -> ScalerModule:
         """The fitted scaler as a torch module over batches of samples of ``sample_shape``: the
         same float32 arithmetic as :meth:`transform`, on any device and inside an exported graph."""
@@ -100,23 +111,11 @@ class MinMaxScaler(_Scaler):
         self.max_ = np.asarray(x.max(axis=self._axes(x)), dtype=np.float32)
         return self
 
-    def transform(self, x) -> np.ndarray:
-        self._check_fitted()
-        x = as_float_array(x)
-        self.check_features(x)
-        offset, span = self.offset_and_span()
-        return ((x - offset) / span).astype(np.float32)
-
     def offset_and_span(self):
         self._check_fitted()
         span = self.max_ - self.min_
         # A constant feature maps to 0 instead of dividing by zero.
         return self.min_, np.where(span > 0, span, 1.0).astype(np.float32)
-
-    def inverse_transform(self, x) -> np.ndarray:
-        self._check_fitted()
-        span = np.where(self.max_ - self.min_ > 0, self.max_ - self.min_, 1.0)
-        return (np.asarray(x, dtype=np.float32) * span + self.min_).astype(np.float32)
 
 
 class StandardScaler(_Scaler):
@@ -131,19 +130,46 @@ class StandardScaler(_Scaler):
         self.scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
         return self
 
-    def transform(self, x) -> np.ndarray:
-        self._check_fitted()
-        x = as_float_array(x)
-        self.check_features(x)
-        return ((x - self.mean_) / self.scale_).astype(np.float32)
-
     def offset_and_span(self):
         self._check_fitted()
         return self.mean_, self.scale_
 
-    def inverse_transform(self, x) -> np.ndarray:
+
+class RobustScaler(_Scaler):
+    """Centre on the median and scale by the interquartile range, statistics from ``fit``.
+
+    Unsupervised training data holds anomalies; a few extreme rows move a mean and inflate a
+    standard deviation, shrinking every normal row's scaled values, while the median and the
+    quartiles stay where the bulk of the data is (scikit-learn's ``RobustScaler``, quartiles
+    25 / 75). A feature whose quartiles coincide (mostly one value, e.g. a sparse count) is scaled
+    by its standard deviation instead, and a constant one by 1, so that no feature is divided by
+    zero and a rare value of a sparse feature is not blown up by a vanishing range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([[1.0], [2.0], [3.0], [4.0], [1000.0]])
+    >>> s = RobustScaler().fit(x)
+    >>> s.transform(np.array([[3.0], [5.0]])).ravel().tolist()
+    [0.0, 1.0]
+    """
+
+    _state = ("center", "scale")
+
+    def fit(self, x) -> RobustScaler:
+        x = as_float_array(x)
+        axes = self._axes(x)
+        q25, median, q75 = np.percentile(x.astype(np.float64), [25, 50, 75], axis=axes)
+        iqr = np.asarray(q75 - q25)
+        std = np.asarray(x.std(axis=axes, dtype=np.float64))
+        scale = np.where(iqr > 0, iqr, np.where(std > 0, std, 1.0))
+        self.center_ = np.asarray(median, dtype=np.float32)
+        self.scale_ = np.asarray(scale, dtype=np.float32)
+        return self
+
+    def offset_and_span(self):
         self._check_fitted()
-        return (np.asarray(x, dtype=np.float32) * self.scale_ + self.mean_).astype(np.float32)
+        return self.center_, self.scale_
 
 
 class ScalerModule(nn.Module):
@@ -174,6 +200,7 @@ SCALERS: Registry = Registry("scaler")
 SCALERS.register("minmax", MinMaxScaler, aliases=("MinMaxScaler",))
 SCALERS.register("minmax-global", functools.partial(MinMaxScaler, per_feature=False))
 SCALERS.register("standard", StandardScaler, aliases=("StandardScaler",))
+SCALERS.register("robust", RobustScaler, aliases=("RobustScaler",))
 
 
 def list_scalers(pattern: str | None = None) -> list[str]:
