@@ -3,9 +3,11 @@
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py              # everything
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --suite      # robustness suite only
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --real       # the two real recordings
+    ... --real --seeds 0 1 2 3 4      # over five seeds: per seed, mean, std, lowest and highest
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --check-vus  # VUS vs the TSB-AD package
     ... --suite --candidates default dense-12-members --seeds 0 1 2    # over seeds (recordings_members_seeds.json)
     ... --suite --candidates default min-window-0 min-window-64 --variants "short-*"   # some variants only
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/recordings.py --step-maps  # window -> step score maps
 
 1. **Real recordings, the benchmarks' protocols.** MBA_ECG805 (TSB-UAD: window of one period, train on
    the first 10 %, score every step, point-wise AUC-ROC / AUC-PR) against TSB-UAD's published table
@@ -172,9 +174,8 @@ def synthetic_short(kind: str, rng, steps: int = 8000) -> tuple:
     return x, y, train
 
 
-def suite(args) -> dict:
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
+def suite_variants(args) -> dict:
+    """The robustness suite: name -> (values, labels, training steps)."""
     rng = np.random.default_rng(0)
     rec = hg.datasets.load("tsb-uad/MBA_ECG805")
     variants = ecg_variants(rec, args.steps, rng)
@@ -184,6 +185,13 @@ def suite(args) -> dict:
         variants[f"short-period-{kind}"] = synthetic_short(kind, np.random.default_rng(200 + i))
     if args.variants:  # a look at some variants; the rule's choice needs them all
         variants = {k: v for k, v in variants.items() if any(fnmatch.fnmatch(k, p) for p in args.variants)}
+    return variants
+
+
+def suite(args) -> dict:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    variants = suite_variants(args)
     rows = []
     names = args.candidates or ["0.1.0-pipeline", *DEFAULT_RUN]
     runs = [(v, data, c, seed) for v, data in variants.items() for c in names for seed in args.seeds]
@@ -236,6 +244,42 @@ def suite(args) -> dict:
     return {"variants": list(variants), "rows": rows, "summary": summary, "choice": choice}
 
 
+def step_maps(args) -> dict:
+    """How window scores become step scores: the mean over the windows that cover a step (what
+    ``hg.scores_to_steps`` and the SeriesDetector do) against their minimum, maximum and the mean
+    of those two, from the same fitted default detector on every suite variant (seed 0)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from hourglass.transforms.windows import window_starts
+
+    rows = []
+    for vname, (x, y, train) in suite_variants(args).items():
+        sd = hg.SeriesDetector(epochs=args.epochs, random_state=0).fit(x[:train])
+        steps = sd._steps(x)
+        n, w = len(steps), sd.window_
+        per_window = sd._window_errors(hg.windows(steps.T, w, sd.stride_))[:, 0]
+        low, high = np.full(n, np.inf), np.full(n, -np.inf)
+        for start, v in zip(window_starts(n, w, sd.stride_), per_window):
+            low[start : start + w] = np.minimum(low[start : start + w], v)
+            high[start : start + w] = np.maximum(high[start : start + w], v)
+        maps = {"mean": sd.score_steps(x), "min": low, "max": high, "mean-of-min-max": (low + high) / 2}
+        np.testing.assert_allclose(maps["mean"], hg.scores_to_steps(per_window, n, w, sd.stride_), rtol=1e-9)
+        for name, scores in maps.items():
+            row = {"variant": vname, "map": name, "window": w, "auroc": float(roc_auc_score(y, scores))}
+            row.update(auprc=float(average_precision_score(y, scores)), vus_pr=hg.vus(y, scores, w)["vus_pr"])
+            rows.append(row)
+        print(vname, "  ".join(f"{r['map']} {r['auroc']:.3f} / {r['auprc']:.3f}" for r in rows[-len(maps) :]))
+    summary = {}
+    for name in maps:
+        r = [x for x in rows if x["map"] == name and x["variant"] != "ecg"]
+        summary[name] = {
+            "worst_auroc": min(x["auroc"] for x in r),
+            **{f"mean_{k}": float(np.mean([x[k] for x in r])) for k in ("auroc", "auprc", "vus_pr")},
+        }
+        print(f"{name:16s} " + "  ".join(f"{k} {v:.4f}" for k, v in summary[name].items()))
+    return {"rows": rows, "summary": summary}
+
+
 def score_variant(cname: str, x, train: int, epochs: int, seed: int = 0):
     if cname == "0.1.0-pipeline":
         return pipeline_010(x, train, epochs, seed)
@@ -270,49 +314,84 @@ def tsb_ad_window(values) -> int:
     return lag if 6 <= lag <= 303 else 125
 
 
-def real(args) -> dict:
-    out = {}
-    mba = hg.datasets.load("tsb-uad/MBA_ECG805")
-    start = time.perf_counter()
-    sd = hg.SeriesDetector().fit(mba)
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    scores = sd.score_steps(mba)
-    score_s = time.perf_counter() - start
-    m = sd.evaluate(mba)
-    out["MBA_ECG805"] = {
-        "protocol": "TSB-UAD: train on the first 10 % (23,040 steps), score all 230,400 steps, point-wise AUCs",
-        "window": sd.window_,
-        "metrics": dict(m),
-        "fit_seconds": fit_s,
-        "score_seconds": score_s,
-        "published": PUBLISHED_MBA,
-        "stream": stream_figures(sd, mba.values, scores),
+def over_seeds(per_seed: list[dict], keys) -> dict:
+    """Mean, standard deviation, lowest and highest of each key over the seeds' rows."""
+    return {
+        k: {
+            "mean": float(np.mean([r[k] for r in per_seed])),
+            "std": float(np.std([r[k] for r in per_seed])),
+            "min": float(min(r[k] for r in per_seed)),
+            "max": float(max(r[k] for r in per_seed)),
+        }
+        for k in keys
     }
-    print(
-        f"MBA_ECG805: AUROC {m['auroc']:.3f} AUPRC {m['auprc']:.3f} VUS-PR {m['vus_pr']:.3f} (NORMA 0.974 / 0.775); "
-        f"fit {fit_s:.1f} s, scoring {score_s:.1f} s"
-    )
-    nab = hg.datasets.load("tsb-ad/001_NAB_id_1_Facility")
-    sd = hg.SeriesDetector().fit(nab)
-    scores = sd.score_steps(nab)
-    window = tsb_ad_window(nab.values)
-    v = hg.vus(nab.labels, scores, window)
+
+
+def real(args) -> dict:
+    """Both recordings with the default SeriesDetector, one fit per seed (``--seeds``; the first
+    seed's run also gives the timings and the streaming figures)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
+    out = {}
+    mba = hg.datasets.load("tsb-uad/MBA_ECG805")
+    per_seed = []
+    for seed in args.seeds:
+        start = time.perf_counter()
+        sd = hg.SeriesDetector(random_state=seed).fit(mba)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        scores = sd.score_steps(mba)
+        score_s = time.perf_counter() - start
+        m = sd.evaluate(mba)
+        per_seed.append({"seed": seed, **{k: float(m[k]) for k in ("auroc", "auprc", "vus_roc", "vus_pr")}})
+        print(
+            f"MBA_ECG805 seed {seed}: AUROC {m['auroc']:.4f} AUPRC {m['auprc']:.4f} VUS-PR {m['vus_pr']:.3f} "
+            f"(NORMA 0.974 / 0.775); fit {fit_s:.1f} s, scoring {score_s:.1f} s",
+            flush=True,
+        )
+        if seed == args.seeds[0]:
+            out["MBA_ECG805"] = {
+                "protocol": "TSB-UAD: train on the first 10 % (23,040 steps), score all 230,400 steps, point-wise AUCs",
+                "window": sd.window_,
+                "metrics": dict(m),
+                "metrics_seed": seed,
+                "fit_seconds": fit_s,
+                "score_seconds": score_s,
+                "published": PUBLISHED_MBA,
+                "stream": stream_figures(sd, mba.values, scores),
+            }
+    out["MBA_ECG805"]["seeds"] = per_seed
+    out["MBA_ECG805"]["over_seeds"] = over_seeds(per_seed, ("auroc", "auprc", "vus_pr"))
+    nab = hg.datasets.load("tsb-ad/001_NAB_id_1_Facility")
+    window = tsb_ad_window(nab.values)
+    per_seed = []
+    for seed in args.seeds:
+        sd = hg.SeriesDetector(random_state=seed).fit(nab)
+        scores = sd.score_steps(nab)
+        v = hg.vus(nab.labels, scores, window)
+        row = {"seed": seed, **v}
+        row.update(
+            auroc=float(roc_auc_score(nab.labels, scores)), auprc=float(average_precision_score(nab.labels, scores))
+        )
+        per_seed.append(row)
+        print(
+            f"NAB seed {seed}: VUS-PR {v['vus_pr']:.3f} VUS-ROC {v['vus_roc']:.3f} (window {sd.window_}, VUS buffer "
+            f"{window}); AutoEncoder 0.321, FITS 0.350, MOMENT (FT) 0.574",
+            flush=True,
+        )
     out["001_NAB_id_1_Facility"] = {
         "protocol": "TSB-AD: train on the first 1,007 steps, VUS-PR with the buffer TSB-AD's find_length_rank gives",
         "window": sd.window_,
         "vus_window": window,
-        **v,
-        "auroc": float(roc_auc_score(nab.labels, scores)),
-        "auprc": float(average_precision_score(nab.labels, scores)),
+        **{k: v for k, v in per_seed[0].items() if k != "seed"},
+        "metrics_seed": args.seeds[0],
         "published_vus_pr": PUBLISHED_NAB_VUS_PR,
+        "seeds": per_seed,
+        "over_seeds": over_seeds(per_seed, ("vus_pr", "vus_roc", "auroc", "auprc")),
     }
-    print(
-        f"NAB: VUS-PR {v['vus_pr']:.3f} VUS-ROC {v['vus_roc']:.3f} (window {sd.window_}, VUS buffer {window}); "
-        "AutoEncoder 0.321, FITS 0.350, MOMENT (FT) 0.574"
-    )
+    for name in ("MBA_ECG805", "001_NAB_id_1_Facility"):
+        summary = out[name]["over_seeds"]
+        print(name, "over seeds", args.seeds, {k: f"{v['mean']:.4f} +- {v['std']:.4f}" for k, v in summary.items()})
     return out
 
 
@@ -385,14 +464,22 @@ def main():
     ap.add_argument("--suite", action="store_true")
     ap.add_argument("--real", action="store_true")
     ap.add_argument("--check-vus", action="store_true")
+    ap.add_argument(
+        "--step-maps", action="store_true", help="window -> step score maps on the suite (recordings_step_maps.json)"
+    )
     ap.add_argument("--tsb-ad", default="/tmp/tsbad/pkg/TSB_AD", help="the TSB_AD package folder")
     ap.add_argument("--steps", type=int, default=60000, help="steps of the real recording the variants use")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--candidates", nargs="+")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="the suite's seeds (random_state)")
+    ap.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="the seeds (random_state) of the suite and of --real"
+    )
     ap.add_argument("--variants", nargs="+", help="only the suite's variants matching these patterns")
     ap.add_argument("--out")
     args = ap.parse_args()
+    if args.step_maps:
+        write_json("recordings_step_maps", {"benchmark": "recordings --step-maps", **step_maps(args)}, args.out)
+        return
     every = not (args.suite or args.real or args.check_vus)
     payload = {"benchmark": "recordings"}
     path = Path(args.out) if args.out else RESULTS / "recordings.json"
