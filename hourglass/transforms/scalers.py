@@ -159,7 +159,7 @@ class RobustScaler(_Scaler):
     def fit(self, x) -> RobustScaler:
         x = as_float_array(x)
         axes = self._axes(x)
-        q25, median, q75 = np.percentile(x.astype(np.float64), [25, 50, 75], axis=axes)
+        q25, median, q75 = np.percentile(x, [25, 50, 75], axis=axes)
         iqr = np.asarray(q75 - q25)
         std = np.asarray(x.std(axis=axes, dtype=np.float64))
         scale = np.where(iqr > 0, iqr, np.where(std > 0, std, 1.0))
