@@ -181,7 +181,8 @@ def test_transformer_embeds_images_with_any_model(fashion):
 def test_robust_scaler_matches_scikit_learn_and_ignores_contamination(data_dir, thyroid, tmp_path):
     """``scaler="robust"`` on real SpamBase (sparse word counts, many columns mostly zero): the
     median / IQR of scikit-learn's RobustScaler where the quartiles differ, the standard deviation
-    where they coincide; a few extreme rows barely move it; saved, loaded and exported unchanged."""
+    where they coincide; a few extreme rows barely move it; its torch form (scoring, ONNX) equal;
+    a detector with it saved and loaded with identical scores."""
     from sklearn.preprocessing import RobustScaler
 
     spam = hg.datasets.load("adbench/35_SpamBase", data_dir=data_dir, download=False, seed=0)
