@@ -37,11 +37,14 @@ from common import RESULTS, write_json
 
 
 def standardised(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """``test`` minus the median over the interquartile range of ``train``, along the last axis."""
-    median = np.median(train, axis=-1, keepdims=True)
-    q25, q75 = np.percentile(train, [25, 75], axis=-1)
-    iqr = np.expand_dims(q75 - q25, -1)
-    return (test - median) / np.where(iqr > 0, iqr, 1.0)
+    """``test`` minus the median over the interquartile range of ``train`` along the last axis (the
+    detector's own :func:`~hourglass.detection.detector.robust_standardisation`)."""
+    from hourglass.detection.detector import robust_standardisation
+
+    rows = np.atleast_2d(train)
+    center, spread = robust_standardisation(rows)
+    out = (np.atleast_2d(test) - center[:, None]) / spread[:, None]
+    return out if np.ndim(test) == 2 else out[0]
 
 
 def knn_distance(train: np.ndarray, test: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.ndarray]:

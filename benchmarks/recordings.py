@@ -270,7 +270,7 @@ def step_maps(args) -> dict:
             rows.append(row)
         print(vname, "  ".join(f"{r['map']} {r['auroc']:.3f} / {r['auprc']:.3f}" for r in rows[-len(maps) :]))
     summary = {}
-    for name in maps:
+    for name in dict.fromkeys(r["map"] for r in rows):
         r = [x for x in rows if x["map"] == name and x["variant"] != "ecg"]
         summary[name] = {
             "worst_auroc": min(x["auroc"] for x in r),
