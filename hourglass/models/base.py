@@ -227,6 +227,15 @@ class Autoencoder(nn.Module):
             mean=functools.partial(reconstruction_loss, loss, logits, target, act, "mean"),
         )
 
+    def manual_gradients(
+        self, *, loss: str, trim: float
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+        """A function ``(x, target) -> loss`` that computes a batch's training loss (the
+        ``trim``-trimmed mean of :meth:`training_loss`) and writes the parameters' ``.grad``
+        without autograd, for a model whose backward pass is cheaper written out. None (the
+        default): ``hg.fit`` runs autograd on :meth:`training_loss`."""
+        return None
+
     def prepare_training(
         self, options, *, loss: str, steps_per_epoch: int, targets: dict[str, np.ndarray], sample: torch.Tensor
     ) -> None:

@@ -230,15 +230,7 @@ def _loop(run: _Run) -> None:
                 xb = tb = torch.bernoulli(xb, generator=state.noise)
             inp = xb if run.corruption is None else run.corruption(xb, state.noise)
             model.training_step(epoch * run.steps + i + 1)
-            with run.autocast:
-                loss, part_means = run.batch_loss(inp, tb, lb)
-            if ddp is None:
-                loss.backward()
-            else:
-                # weight by this process's share of the rows: the summed gradients are then the
-                # gradient of the global batch's mean loss
-                (loss * (len(xb) / batch.rows)).backward()
-                ddp.sum_gradients(run.params)
+            loss, part_means = run.gradients(inp, tb, lb, len(xb) / batch.rows)
             state.optimizer.step()
             state.optimizer.zero_grad(set_to_none=True)
             record.add(i, loss, len(xb), batch.rows, part_means)
@@ -290,6 +282,7 @@ class _Run:
     batch_loss: object = None
     params: list = None
     autocast: object = None
+    gradients: object = None
 
     @classmethod
     def setup(cls, model: Autoencoder, arrays: TrainingArrays, corruption, opts: FitOptions) -> _Run:
@@ -341,7 +334,35 @@ class _Run:
         run.batch_loss = _batch_loss(model, loss, opts.trim)
         if opts.compile:
             run.batch_loss = compiled(run.batch_loss, device)
+        run.gradients = run.pick_gradients()
         return run
+
+    def pick_gradients(self):
+        """The model's hand-written gradients where it has them for this run (float32 on CPU, eager,
+        one process: where they were measured faster and tested equal), else autograd's."""
+        manual = None
+        if self.device.type == "cpu" and self.ddp is None and self.opts.precision == "fp32" and not self.opts.compile:
+            manual = self.model.manual_gradients(loss=self.loss, trim=self.opts.trim)
+        self.state.history.settings["gradients"] = "autograd" if manual is None else "manual"
+        if manual is None:
+            return self.autograd_gradients
+        return lambda x, target, labels, share: (manual(x, target), {})
+
+    def autograd_gradients(self, x, target, labels, share: float) -> tuple[torch.Tensor, dict]:
+        """One step's loss and its parts' means, the parameters' gradients written by autograd
+        (or, for a model that writes its own, see ``Autoencoder.manual_gradients``, by the model:
+        fewer per-step costs on small CPU models). ``share``: this process's share of the
+        global batch's rows."""
+        with self.autocast:
+            loss, part_means = self.batch_loss(x, target, labels)
+        if self.ddp is None:
+            loss.backward()
+        else:
+            # weight by this process's share of the rows: the summed gradients are then the
+            # gradient of the global batch's mean loss
+            (loss * share).backward()
+            self.ddp.sum_gradients(self.params)
+        return loss, part_means
 
     @contextlib.contextmanager
     def scope(self):

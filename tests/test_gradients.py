@@ -1,0 +1,116 @@
+"""Hand-written gradients of the dense models (hourglass.models.gradients): the same numbers as
+autograd on real data, the same fit, and autograd wherever they do not apply."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import hourglass as hg
+from hourglass.models.dense import DenseAutoencoder, DenseConfig
+
+
+def _grads(model, x, target, loss, trim):
+    """(loss, gradients) from the model's hand-written step, then from autograd."""
+    step = model.manual_gradients(loss=loss, trim=trim)
+    assert step is not None
+    for p in model.parameters():
+        p.grad = None
+    manual = step(x, target), [p.grad.clone() for p in model.parameters()]
+    for p in model.parameters():
+        p.grad = None
+    value = model.training_loss(x, target, loss=loss).trimmed_mean(trim)
+    value.backward()
+    return manual, (value.detach(), [p.grad.clone() for p in model.parameters()])
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "bce"])
+@pytest.mark.parametrize("trim", [0.0, 0.2])
+def test_the_tutorial_model_gets_autograds_gradients_bit_for_bit(fashion_small, loss, trim):
+    x = torch.from_numpy(fashion_small[0][:45])  # an odd batch, as an epoch's last one
+    target = (x > 0.5).float() if loss == "bce" else x
+    model = hg.create_model("dense", input_shape=(1, 28, 28), seed=0)
+    (value, grads), (ref_value, ref_grads) = _grads(model, x, target, loss, trim)
+    assert torch.equal(value, ref_value)
+    assert all(torch.equal(g, r) for g, r in zip(grads, ref_grads))
+
+
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "leaky_relu", "tanh", "elu", "none"])
+@pytest.mark.parametrize("output_activation", ["sigmoid", "none"])
+def test_every_covered_activation_matches_autograd(ecg, activation, output_activation):
+    x = torch.from_numpy(ecg.x_train[:64])
+    model = hg.create_model(
+        "stacked",
+        input_shape=(140,),
+        seed=1,
+        activation=activation,
+        latent_activation="tanh",
+        output_activation=output_activation,
+    )
+    (value, grads), (ref_value, ref_grads) = _grads(model, x, x, "mse", 0.1)
+    assert torch.equal(value, ref_value)
+    # ReLU, sigmoid, leaky ReLU, identity: autograd's rounding exactly; tanh's backward is a fused
+    # multiply-add (matched with addcmul, asserted to rounding so another CPU cannot fail it); ELU's
+    # derivative comes from its output (y + alpha instead of alpha * exp(x))
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)
+
+
+def test_a_fit_with_them_is_the_autograd_fit(fashion_small, monkeypatch):
+    x, x_val = fashion_small
+    opts = dict(epochs=2, batch_size=32, seed=0, trim=0.05, validation=x_val[:200], progress=False)
+    fast = hg.create_model("dense", input_shape=(1, 28, 28), seed=0)
+    h_fast = hg.fit(fast, x, **opts)
+    monkeypatch.setattr(DenseAutoencoder, "manual_gradients", lambda self, **kw: None)
+    slow = hg.create_model("dense", input_shape=(1, 28, 28), seed=0)
+    h_slow = hg.fit(slow, x, **opts)
+    assert h_fast.settings["gradients"] == "manual" and h_slow.settings["gradients"] == "autograd"
+    assert h_fast.train_loss == h_slow.train_loss and h_fast.val_loss == h_slow.val_loss
+    assert all(torch.equal(p, q) for p, q in zip(fast.state_dict().values(), slow.state_dict().values()))
+    assert h_fast.val_loss[-1] < 0.05  # and it learns: the tutorial model's MSE after two epochs
+
+
+class _OwnEncoder(DenseAutoencoder):
+    name = "own-encoder-test"  # not registered: a user's subclass with its own forward pass
+
+    def encode(self, x):
+        return super().encode(x) * 2
+
+
+def _hook(module):
+    module.encoder[0].register_forward_hook(lambda m, i, o: None)
+    return module
+
+
+def _frozen(module):
+    module.encoder[0].weight.requires_grad_(False)
+    return module
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: hg.create_model("stacked", input_shape=(140,), dropout=0.1),
+        lambda: hg.create_model("stacked", input_shape=(140,), activation="gelu"),
+        lambda: _OwnEncoder(DenseConfig(input_shape=(140,))),
+        lambda: _hook(hg.create_model("stacked", input_shape=(140,))),
+        lambda: _frozen(hg.create_model("stacked", input_shape=(140,))),
+    ],
+    ids=["dropout", "gelu", "subclass", "hook", "frozen"],
+)
+def test_what_they_cannot_differentiate_stays_on_autograd(ecg, make):
+    model = make()
+    assert model.manual_gradients(loss="mse", trim=0.0) is None
+    history = hg.fit(model, ecg.x_train[:300], epochs=3, batch_size=64, seed=0, progress=False)
+    assert history.settings["gradients"] == "autograd" and history.train_loss[-1] < history.train_loss[0]
+
+
+def test_bf16_and_other_model_families_use_autograd(ecg, fashion_small):
+    x = ecg.x_train[:256]
+    stacked = hg.create_model("stacked", input_shape=(140,), seed=0)
+    assert hg.fit(stacked, x, epochs=1, progress=False).settings["gradients"] == "manual"
+    assert hg.fit(stacked, x, epochs=1, precision="bf16", progress=False).settings["gradients"] == "autograd"
+    conv = hg.create_model("conv", input_shape=(1, 28, 28), seed=0)
+    assert conv.manual_gradients(loss="mse", trim=0.0) is None
+    vae = hg.create_model("vae", input_shape=(140,), seed=0)
+    assert vae.manual_gradients(loss="elbo", trim=0.0) is None
