@@ -19,6 +19,7 @@ hg.fit's whole training step, paired epochs (each variant's epoch k next to the 
                                               # (hourglass), Adam(fused=True).step, foreach=True
     python benchmarks/speed.py --output-conv  # the decoder's last conv: OutputConv2d vs nn.Conv2d
     python benchmarks/speed.py --ddp-flatten  # the flat all-reduce buffer, as a share of a step
+    python benchmarks/speed.py --gradients    # dense: the hand-written gradients vs autograd
 
 The two loops' epochs alternate (hg.fit's epoch k, then the typical loop's epoch k, through an
 hg.fit callback), so that both meet the same machine conditions; the speedup is the median of
@@ -186,6 +187,13 @@ def plain_output_conv(model):
     return plain
 
 
+def on_autograd(model):
+    """``model`` trained through autograd: hg.fit takes a model's hand-written gradients only when
+    its ``manual_gradients`` returns them."""
+    model.manual_gradients = lambda **kwargs: None
+    return model
+
+
 def paired_variants(name, x_train, x_val, bs, epochs, seeds, variants, device="cpu"):
     """Each variant (a model transform and an optimizer factory) trains the same model from the same
     weights with hg.fit, epoch by epoch in turn: for every epoch k, each variant runs its epoch k
@@ -239,14 +247,19 @@ def paired_variants(name, x_train, x_val, bs, epochs, seeds, variants, device="c
 
 
 def compare(kind, args, x_train, x_val, device):
-    """--optimizers / --output-conv: variants of hg.fit's step, paired; writes speed_<kind>.json."""
+    """--optimizers / --output-conv / --gradients: variants of hg.fit's step, paired; writes speed_<kind>.json."""
     rows = []
     for name in args.models:
-        if kind == "output_conv" and name != "conv":
+        if kind == "output_conv" and name != "conv" or kind == "gradients" and name != "dense":
             continue
         for bs in args.batch_sizes:
             if kind == "optimizers":
                 variants = {v: ((lambda m: m), f) for v, f in optimizer_variants().items()}
+            elif kind == "gradients":
+                variants = {
+                    "hand-written gradients (hourglass)": ((lambda m: m), hourglass_adam),
+                    "autograd": (on_autograd, hourglass_adam),
+                }
             else:
                 variants = {
                     "OutputConv2d: private aten.convolution_backward (hourglass)": ((lambda m: m), hourglass_adam),
@@ -338,6 +351,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="6,000 rows, 1 epoch, 1 seed")
     ap.add_argument("--optimizers", action="store_true", help="Adam variants (private kernel vs public API)")
     ap.add_argument("--output-conv", action="store_true", help="OutputConv2d vs nn.Conv2d for the last conv")
+    ap.add_argument("--gradients", action="store_true", help="dense: hand-written gradients vs autograd")
     ap.add_argument("--ddp-flatten", action="store_true", help="flat all-reduce buffer, private vs public")
     ap.add_argument("--out")
     args = ap.parse_args()
@@ -348,8 +362,9 @@ def main():
         x_train, x_val, args.epochs, args.seeds = x_train[:6000], x_val[:2000], 1, args.seeds[:1]
     x_tensor = torch.from_numpy(x_train)
     device = str(hg.training.resolve_device(args.device))
-    if args.optimizers or args.output_conv:
-        return compare("optimizers" if args.optimizers else "output_conv", args, x_train, x_val, device)
+    if args.optimizers or args.output_conv or args.gradients:
+        kind = "optimizers" if args.optimizers else "output_conv" if args.output_conv else "gradients"
+        return compare(kind, args, x_train, x_val, device)
     if args.ddp_flatten:
         return ddp_flatten(args, x_train)
 

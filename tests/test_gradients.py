@@ -114,3 +114,12 @@ def test_bf16_and_other_model_families_use_autograd(ecg, fashion_small):
     assert conv.manual_gradients(loss="mse", trim=0.0) is None
     vae = hg.create_model("vae", input_shape=(140,), seed=0)
     assert vae.manual_gradients(loss="elbo", trim=0.0) is None
+
+
+def test_a_float64_model_gets_float64_gradients(ecg):
+    """The trimmed mean's row weight (1 / keep / features) is rounded in the model's own dtype."""
+    x = torch.from_numpy(ecg.x_train[:50]).double()
+    model = hg.create_model("stacked", input_shape=(140,), seed=2).double()
+    (value, grads), (ref_value, ref_grads) = _grads(model, x, x, "mse", 0.2)
+    assert value.dtype == torch.float64 and torch.equal(value, ref_value)
+    assert all(g.dtype == torch.float64 and torch.equal(g, r) for g, r in zip(grads, ref_grads))

@@ -1,21 +1,21 @@
 """Hand-written gradients of a chain of ``nn.Linear`` layers and element-wise activations.
 
-A small dense autoencoder's training step at batch 32 costs more in autograd's bookkeeping (graph
-nodes, saved tensors, gradient accumulation) than in its matmuls: on 2 CPU cores the tutorial's
-784-64-784 step takes about 0.56 ms through autograd and 0.40 ms written out
-(benchmarks/step_floor.py). :func:`chain_gradients` writes that step out: the forward pass keeps
-each layer's input, the backward pass is the chain rule in a few matmuls, under ``no_grad``, with
-the results stored in the parameters' ``.grad`` as ``loss.backward()`` would. It covers exactly
+A small dense autoencoder's training step at batch 32 spends about a fifth of its time in
+autograd's bookkeeping (graph nodes, saved tensors, gradient accumulation): on 2 CPU cores a fit
+of the tutorial's 784-64-784 model takes 1.25x as long through autograd as written out
+(``benchmarks/speed.py --gradients``). :func:`chain_gradients` writes that step out: the forward
+pass keeps each layer's input, the backward pass is the chain rule in a few matmuls, under
+``no_grad``, with the results stored in the parameters' ``.grad`` as ``loss.backward()`` would,
+in autograd's order of operations, so the same numbers bit for bit (ELU: to rounding). It covers
 what it can differentiate from the layers' outputs (ReLU, leaky ReLU, ELU, tanh, sigmoid,
 identity); anything else (GELU, dropout, hooks, frozen layers) makes it return ``None`` and
-training stays on autograd. tests/test_training.py checks the gradients against autograd's.
+training stays on autograd. tests/test_gradients.py checks the gradients against autograd's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -48,7 +48,7 @@ def hooked(obj) -> bool:
 
 
 def _plan(layers: Sequence[nn.Module]) -> list[tuple] | None:
-    """Each layer as ("linear", module) or ("act", forward, derivative); None if one is not covered."""
+    """Each layer as ("linear", weight, bias) or ("act", forward, backward); None if one is not covered."""
     plan = []
     for m in layers:
         if hooked(m) or any(hooked(p) for p in m.parameters()):
@@ -96,7 +96,7 @@ def _output_gradient(loss: str, logits, target, sigmoid: bool, trim: float):
             grad = diff.mul_(2.0) if loss == "mse" else diff.sign_()
         per = per.mean(1)
         kept = torch.topk(per, keep, largest=False, sorted=False).indices
-        weight = float(np.float32(1.0) / np.float32(keep) / np.float32(features))
+        weight = torch.ones((), dtype=grad.dtype, device=grad.device).div_(keep).div_(features)
         rows = torch.zeros(n, 1, dtype=grad.dtype, device=grad.device).index_fill_(0, kept, weight)
         value, grad = per[kept].mean(), grad.mul_(rows)
     if sigmoid and loss != "bce":
