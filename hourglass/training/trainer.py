@@ -349,10 +349,8 @@ class _Run:
         return lambda x, target, labels, share: (manual(x, target), {})
 
     def autograd_gradients(self, x, target, labels, share: float) -> tuple[torch.Tensor, dict]:
-        """One step's loss and its parts' means, the parameters' gradients written by autograd
-        (or, for a model that writes its own, see ``Autoencoder.manual_gradients``, by the model:
-        fewer per-step costs on small CPU models). ``share``: this process's share of the
-        global batch's rows."""
+        """One step's loss and its parts' means, the parameters' gradients written by autograd.
+        ``share``: this process's share of the global batch's rows."""
         with self.autocast:
             loss, part_means = self.batch_loss(x, target, labels)
         if self.ddp is None:
