@@ -105,7 +105,7 @@ def test_what_they_cannot_differentiate_stays_on_autograd(ecg, make):
     assert history.settings["gradients"] == "autograd" and history.train_loss[-1] < history.train_loss[0]
 
 
-def test_bf16_and_other_model_families_use_autograd(ecg, fashion_small):
+def test_bf16_and_other_model_families_use_autograd(ecg):
     x = ecg.x_train[:256]
     stacked = hg.create_model("stacked", input_shape=(140,), seed=0)
     assert hg.fit(stacked, x, epochs=1, progress=False).settings["gradients"] == "manual"
