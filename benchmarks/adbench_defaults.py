@@ -86,7 +86,30 @@ def arch_wide(f, k):
     return (64, 32), 32
 
 
-ARCHITECTURES = {"alternate": arch_alternate, "narrow": arch_narrow, "wide": arch_wide}
+def arch_alternate_coded(f, k):
+    """As ``alternate``, but the wide members' code is the narrow members' (about f/4): no member
+    has a code as wide as its input, so none can learn to copy rows (anomalies included)."""
+    return ((64, 32), _narrow(f)[1]) if k % 2 else _narrow(f)
+
+
+def arch_alternate_half(f, k):
+    """As ``alternate``, but the wide members' code is at most half the features."""
+    return ((64, 32), max(2, min(32, math.ceil(f / 2)))) if k % 2 else _narrow(f)
+
+
+def arch_three(f, k):
+    """Members cycle through three shapes: narrow, wide (code 32), wide with the narrow code."""
+    return [_narrow(f), ((64, 32), 32), ((64, 32), _narrow(f)[1])][k % 3]
+
+
+ARCHITECTURES = {
+    "alternate": arch_alternate,
+    "three": arch_three,
+    "narrow": arch_narrow,
+    "wide": arch_wide,
+    "alternate-coded": arch_alternate_coded,
+    "alternate-half": arch_alternate_half,
+}
 
 # every candidate's training budget (the speed goal), and no weight decay unless it says so (the
 # estimator's default was 0 when the first twenty were scored)
@@ -139,6 +162,11 @@ CANDIDATES = {
     # cluster: fewer of them in each member's sample); added after the third selection, A first
     "default-s10": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "max_samples": 0.1}),
     "default-s25": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "max_samples": 0.25}),
+    # wide members without a code wider than the input (added after the fourth selection, A
+    # first): on few features the wide members' code of 32 can copy every row, anomalies too
+    "default-coded": ("alternate-coded", {**DEFAULT, "weight_decay": 1e-4}),
+    "default-half": ("alternate-half", {**DEFAULT, "weight_decay": 1e-4}),
+    "default-three": ("three", {**DEFAULT, "weight_decay": 1e-4}),
 }
 
 
