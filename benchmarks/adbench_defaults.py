@@ -167,7 +167,33 @@ CANDIDATES = {
     "default-coded": ("alternate-coded", {**DEFAULT, "weight_decay": 1e-4}),
     "default-half": ("alternate-half", {**DEFAULT, "weight_decay": 1e-4}),
     "default-three": ("three", {**DEFAULT, "weight_decay": 1e-4}),
+    # a budget in optimizer steps as well as epochs (added after the fourth selection, A first):
+    # a set of 90 rows gets one batch of 128 per epoch, so 30 epochs are 30 steps
+    "default-steps300": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "min_steps": 300}),
+    "default-steps300-p": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "min_steps": 300, "scale_patience": True}),
+    "default-steps150": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "min_steps": 150}),
+    "default-steps600": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "min_steps": 600}),
+    # or smaller batches on small sets: at least 10 steps per epoch
+    "default-batches10": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "min_batches": 10}),
 }
+
+
+def budget_in_steps(params: dict, n_rows: int) -> dict:
+    """``min_steps``: at least that many optimizer steps (more epochs on small sets); with
+    ``scale_patience`` the patience grows in the same ratio."""
+    params = dict(params)
+    min_steps, scale = params.pop("min_steps", None), params.pop("scale_patience", False)
+    min_batches = params.pop("min_batches", None)
+    n_train = n_rows - int(round(0.1 * n_rows))
+    if min_batches:
+        params["batch_size"] = min(params.get("batch_size", 128), max(1, math.ceil(n_train / min_batches)))
+    if min_steps:
+        steps = math.ceil(n_train / params.get("batch_size", 128))
+        epochs = max(params["epochs"], math.ceil(min_steps / steps))
+        if scale:
+            params["patience"] = math.ceil(params["patience"] * epochs / params["epochs"])
+        params["epochs"] = epochs
+    return params
 
 
 def run_one(job):
@@ -204,7 +230,7 @@ def run_one(job):
                 **params,
                 "corruption": hg.create_corruption(*params["corruption"][:1], **params["corruption"][1]),
             }
-        est = hg.AutoencoderDetector(random_state=seed, **params)
+        est = hg.AutoencoderDetector(random_state=seed, **budget_in_steps(params, len(ds.x_train)))
     start = time.perf_counter()
     est.fit(ds.x_train)
     seconds = time.perf_counter() - start
