@@ -104,11 +104,11 @@ def arch_three(f, k):
 
 ARCHITECTURES = {
     "alternate": arch_alternate,
-    "three": arch_three,
     "narrow": arch_narrow,
     "wide": arch_wide,
     "alternate-coded": arch_alternate_coded,
     "alternate-half": arch_alternate_half,
+    "three": arch_three,
 }
 
 # every candidate's training budget (the speed goal), and no weight decay unless it says so (the
@@ -179,8 +179,12 @@ CANDIDATES = {
 
 
 def budget_in_steps(params: dict, n_rows: int) -> dict:
-    """``min_steps``: at least that many optimizer steps (more epochs on small sets); with
-    ``scale_patience`` the patience grows in the same ratio."""
+    """The estimator's parameters for a candidate's budget options, which the estimator itself
+    does not have: ``min_steps`` raises ``epochs`` so that the run may take at least that many
+    optimizer steps (only small sets change; ``scale_patience`` raises the patience in the same
+    ratio); ``min_batches`` lowers ``batch_size`` so that an epoch has at least that many batches.
+    The steps per epoch follow the estimator's own split: 10 % of the ``n_rows`` held out for
+    early stopping, batches of ``batch_size``."""
     params = dict(params)
     min_steps, scale = params.pop("min_steps", None), params.pop("scale_patience", False)
     min_batches = params.pop("min_batches", None)
