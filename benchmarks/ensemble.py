@@ -14,11 +14,17 @@ in one run; and the default detector's fit time against the number of rows.
    steps; microseconds per step, the same batches, Adam on every parameter.
 4. **Rows**: ``hg.AutoencoderDetector()`` (the defaults) on 1k, 10k and 100k rows of 20
    correlated features: fit seconds, epochs, seconds per epoch per 1,000 rows.
+5. **Unit masks** (``--masks``): the default detector fitted with the padded units' masks applied
+   in every training step (as before) and with training skipping them (now), alternately, on
+   each set and seed: fit seconds of both, their ratio, and whether the weights and scores are
+   the same.
 
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/ensemble.py
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/ensemble.py --device cuda --rows 1000 10000
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/ensemble.py --masks --sets <ADBench sets> --seeds 0 1 2
 
-Writes benchmarks/results/ensemble.json (ensemble_cuda.json with --device cuda).
+Writes benchmarks/results/ensemble.json (ensemble_cuda.json with --device cuda; ensemble_masks.json
+with --masks).
 """
 
 from __future__ import annotations
@@ -199,6 +205,34 @@ def rows_scaling(rows: list[int], device: str) -> list[dict]:
     return out
 
 
+def unit_masks(name: str, seed: int) -> dict:
+    """The default detector with the masks in every training step and without, alternately."""
+    ds = hg.datasets.load(f"adbench/{name}", seed=seed)
+    skipping = DenseEnsemble._needs_masks
+    fits = {}
+    for label in ("masks", "skipped") if seed % 2 == 0 else ("skipped", "masks"):
+        DenseEnsemble._needs_masks = skipping if label == "skipped" else (lambda self: True)
+        try:
+            start = time.perf_counter()
+            est = hg.AutoencoderDetector(random_state=seed).fit(ds.x_train)
+            fits[label] = (time.perf_counter() - start, est)
+        finally:
+            DenseEnsemble._needs_masks = skipping
+    (t_mask, with_masks), (t_skip, without) = fits["masks"], fits["skipped"]
+    same = all(
+        torch.equal(a, b) for a, b in zip(with_masks.model_.state_dict().values(), without.model_.state_dict().values())
+    )
+    return {
+        "set": name,
+        "seed": seed,
+        "seconds_masks": t_mask,
+        "seconds_skipped": t_skip,
+        "skipped_vs_masks": t_skip / t_mask,
+        "same_weights": same,
+        "same_scores": bool(np.array_equal(with_masks.score_samples(ds.x_test), without.score_samples(ds.x_test))),
+    }
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", nargs="+", default=["6_cardio", "38_thyroid", "2_annthyroid"])
@@ -207,10 +241,29 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: these models are tiny)")
     ap.add_argument("--batching", action="store_true", help="only the per-step comparison of ways to batch")
+    ap.add_argument("--masks", action="store_true", help="only fits with and without the unit masks")
     ap.add_argument("--out")
     args = ap.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
     torch.set_num_threads(args.threads)
+    if args.masks:
+        unit_masks(args.sets[0], 99)  # warm-up
+        rows = [unit_masks(name, seed) for name in args.sets for seed in args.seeds]
+        for r in rows:
+            print(r, flush=True)
+        masks, skipped = sum(r["seconds_masks"] for r in rows), sum(r["seconds_skipped"] for r in rows)
+        summary = {
+            "fits": len(rows),
+            "summed_seconds_masks": masks,
+            "summed_seconds_skipped": skipped,
+            "skipped_vs_masks": skipped / masks,
+            "median_pair_ratio": float(np.median([r["skipped_vs_masks"] for r in rows])),
+            "all_same_weights": all(r["same_weights"] for r in rows),
+            "all_same_scores": all(r["same_scores"] for r in rows),
+        }
+        print(summary)
+        write_json("ensemble_masks", {"benchmark": "ensemble --masks", "summary": summary, "results": rows}, args.out)
+        return
     if args.batching:
         rows = [batching(name) for name in args.sets]
         for r in rows:

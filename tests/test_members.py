@@ -61,6 +61,38 @@ def test_each_member_follows_its_own_fit(cardio):
         assert h.val_loss == pytest.approx(hist.members[k].val_loss, rel=1e-3)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_training_without_unit_masks_gives_the_same_fit(cardio, monkeypatch, activation):
+    """Members of different widths: training skips the padded units' masks where the activation
+    maps 0 to 0 (a padded unit stays 0 without them) and the fit is the same bit for bit."""
+    _, x, xv = cardio
+    members = [
+        hg.create_model(
+            "stacked",
+            input_shape=(21,),
+            hidden=h,
+            latent_dim=z,
+            seed=k,
+            activation=activation,
+            output_activation="none",
+        )
+        for k, (h, z) in enumerate([((6,), 3), ((16,), 8), ((10,), 2)])
+    ]
+    fits = []
+    for forced in (False, True):
+        ens = DenseEnsemble.from_members(members)
+        if forced:  # the masks applied in every step, as before
+            monkeypatch.setattr(DenseEnsemble, "_needs_masks", lambda self: True)
+        hist = hg.fit(ens, x, validation=xv, epochs=6, batch_size=64, trim=0.2, seed=5, progress=False)
+        fits.append((ens, hist))
+    assert fits[0][0]._masks_in_training == (activation == "sigmoid")
+    assert _equal(fits[0][0], fits[1][0]) and fits[0][1].val_loss == fits[1][1].val_loss
+    trained = fits[0][0]
+    assert torch.count_nonzero(trained.weights[0][0, 6:]) == 0  # member 0's padded units: still 0
+    assert torch.count_nonzero(trained.weights[1][0, :, 6:]) == 0
+    assert fits[0][1].val_loss[-1] < fits[0][1].val_loss[0]  # and it learnt
+
+
 def test_a_stopped_member_no_longer_changes(cardio):
     _, x, xv = cardio
     ens = DenseEnsemble.from_members([_stacked(0, (4,), 2), _stacked(1, (16,), 8), _stacked(2, (8,), 4)])

@@ -9,7 +9,8 @@ runs all of them with one batched matmul per layer, so N members cost little mor
 Members may differ in width: each member has its own hidden and code sizes, padded to the
 largest; a member's padded units are held at zero by a fixed mask after each layer (their weights
 start at zero and receive no gradient, so Adam leaves them at zero), so a member computes exactly
-what a ``stacked`` model of its own sizes computes. Members may see different feature subsets:
+what a ``stacked`` model of its own sizes computes. Training skips the masks where the
+activations map 0 to 0, since the padded units are then 0 without them. Members may see different feature subsets:
 ``feature_mask`` (a saved buffer) zeroes the features a member does not see, and its error is
 measured on its own features only.
 
@@ -125,6 +126,10 @@ class DenseEnsemble(Autoencoder):
                 self.register_buffer(f"unit_mask{i}", m, persistent=False)
             self.unit_masks = len(masks)
         self._activations = (config.activation, config.latent_activation)
+        # With activations that map 0 to 0, a padded unit is 0 without its mask too (zero weights
+        # in and out, no gradient): training skips the masks' multiplications, to the same weights
+        # (up to the sign of zeros; tests/test_members.py); scoring and export keep them.
+        self._masks_in_training = any(a not in _ZERO_AT_ZERO for a in self._activations)
 
     @property
     def n_members(self) -> int:
@@ -258,9 +263,12 @@ class DenseEnsemble(Autoencoder):
             name = None if i == n_layers - 1 else self._activations[i == n_layers // 2 - 1]
             if name not in (None, "none"):
                 h = _ACT[name](h)
-            if self.unit_masks is not None and i < n_layers - 1:
+            if self.unit_masks is not None and i < n_layers - 1 and self._needs_masks():
                 h = h * getattr(self, f"unit_mask{i}")
         return h
+
+    def _needs_masks(self) -> bool:
+        return self._masks_in_training or not (self.training and torch.is_grad_enabled())
 
     def member_targets(self, x: torch.Tensor) -> torch.Tensor:
         """``x`` (B, F) or (N, B, F) in each member's own space (its scaling; no feature mask):
@@ -338,6 +346,9 @@ class DenseEnsemble(Autoencoder):
     def extra_repr(self) -> str:
         return f"name={self.name!r}, n_members={self.n_members}"
 
+
+# the activations f with f(0) = 0 ("none": the identity)
+_ZERO_AT_ZERO = {None, "none", "relu", "tanh", "elu", "leaky_relu", "gelu"}
 
 _ACT = {
     "relu": torch.relu,
