@@ -10,9 +10,9 @@ Members may differ in width: each member has its own hidden and code sizes, padd
 largest; a member's padded units are held at zero by a fixed mask after each layer (their weights
 start at zero and receive no gradient, so Adam leaves them at zero), so a member computes exactly
 what a ``stacked`` model of its own sizes computes. Training skips the masks where the
-activations map 0 to 0, since the padded units are then 0 without them. Members may see different feature subsets:
-``feature_mask`` (a saved buffer) zeroes the features a member does not see, and its error is
-measured on its own features only.
+activations map 0 to 0, since the padded units are then 0 without them. Members may see
+different feature subsets: ``feature_mask`` (a saved buffer) zeroes the features a member does
+not see, and its error is measured on its own features only.
 
 Inputs: ``(B, F)`` rows (every member sees them: scoring) or ``(N, B, F)`` (member ``k`` sees row
 block ``k``: training, each member on its own rows). :meth:`member_outputs` gives every member's
