@@ -183,6 +183,7 @@ CANDIDATES = {
     # the same with 20 epochs where 20 epochs are enough steps (large sets train less)
     "default-steps300-e20": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "epochs": 20, "min_steps": 300}),
     "default-steps600-e20": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "epochs": 20, "min_steps": 600}),
+    "default-steps200-e20": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "epochs": 20, "min_steps": 200}),
     # or smaller batches on small sets: at least 10 steps per epoch
     "default-batches10": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "min_batches": 10}),
 }

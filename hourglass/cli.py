@@ -256,8 +256,9 @@ def _model_folder(run: Path) -> Path:
     "--epochs",
     default=None,
     type=click.IntRange(min=1),
-    help="At most this many epochs; training stops early on a validation split (default: 30 for "
-    "tables, as hg.AutoencoderDetector, 100 for images).",
+    help="At most this many epochs; training stops early on a validation split (default: "
+    "hg.AutoencoderDetector's for tables, 20 epochs or 200 steps whichever is more; 100 epochs "
+    "for images).",
 )
 @click.option(
     "--contamination",
@@ -374,6 +375,8 @@ def fit(
     images = image_shape is not None
     defaults = {} if not images else {"epochs": 100, "error": "mae"}  # tables: the estimator's own defaults
     given = {k: v for k, v in {"epochs": epochs, "error": score}.items() if v is not None}
+    if epochs is not None:  # epochs asked for: that many at most, no step budget on top
+        given["min_steps"] = None
     est = hg.AutoencoderDetector(
         model=model,
         n_models=n_models or (1 if images else 6),

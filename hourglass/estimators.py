@@ -107,6 +107,7 @@ class _AutoencoderBase(BaseEstimator):
         scaler="standard",
         validation_fraction=0.1,
         patience=10,
+        min_steps=None,
         device="auto",
         random_state=None,
         verbose=False,
@@ -125,6 +126,7 @@ class _AutoencoderBase(BaseEstimator):
         self.scaler = scaler
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.min_steps = min_steps
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -161,10 +163,20 @@ class _AutoencoderBase(BaseEstimator):
         """Check the parameters; the training ones (those named as ``hg.fit``'s options) become
         the run's FitOptions."""
         check_positive_int(self.patience, "patience")
+        if self.min_steps is not None:
+            check_positive_int(self.min_steps, "min_steps")
         check_fraction(self.validation_fraction, "validation_fraction", low_open=False)
         return FitOptions.from_mapping(
             self.get_params(), early_stopping=self.patience, restore_best=True, progress=bool(self.verbose)
         )
+
+    def _budget(self, options: FitOptions, rows: int) -> FitOptions:
+        """``epochs`` raised where ``rows`` (a model's training rows) make so few batches that
+        ``epochs`` of them fall short of ``min_steps`` optimizer steps."""
+        if self.min_steps is None:
+            return options
+        steps = math.ceil(rows / min(options.batch_size, rows))
+        return options.replace(epochs=max(options.epochs, math.ceil(self.min_steps / steps)))
 
     def _train(self, X: np.ndarray, held_out: int = 0, n_models: int = 1):
         """Scale, split (validation for early stopping; ``held_out`` rows kept out of training
@@ -192,6 +204,7 @@ class _AutoencoderBase(BaseEstimator):
         if n_models > 1 and self._stackable(X.shape[1]):
             self._train_together(x_train, x_val, options, n_models, rng)
             return train, held
+        options = self._budget(options, len(train))
         self.models_, histories = [], []
         for member in range(n_models):
             seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -267,7 +280,7 @@ class _AutoencoderBase(BaseEstimator):
             x_train,
             corruption=copy.deepcopy(self.corruption),
             validation=x_val,
-            options=options.replace(seed=seed),
+            options=self._budget(options, n if rows is None else rows.shape[1]).replace(seed=seed),
             member_rows=rows,
         )
         model.history_ = self.history_
@@ -301,9 +314,14 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     model_options : dict, optional
         Any other ``create_model`` argument (e.g. ``{"activation": "tanh"}``).
     epochs, batch_size, lr, weight_decay, loss, corruption :
-        As in :func:`hourglass.fit` (``epochs``, default 30, is a maximum: each member stops
+        As in :func:`hourglass.fit` (``epochs``, default 20, is a maximum: each member stops
         early; ``weight_decay``, default 1e-4, is Adam's L2 penalty; ``loss=None`` is the
         model's own: "mse", or "elbo" for a VAE such as ``model="vae"``).
+    min_steps : int or None, default 200
+        A budget in optimizer steps as well as epochs: where the training rows make so few
+        batches that ``epochs`` of them come to fewer than ``min_steps`` steps (small data sets:
+        90 rows are one batch of 128), ``epochs`` is raised to reach it (early stopping still
+        applies). None: ``epochs`` alone.
     trim : float in [0, 0.5), default 0.2
         Robust training (:func:`hourglass.fit`'s ``trim``): the worst-reconstructed fifth of
         each batch is left out of the loss, so anomalies among the training rows are not
@@ -358,7 +376,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     Notes
     -----
     The defaults (six members alternating narrow and wide, trim 0.2, "mse", batches of 128, at
-    most 30 epochs with patience 5, weight decay 1e-4) were chosen by
+    most 20 epochs or 200 steps whichever is more, patience 5, weight decay 1e-4) were chosen by
     ``benchmarks/adbench_defaults.py``: candidates compared on ten of the 20 ADBench sets, the
     choice confirmed on the other ten.
 
@@ -382,7 +400,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         hidden=None,
         latent_dim=None,
         model_options=None,
-        epochs=30,
+        epochs=20,
         batch_size=128,
         lr=1e-3,
         weight_decay=1e-4,
@@ -392,6 +410,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         scaler="standard",
         validation_fraction=0.1,
         patience=5,
+        min_steps=200,
         error="mse",
         contamination=0.1,
         threshold=None,
@@ -418,6 +437,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
             scaler=scaler,
             validation_fraction=validation_fraction,
             patience=patience,
+            min_steps=min_steps,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -579,7 +599,7 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     ``fit`` trains the autoencoder on ``X``; ``transform`` returns the codes, shape
     ``(n, latent_dim)``; ``inverse_transform`` decodes codes back to the input space. The
     parameters are :class:`AutoencoderDetector`'s training parameters, with defaults of their own
-    (one model: up to 100 epochs, patience 10, batches of 64).
+    (one model: up to 100 epochs, patience 10, batches of 64, no ``min_steps``).
 
     Examples
     --------

@@ -30,7 +30,7 @@ def test_one_log_line_per_epoch_on_the_hourglass_logger(ecg, caplog):
     caplog.clear()
     rng = np.random.default_rng(0)
     with caplog.at_level(logging.INFO, logger="hourglass"):
-        hg.AutoencoderDetector(n_models=3, epochs=2, random_state=0).fit(rng.normal(size=(200, 5)))
+        hg.AutoencoderDetector(n_models=3, epochs=2, min_steps=None, random_state=0).fit(rng.normal(size=(200, 5)))
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("hourglass")]
     assert len(lines) == 2 and "(3 members): epoch 2/2" in lines[1]
 

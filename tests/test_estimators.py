@@ -26,9 +26,16 @@ def thyroid(data_dir):
     return hg.datasets.load("adbench/38_thyroid", data_dir=data_dir, download=False, seed=0)
 
 
+# check_estimator fits dozens of times on tiny data: 3 epochs, without the detector's step budget
+# (which would train its 30-row sets for 200 steps). Row-by-row scoring then matches whole-batch
+# scoring within the check's 1e-7; float32 matmuls of one row and of many round differently, so
+# a longer-trained detector differs at about 1e-6.
 @pytest.mark.parametrize(
     "estimator",
-    [hg.AutoencoderDetector(epochs=3, random_state=0), hg.AutoencoderTransformer(epochs=3, random_state=0)],
+    [
+        hg.AutoencoderDetector(epochs=3, min_steps=None, random_state=0),
+        hg.AutoencoderTransformer(epochs=3, random_state=0),
+    ],
     ids=["AutoencoderDetector", "AutoencoderTransformer"],
 )
 def test_passes_scikit_learns_check_estimator(estimator):
@@ -56,10 +63,28 @@ def test_default_detector_on_real_tabular_data(breastw):
     np.testing.assert_allclose(est.decision_function(breastw.x_test), est.score_samples(breastw.x_test) - est.offset_)
     # contamination = the share of training rows flagged
     assert (est.predict(breastw.x_train) == -1).mean() == pytest.approx(0.1, abs=0.01)
-    # six members trained together, each stopped on its own (or at the 30-epoch budget)
-    assert len(est.history_.members) == 6
-    assert all(h.stopped_early or h.epochs == 30 for h in est.history_.members)
+    # six members trained together, each stopped on its own or at the budget: 430 training rows
+    # are 4 batches of 128, so 20 epochs (80 steps) rise to 50 for the 200-step minimum
+    assert len(est.history_.members) == 6 and est.history_.settings["epochs"] == 50
+    assert all(h.stopped_early or h.epochs == 50 for h in est.history_.members)
     assert est.model_.member_config(0).latent_dim < breastw.x_train.shape[1]  # a narrow member
+
+
+def test_min_steps_raises_the_epochs_of_small_data_only(breastw, thyroid):
+    """The budget in steps: small sets train for more epochs, large ones keep ``epochs``; on the
+    members trained together and on models trained one after another; None turns it off."""
+    small, large = breastw.x_train[:300], thyroid.x_train  # 270 / 2,376 training rows
+    est = hg.AutoencoderDetector(epochs=4, min_steps=60, patience=100, random_state=0).fit(small)
+    assert est.history_.settings["epochs"] == 20 and est.history_.epochs == 20  # 3 batches x 20
+    assert hg.AutoencoderDetector(epochs=4, min_steps=None, random_state=0).fit(small).history_.epochs == 4
+    big = hg.AutoencoderDetector(epochs=2, min_steps=30, random_state=0).fit(large)
+    assert big.history_.settings["epochs"] == 2  # 19 batches x 2 epochs >= 30 steps already
+    sub = hg.AutoencoderDetector(epochs=4, min_steps=60, max_samples=0.5, patience=100, random_state=0).fit(small)
+    assert sub.history_.epochs == 30  # each member's 135 rows: 2 batches per epoch
+    one = hg.AutoencoderDetector(n_models=1, epochs=4, min_steps=60, patience=100, random_state=0).fit(small)
+    assert one.history_.epochs == 20  # one model, trained by hg.fit
+    with pytest.raises(hg.InvalidInputError, match="min_steps"):
+        hg.AutoencoderDetector(min_steps=0).fit(small)
 
 
 def test_fixed_fpr_holds_on_new_normal_rows(thyroid):
