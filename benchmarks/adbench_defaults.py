@@ -189,25 +189,22 @@ CANDIDATES = {
 }
 
 
-def budget_in_steps(params: dict, n_rows: int) -> dict:
-    """The estimator's parameters for a candidate's budget options: ``min_steps`` raises ``epochs``
-    so that the run may take at least that many optimizer steps (only small sets change; what the
-    estimator's own ``min_steps``, added after these candidates, does: the same epochs), with
-    ``scale_patience`` the patience in the same ratio; ``min_batches`` lowers ``batch_size`` so
-    that an epoch has at least that many batches. The steps per epoch follow the estimator's own
-    split: 10 % of the ``n_rows`` held out for early stopping, batches of ``batch_size``."""
-    params = dict(params)
-    min_steps, scale = params.pop("min_steps", None), params.pop("scale_patience", False)
-    min_batches = params.pop("min_batches", None)
+def budget_options(params: dict, n_rows: int) -> dict:
+    """The estimator's parameters for a candidate: ``min_steps`` is the estimator's own (off for
+    candidates that do not set it: every candidate scored before it existed had none); two
+    options exist for candidates only: ``scale_patience`` raises the patience in the ratio that
+    ``min_steps`` raises the epochs, and ``min_batches`` lowers ``batch_size`` so that an epoch
+    has at least that many batches. Steps per epoch follow the estimator's split: 10 % of the
+    ``n_rows`` held out for early stopping."""
+    params = {"min_steps": None, **params}
+    scale, min_batches = params.pop("scale_patience", False), params.pop("min_batches", None)
     n_train = n_rows - int(round(0.1 * n_rows))
     if min_batches:
         params["batch_size"] = min(params.get("batch_size", 128), max(1, math.ceil(n_train / min_batches)))
-    if min_steps:
+    if scale and params["min_steps"]:
         steps = math.ceil(n_train / params.get("batch_size", 128))
-        epochs = max(params["epochs"], math.ceil(min_steps / steps))
-        if scale:
-            params["patience"] = math.ceil(params["patience"] * epochs / params["epochs"])
-        params["epochs"] = epochs
+        raised = max(params["epochs"], math.ceil(params["min_steps"] / steps))
+        params["patience"] = math.ceil(params["patience"] * raised / params["epochs"])
     return params
 
 
@@ -245,9 +242,7 @@ def run_one(job):
                 **params,
                 "corruption": hg.create_corruption(*params["corruption"][:1], **params["corruption"][1]),
             }
-        # the budget as the candidate gives it (the estimator's own step budget, min_steps=200
-        # since 2026-12-01, stays off: every candidate scored before it had none)
-        est = hg.AutoencoderDetector(random_state=seed, min_steps=None, **budget_in_steps(params, len(ds.x_train)))
+        est = hg.AutoencoderDetector(random_state=seed, **budget_options(params, len(ds.x_train)))
     start = time.perf_counter()
     est.fit(ds.x_train)
     seconds = time.perf_counter() - start
