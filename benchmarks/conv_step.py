@@ -37,7 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 import torch.nn.functional as F
-from common import write_json
+from common import run_times, write_json
 from speed import NOISE, paired_run
 from torch import nn
 
@@ -48,20 +48,15 @@ CL = torch.channels_last
 
 
 def timed_us(fn, calls: int = 200, repeats: int = 7) -> float:
-    """Median over ``repeats`` blocks of ``calls`` calls, in microseconds per call."""
+    """Median over ``repeats`` blocks of ``calls`` calls (after 20 warm-up calls), in us per call."""
     for _ in range(20):
         fn()
-    blocks = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        blocks.append((time.perf_counter() - start) / calls * 1e6)
-    return statistics.median(blocks)
+    blocks = run_times(lambda: [fn() for _ in range(calls)], repeats)
+    return statistics.median(blocks) / calls * 1e6
 
 
 def model_layers():
-    """hg.fit's conv model in channels-last, its five convolutions and each one's input (a real
+    """The five convolutions of hg.fit's conv model in channels-last and each one's input (a real
     batch through the model, ReLUs between)."""
     model = hg.create_model("conv", input_shape=(1, 28, 28), seed=0).to(memory_format=CL)
     layers = [model.encoder[0], model.encoder[2], model.decoder[0], model.decoder[2], model.decoder[4]]
@@ -71,7 +66,7 @@ def model_layers():
         for i, layer in enumerate(layers):
             inputs.append(x.clone().requires_grad_(i > 0))  # the first layer's input needs no gradient
             x = layer(x) if i == 4 else F.relu(layer(x))
-    return model, layers, inputs
+    return layers, inputs
 
 
 def fwd_bwd(layer, x):
@@ -283,7 +278,7 @@ def main():
         return
     x_train = hg.datasets.load("fashion-mnist").x_train[: 200 * B]
     result = {"batch_size": B, "threads": torch.get_num_threads(), "step": part_step(x_train, args.rounds)}
-    _, layers, inputs = model_layers()
+    layers, inputs = model_layers()
     result["layers"] = part_layers(layers, inputs, statistics.median(result["step"]["hourglass_ms"]))
     result["bias"] = part_bias(layers, inputs)
     result["alternatives"] = part_alternatives(layers, inputs)
