@@ -14,12 +14,23 @@ in one run, each figure the median of repeated timings:
 - ``bias_after``: each strided layer fwd + bwd with the bias added after a bias-free convolution
   (so autograd's bias gradient is the sum), against torch's layer;
 - ``native``: each layer with oneDNN switched off (``torch.backends.mkldnn.flags``: ATen's im2col
-  kernels);
+  kernels); ``nchw``: in torch's default memory format instead of channels-last; ``fp32_bf16``:
+  with oneDNN allowed bf16 arithmetic in float32 convolutions (``torch.backends.mkldnn.conv.
+  fp32_precision = "bf16"``), and how much the output changes;
 - ``subpixel``: the decoder's tail (ConvTranspose 8->16, ReLU, Conv 16->1) rewritten exactly as
   matrix products on the four output phases of the stride-2 layer, against hourglass's layers;
+- ``upsampling``: the step's three stride-2 transposed convolutions (layer 1's input gradient,
+  layers 2 and 3 forward), which oneDNN runs with its strided kernels, against two exact stride-1
+  forms: a convolution over the input with zeros inserted between pixels, and one 2x2 convolution
+  to the four output phases, interleaved (with its phase weight prebuilt, and built per call as a
+  training step would); forward kernels only;
+- ``phase_step``: hg.fit with those three layers in the phase form (as ``torch.autograd.Function``
+  layers: the phase-form forward or input gradient, torch's weight gradient, the bias gradient as
+  a sum) against hourglass's layers, paired epochs, and their largest gradient difference;
 - ``threads``: a batch-32 step on two threads against two half-batches on one thread each (Python
-  threads; torch releases the GIL inside its kernels) and against one thread, each in its own
-  process.
+  threads; torch releases the GIL inside its kernels), against one thread, and on two threads
+  with OpenMP's threads spinning (``OMP_WAIT_POLICY=ACTIVE``) or sleeping (``PASSIVE``) between
+  kernels, each in its own process.
 
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/conv_step.py
 
@@ -29,6 +40,8 @@ Prints each part; writes benchmarks/results/conv_step.json.
 from __future__ import annotations
 
 import argparse
+import copy
+import os
 import statistics
 import subprocess
 import sys
@@ -49,10 +62,14 @@ CL = torch.channels_last
 
 def timed_us(fn, calls: int = 200, repeats: int = 7) -> float:
     """Median over ``repeats`` blocks of ``calls`` calls (after 20 warm-up calls), in us per call."""
+
+    def block():
+        for _ in range(calls):
+            fn()  # each result freed before the next call, as in a training step
+
     for _ in range(20):
         fn()
-    blocks = run_times(lambda: [fn() for _ in range(calls)], repeats)
-    return statistics.median(blocks) / calls * 1e6
+    return statistics.median(run_times(block, repeats)) / calls * 1e6
 
 
 def model_layers():
@@ -143,6 +160,22 @@ class BiasAfter(nn.Module):
         return y.add_(m.bias.view(1, -1, 1, 1))
 
 
+def bf16_math(layer, x, torch_layer):
+    """fwd + bwd with oneDNN allowed bf16 arithmetic inside float32 convolutions (torch's public
+    ``torch.backends.mkldnn.conv.fp32_precision``), and how much that changes the output."""
+    conv = torch.backends.mkldnn.conv
+    before = conv.fp32_precision
+    with torch.no_grad():
+        reference = layer(x)
+    try:
+        conv.fp32_precision = "bf16"
+        with torch.no_grad():
+            difference = (layer(x) - reference).abs().max().item()
+        return timed_us(torch_layer), difference
+    finally:
+        conv.fp32_precision = before
+
+
 def part_alternatives(layers, inputs):
     rows = []
     for i, (layer, x) in enumerate(zip(layers, inputs)):
@@ -152,8 +185,12 @@ def part_alternatives(layers, inputs):
             row["bias_after_us"] = timed_us(fwd_bwd(BiasAfter(layer), x))
         with torch.backends.mkldnn.flags(enabled=False):
             row["native_us"] = timed_us(torch_layer)
+        plain = copy.deepcopy(layer).to(memory_format=torch.contiguous_format)
+        row["nchw_us"] = timed_us(fwd_bwd(plain, x.detach().contiguous().requires_grad_(x.requires_grad)))
+        row["fp32_bf16_us"], row["fp32_bf16_max_difference"] = bf16_math(layer, x, torch_layer)
         rows.append(row)
-        print(f"layer {i} fwd + bwd: " + ", ".join(f"{k[:-3]} {v:.0f} us" for k, v in row.items() if k != "layer"))
+        timings = ", ".join(f"{k[:-3]} {v:.0f} us" for k, v in row.items() if k.endswith("_us"))
+        print(f"layer {i} fwd + bwd: {timings} (bf16 math changes the output by {row['fp32_bf16_max_difference']:.1e})")
     return rows
 
 
@@ -221,6 +258,152 @@ def part_subpixel(layers, inputs):
     return {"hourglass_us": ours, "subpixel_us": sub, "max_abs_difference": error}
 
 
+def upsample_zeros(x, w, b):
+    """conv_transpose2d(x, w, b, stride 2, padding 1, output_padding 1) as a stride-1 convolution
+    over x with a zero between neighbouring pixels (input pixel i at 2i + 1)."""
+    n, c, h, wd = x.shape
+    z = x.new_zeros((n, 2 * h + 2, 2 * wd + 2, c)).permute(0, 3, 1, 2)  # channels-last
+    z[:, :, 1 : 2 * h : 2, 1 : 2 * wd : 2] = x
+    return F.conv2d(z, w.flip(2, 3).transpose(0, 1).contiguous(memory_format=CL), b)
+
+
+def phase_weight(w):
+    """(c_in, c_out, 3, 3) transposed-conv weight -> (4 c_out, c_in, 2, 2) stride-1 conv weight whose
+    output channels are the four output phases (phase y, phase x, c_out), read through TAP."""
+    c_in, c_out = w.shape[:2]
+    taps = F.pad(w, (0, 1, 0, 1))[:, :, TAP[:, None, :, None], TAP[None, :, None, :]]
+    return taps.permute(2, 3, 1, 0, 4, 5).reshape(4 * c_out, c_in, 2, 2).contiguous(memory_format=CL)
+
+
+def upsample_phases(x, w4, b):
+    """The same as one stride-1 2x2 convolution to the four phases, interleaved into the output."""
+    n, _, h, wd = x.shape
+    c_out = w4.shape[0] // 4
+    y = F.conv2d(F.pad(x, (0, 1, 0, 1)), w4, None if b is None else b.repeat(4)).permute(0, 2, 3, 1)
+    y = y.reshape(n, h, wd, 2, 2, c_out).transpose(2, 3).reshape(n, 2 * h, 2 * wd, c_out)
+    return y.permute(0, 3, 1, 2)
+
+
+def part_upsampling(layers, inputs):
+    """The three stride-2 transposed convolutions of a step (layer 1's input gradient, layers 2 and
+    3 forward: oneDNN's strided kernels) computed three exact ways, forward kernels only."""
+    grad1 = torch.randn_like(layers[1](inputs[1])).detach()
+    passes = {
+        "layer 1 input gradient": (grad1, layers[1].weight.detach(), None),
+        "layer 2 forward": (inputs[2].detach(), layers[2].weight.detach(), layers[2].bias.detach()),
+        "layer 3 forward": (inputs[3].detach(), layers[3].weight.detach(), layers[3].bias.detach()),
+    }
+    rows = []
+    for name, (x, w, b) in passes.items():
+        w4 = phase_weight(w)
+        ways = {
+            "torch": lambda x=x, w=w, b=b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1),
+            "zeros": lambda x=x, w=w, b=b: upsample_zeros(x, w, b),
+            "phases": lambda x=x, w4=w4, b=b: upsample_phases(x, w4, b),
+            "phases_with_weight": lambda x=x, w=w, b=b: upsample_phases(x, phase_weight(w), b),
+        }
+        with torch.no_grad():
+            reference = ways["torch"]()
+            error = max((ways[k]() - reference).abs().max().item() for k in ("zeros", "phases"))
+            row = {"pass": name, **{f"{k}_us": timed_us(f) for k, f in ways.items()}, "max_abs_difference": error}
+        rows.append(row)
+        print(f"{name}: " + ", ".join(f"{k[:-3]} {v:.0f} us" for k, v in row.items() if k.endswith("_us")))
+    return rows
+
+
+class _PhaseUpsample(torch.autograd.Function):
+    """ConvTranspose2d(3, stride 2, padding 1, output_padding 1) with the phase-form forward and
+    torch's own backward (its input and weight gradients, the bias gradient as a sum)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        return upsample_phases(x, phase_weight(w), b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        grad = grad.contiguous(memory_format=CL)
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gx, gw, _ = torch.ops.aten.convolution_backward(
+            grad, x, w, None, [2, 2], [1, 1], [1, 1], True, [1, 1], 1, [need_x, need_w, False]
+        )
+        return gx, gw, grad.sum((0, 2, 3)) if need_b else None
+
+
+class _PhaseDownsample(torch.autograd.Function):
+    """Conv2d(3, stride 2, padding 1) whose input gradient (a stride-2 transposed convolution) is
+    computed in the phase form."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        return F.conv2d(x, w, b, 2, 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        grad = grad.contiguous(memory_format=CL)
+        need_x, need_w, need_b = ctx.needs_input_grad
+        gw = torch.ops.aten.convolution_backward(
+            grad, x, w, None, [2, 2], [1, 1], [1, 1], False, [0, 0], 1, [False, need_w, False]
+        )[1]
+        gx = upsample_phases(grad, phase_weight(w), None) if need_x else None
+        return gx, gw, grad.sum((0, 2, 3)) if need_b else None
+
+
+class PhaseUpsample(nn.ConvTranspose2d):
+    def forward(self, x):
+        return _PhaseUpsample.apply(x, self.weight, self.bias) if torch.is_grad_enabled() else super().forward(x)
+
+
+class PhaseDownsample(nn.Conv2d):
+    def forward(self, x):
+        training = torch.is_grad_enabled() and x.requires_grad
+        return _PhaseDownsample.apply(x, self.weight, self.bias) if training else super().forward(x)
+
+
+def phase_model(seed):
+    """hourglass's conv model with layers 1, 2 and 3 in the phase form (same parameters)."""
+    model = hg.create_model("conv", input_shape=(1, 28, 28), seed=seed)
+    model.encoder[2].__class__ = PhaseDownsample
+    model.decoder[0].__class__ = PhaseUpsample
+    model.decoder[2].__class__ = PhaseUpsample
+    return model
+
+
+def part_phase_step(x_train, rounds):
+    """ms per step of hg.fit with torch's layers and with the phase-form layers (same seeds,
+    epochs alternating); checks first that both give the same output and gradients."""
+    ours, phases = hg.create_model("conv", input_shape=(1, 28, 28), seed=0), phase_model(0)
+    x = torch.from_numpy(x_train[:B])
+    grad = torch.randn(B, 1, 28, 28)
+    for model in (ours, phases):
+        model.to(memory_format=CL)(x.contiguous(memory_format=CL)).backward(grad)
+    error = max((a.grad - b.grad).abs().max().item() for a, b in zip(ours.parameters(), phases.parameters()))
+    steps = len(x_train) // B
+    ms = {"torch": [], "phases": []}
+    losses = {"torch": [], "phases": []}
+    for seed in range(rounds):
+        for name, model in (
+            ("torch", hg.create_model("conv", input_shape=(1, 28, 28), seed=seed)),
+            ("phases", phase_model(seed)),
+        ):
+            history = hg.fit(
+                model, x_train, corruption=hg.GaussianNoise(NOISE, clip=(0, 1)), epochs=2, batch_size=B,
+                loss="mse", seed=seed, progress=False,
+            )  # fmt: skip
+            ms[name].append(history.epoch_seconds[-1] / steps * 1e3)
+            losses[name].append(history.train_loss[-1])
+    ratios = [a / b for a, b in zip(ms["torch"], ms["phases"])]
+    print(
+        f"phase-form layers in hg.fit: {statistics.median(ms['phases']):.2f} ms per step against "
+        f"{statistics.median(ms['torch']):.2f} ms (paired median {statistics.median(ratios):.3f}x, "
+        f"{min(ratios):.2f}-{max(ratios):.2f}); largest gradient difference {error:.1e}"
+    )
+    return {"ms_per_step": ms, "train_loss": losses, "paired_ratios": ratios, "max_gradient_difference": error}
+
+
 def thread_step(mode: str, steps: int) -> float:
     """ms per step of forward + backward + Adam at batch 32 (run in a child process)."""
     torch.set_num_threads(2 if mode == "two threads" else 1)
@@ -252,16 +435,25 @@ def thread_step(mode: str, steps: int) -> float:
     return (time.perf_counter() - start) / steps * 1e3
 
 
+# label: (the child's mode, what its environment adds: OpenMP's wait policy is read at start-up)
+THREAD_MODES = {
+    "two threads": ("two threads", {}),
+    "two half-batches": ("two half-batches", {}),
+    "one thread": ("one thread", {}),
+    "two threads, OMP_WAIT_POLICY=ACTIVE": ("two threads", {"OMP_WAIT_POLICY": "ACTIVE"}),
+    "two threads, OMP_WAIT_POLICY=PASSIVE": ("two threads", {"OMP_WAIT_POLICY": "PASSIVE"}),
+}
+
+
 def part_threads(rounds, steps):
-    modes = ["two threads", "two half-batches", "one thread"]
-    ms = {m: [] for m in modes}
+    ms = {label: [] for label in THREAD_MODES}
     for _ in range(rounds):
-        for m in modes:
+        for label, (mode, env) in THREAD_MODES.items():
             out = subprocess.run(
-                [sys.executable, __file__, "--thread-child", m, "--steps", str(steps)],
-                capture_output=True, text=True, check=True,
+                [sys.executable, __file__, "--thread-child", mode, "--steps", str(steps)],
+                capture_output=True, text=True, check=True, env={**os.environ, **env},
             )  # fmt: skip
-            ms[m].append(float(out.stdout.strip().splitlines()[-1]))
+            ms[label].append(float(out.stdout.strip().splitlines()[-1]))
     print("threads: " + ", ".join(f"{m} {statistics.median(v):.2f} ms" for m, v in ms.items()))
     return {m: {"ms_per_step": v, "median": statistics.median(v)} for m, v in ms.items()}
 
@@ -283,6 +475,8 @@ def main():
     result["bias"] = part_bias(layers, inputs)
     result["alternatives"] = part_alternatives(layers, inputs)
     result["subpixel"] = part_subpixel(layers, inputs)
+    result["upsampling"] = part_upsampling(layers, inputs)
+    result["phase_step"] = part_phase_step(x_train, 2 * args.rounds)
     result["two_threads"] = part_threads(args.rounds, args.steps)
     write_json("conv_step", {"benchmark": "conv_step", "protocol": __doc__, **result}, args.out)
 
