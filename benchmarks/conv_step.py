@@ -283,8 +283,8 @@ PHASE_TAPS = phase_taps()
 
 def phase_weight(w):
     """(c_in, c_out, 3, 3) transposed-conv weight -> (4 c_out, c_in, 2, 2) stride-1 conv weight whose
-    output channels are the four output phases (phase y, phase x, c_out): one matrix product, the
-    cheapest build measured (an indexed gather took 2-3x as long)."""
+    output channels are the four output phases (phase y, phase x, c_out), as one matrix product
+    (training rebuilds it every step, so it is kept cheap)."""
     c_in, c_out = w.shape[:2]
     taps = (w.reshape(c_in * c_out, 9) @ PHASE_TAPS).view(c_in, c_out, 2, 2, 2, 2)
     return taps.permute(2, 3, 1, 0, 4, 5).reshape(4 * c_out, c_in, 2, 2).contiguous(memory_format=CL)
