@@ -8,7 +8,8 @@ in one run, each figure the median of repeated timings:
 - ``step``: ms per step of the typical loop (as in speed.py) and of hg.fit, 200-step epochs on real
   Fashion-MNIST rows, interleaved in rounds; the step hg.fit would need for 2x;
 - ``layers``: forward and forward + backward of each convolution of hg.fit's model (channels-last,
-  as hg.fit runs it), their sum and share of hg.fit's step;
+  as hg.fit runs it; the gradients returned as in a step, not added to an input's ``.grad``),
+  their sum and share of hg.fit's step;
 - ``bias``: each strided layer's convolution backward with and without its bias gradient, and that
   gradient as a plain sum (oneDNN's own bias gradient is the slow part);
 - ``bias_after``: each strided layer fwd + bwd with the bias added after a bias-free convolution
@@ -30,7 +31,17 @@ in one run, each figure the median of repeated timings:
 - ``threads``: a batch-32 step on two threads against two half-batches on one thread each (Python
   threads; torch releases the GIL inside its kernels), against one thread, and on two threads
   with OpenMP's threads spinning (``OMP_WAIT_POLICY=ACTIVE``) or sleeping (``PASSIVE``) between
-  kernels, each in its own process.
+  kernels, each in its own process;
+- ``matmul``: every layer as matrix products on the channels-last memory (im2col for the strided
+  convolutions, the phase form for the transposed ones, per-tap products over shifted windows for
+  the output layer), forward and a hand-written backward without autograd, against the layer's
+  forward + backward in ``layers``, and the largest difference in output or gradients;
+- ``kernels``: how much of each layer's fwd + bwd and of the whole two-thread step is oneDNN's
+  kernels: in a child process, blocks of calls alternate between timed and run under oneDNN's
+  verbose mode (``torch.backends.mkldnn.verbose``), in which oneDNN times every primitive it
+  executes (the kernel and its threads, nothing around it);
+- ``call_cost``: each strided layer's forward and backward call on a 1 x c x 4 x 4 input (the
+  per-call cost that does not grow with the batch), against a 16 x 16 matrix product.
 
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/conv_step.py
 
@@ -41,6 +52,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import itertools
 import os
 import statistics
@@ -88,8 +100,11 @@ def model_layers():
 
 
 def fwd_bwd(layer, x):
+    """Forward and backward as in a step: gradients returned, not added to earlier ones (in the step,
+    an input's gradient goes on to the layer before; ``.backward()`` would add it to ``x.grad``)."""
     grad = torch.randn_like(layer(x))
-    return lambda: layer(x).backward(grad)
+    wrt = ([x] if x.requires_grad else []) + [p for p in layer.parameters() if p.requires_grad]
+    return lambda: torch.autograd.grad(layer(x), wrt, grad)
 
 
 def part_step(x_train, rounds):
@@ -419,8 +434,199 @@ def part_phase_step(x_train, rounds):
     return {"ms_per_step": ms, "train_loss": losses, "paired_ratios": ratios, "max_gradient_difference": error}
 
 
-def thread_step(mode: str, steps: int) -> float:
-    """ms per step of forward + backward + Adam at batch 32 (run in a child process)."""
+# Each layer as matrix products on NHWC tensors (channels-last memory read as N, H, W, C), forward
+# and a hand-written backward, no autograd: the strided convolutions through im2col, the transposed
+# ones in the phase form (rows: shift y, shift x, c_in; columns: phase y, phase x, c_out), the
+# output layer as per-tap products summed over shifted windows.
+def mm_conv(x, w, b):
+    n, h, wd, c = x.shape
+    ho, wo = (h + 1) // 2, (wd + 1) // 2
+    xp = F.pad(x, (0, 0, 1, 1, 1, 1))
+    s = xp.stride()
+    cols = xp.as_strided((n, ho, wo, 3, 3, c), (s[0], 2 * s[1], 2 * s[2], s[1], s[2], 1)).reshape(-1, 9 * c)
+    wm = w.permute(2, 3, 1, 0).reshape(9 * c, -1)
+    y = torch.addmm(b, cols, wm).view(n, ho, wo, -1)
+
+    def backward(gy, need_x):
+        g = gy.reshape(-1, w.shape[0])
+        gw, gx = (cols.t() @ g).view(3, 3, c, -1).permute(3, 2, 0, 1), None
+        if need_x:
+            gc = (g @ wm.t()).view(n, ho, wo, 3, 3, c)
+            gxp = gy.new_zeros(n, h + 2, wd + 2, c)
+            for ky, kx in itertools.product(range(3), repeat=2):
+                gxp[:, ky : ky + 2 * ho : 2, kx : kx + 2 * wo : 2].add_(gc[:, :, :, ky, kx])
+            gx = gxp[:, 1 : h + 1, 1 : wd + 1]
+        return gx, gw, g.sum(0)
+
+    return y, backward
+
+
+def mm_phase_weight(w):
+    """``subpixel_weight(w)`` (equal to it), built as one product with PHASE_TAPS, so that its
+    gradient is one product with the transpose."""
+    c_in, c_out = w.shape[:2]
+    taps = (w.reshape(c_in * c_out, 9) @ PHASE_TAPS).view(c_in, c_out, 2, 2, 2, 2)
+    return taps.permute(4, 5, 0, 2, 3, 1).reshape(4 * c_in, 4 * c_out)
+
+
+def mm_transposed(x, w, b):
+    n, h, wd, c = x.shape
+    o, wp = w.shape[1], mm_phase_weight(w)
+    xp = F.pad(x, (0, 0, 0, 1, 0, 1))
+    s = xp.stride()
+    cols = xp.as_strided((n, h, wd, 2, 2, c), (s[0], s[1], s[2], s[1], s[2], 1)).reshape(-1, 4 * c)
+    y = torch.addmm(b.repeat(4), cols, wp).view(n, h, wd, 2, 2, o).transpose(2, 3).reshape(n, 2 * h, 2 * wd, o)
+
+    def backward(gy, need_x):
+        g4 = gy.view(n, h, 2, wd, 2, o).transpose(2, 3).reshape(-1, 4 * o)
+        taps = (cols.t() @ g4).view(2, 2, c, 2, 2, o).permute(2, 5, 3, 4, 0, 1).reshape(c * o, 16)
+        gw, gx = (taps @ PHASE_TAPS.t()).view(c, o, 3, 3), None
+        if need_x:
+            gc = (g4 @ wp.t()).view(n, h, wd, 2, 2, c)
+            gxp = gy.new_zeros(n, h + 1, wd + 1, c)
+            for dy, dx in itertools.product(range(2), repeat=2):
+                gxp[:, dy : dy + h, dx : dx + wd].add_(gc[:, :, :, dy, dx])
+            gx = gxp[:, :h, :wd]
+        return gx, gw, g4.view(-1, 4, o).sum((0, 1))
+
+    return y, backward
+
+
+def mm_output(x, v, b):
+    n, h, wd, c = x.shape
+    vm = v.view(c, 9)
+    taps = F.pad((vm.t() @ x.reshape(-1, c).t()).view(9, n, h, wd), (1, 1, 1, 1))
+    y = b.expand(n, h, wd).clone()
+    for k, (ky, kx) in enumerate(itertools.product(range(3), repeat=2)):
+        y.add_(taps[k, :, ky : ky + h, kx : kx + wd])
+
+    def backward(gy, need_x):
+        gp = F.pad(gy, (1, 1, 1, 1))
+        shifted = [gp[:, 2 - ky : 2 - ky + h, 2 - kx : 2 - kx + wd] for ky, kx in itertools.product(range(3), repeat=2)]
+        gt = torch.stack(shifted).view(9, -1)
+        gx = (gt.t() @ vm.t()).view(n, h, wd, c) if need_x else None
+        return gx, (gt @ x.reshape(-1, c)).t().reshape(1, c, 3, 3), gy.sum().view(1)
+
+    return y.unsqueeze(-1), backward
+
+
+def mm_row(i, layer, x, torch_us):
+    """One layer's matrix-product fwd + bwd time, and its largest difference from torch's."""
+    form = mm_output if i == 4 else mm_transposed if isinstance(layer, nn.ConvTranspose2d) else mm_conv
+    w, b, xn = layer.weight.detach(), layer.bias.detach(), x.detach().permute(0, 2, 3, 1)
+    y = layer(x)
+    grad = torch.randn_like(y)
+    want = torch.autograd.grad(y, ([x] if i > 0 else []) + [layer.weight, layer.bias], grad)
+    gn = grad.permute(0, 2, 3, 1)
+    gn = gn[..., 0] if i == 4 else gn  # the output layer's gradient as (n, h, w)
+    got_y, backward = form(xn, w, b)
+    got = backward(gn, i > 0)
+    refs = [y.permute(0, 2, 3, 1)] + ([want[0].permute(0, 2, 3, 1)] if i > 0 else []) + list(want[-2:])
+    outs = [got_y] + ([got[0]] if i > 0 else []) + list(got[1:])
+    error = max((a - r).abs().max().item() for a, r in zip(outs, refs))
+    ours = timed_us(lambda: form(xn, w, b)[1](gn, i > 0))
+    print(f"matrix products, layer {i}: {ours:.0f} us against torch's {torch_us:.0f} us (max difference {error:.1e})")
+    return {"layer": i, "matmul_us": ours, "torch_us": torch_us, "max_abs_difference": error}
+
+
+def part_matmul(layers, inputs, layer_rows):
+    rows = [
+        mm_row(i, *pair, r["forward_backward_us"]) for i, (pair, r) in enumerate(zip(zip(layers, inputs), layer_rows))
+    ]
+    print(
+        f"matrix products: {sum(r['matmul_us'] for r in rows):.0f} us against {sum(r['torch_us'] for r in rows):.0f} us"
+    )
+    return rows
+
+
+def kernel_child(calls: int, repeats: int):
+    """Each layer's fwd + bwd and the whole step, in alternating blocks: one timed, the next with
+    oneDNN's verbose mode on (``torch.backends.mkldnn.verbose``), under which oneDNN times every
+    primitive it executes and prints it to stdout, after a marker naming the block."""
+    libc = ctypes.CDLL(None)
+    layers, inputs = model_layers()
+    step, batches = make_step("two threads")
+    blocks = [(f"layer {i}", fwd_bwd(layer, x)) for i, (layer, x) in enumerate(zip(layers, inputs))]
+    cycle = itertools.cycle(batches)
+    blocks.append(("step", lambda: step(next(cycle))))
+    for name, fn in blocks:
+        for _ in range(20):
+            fn()
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            print(f"hourglass,{name},{(time.perf_counter() - start) / calls * 1e6}", flush=True)
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+                for _ in range(calls):
+                    fn()
+            libc.fflush(None)  # oneDNN writes through C's stdout: its lines before the next marker
+
+
+# oneDNN's verbose line: onednn_verbose,v1,primitive,exec,cpu,<kind>,<implementation>,<propagation>,
+# <memory formats>,<attributes>,<algorithm>,<problem>,<ms>
+def kernel_blocks(text: str, calls: int) -> dict[str, dict[str, list[float]]]:
+    """Per block name: its timed us per call, and oneDNN's execution us per call, per repeat."""
+    blocks: dict[str, dict[str, list[float]]] = {}
+    for line in text.splitlines():
+        f = line.split(",")
+        if f[0] == "hourglass":
+            current = blocks.setdefault(f[1], {"call_us": [], "kernels_us": []})
+            current["call_us"].append(float(f[2]))
+            current["kernels_us"].append(0.0)
+        elif len(f) > 12 and f[2:4] == ["primitive", "exec"]:
+            current["kernels_us"][-1] += float(f[-1]) * 1e3 / calls
+    return blocks
+
+
+def part_kernels(calls, repeats):
+    out = subprocess.run(
+        [sys.executable, __file__, "--kernel-child", "--steps", str(calls), "--rounds", str(repeats)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    rows = []
+    for name, b in kernel_blocks(out.stdout, calls).items():
+        call, kernels = statistics.median(b["call_us"]), statistics.median(b["kernels_us"])
+        rows.append({"block": name, "call_us": call, "kernels_us": kernels, "repeats": b})
+    layers = rows[:-1]
+    total_call, total_kernels = sum(r["call_us"] for r in layers), sum(r["kernels_us"] for r in layers)
+    print(
+        "kernels: " + ", ".join(f"{r['block']} {r['kernels_us']:.0f} of {r['call_us']:.0f} us" for r in rows)
+        + f"; the five layers {total_kernels:.0f} of {total_call:.0f} us"
+    )  # fmt: skip
+    return {"rows": rows, "layers_call_us": total_call, "layers_kernels_us": total_kernels}
+
+
+def tiny_call_us(layer):
+    """fwd and bwd of one of the model's layers on a 1 x c x 4 x 4 input: the per-call cost
+    that does not grow with the batch."""
+    x = torch.randn(1, layer.in_channels, 4, 4).contiguous(memory_format=CL)
+    transposed = isinstance(layer, nn.ConvTranspose2d)
+    out_pad = layer.output_padding if transposed else [0, 0]
+    w, b = layer.weight.detach(), layer.bias.detach()
+    args = (w, b, layer.stride, layer.padding, layer.dilation, transposed, out_pad, 1)
+    grad = torch.randn_like(torch.ops.aten.convolution(x, *args))
+    bwd = (grad, x, w, [b.numel()], *args[2:])
+    return (
+        timed_us(lambda: torch.ops.aten.convolution(x, *args), calls=500),
+        timed_us(lambda: torch.ops.aten.convolution_backward(*bwd, [True, True, True]), calls=500),
+    )
+
+
+def part_call_cost(layers):
+    rows = []
+    for i, layer in enumerate(layers[:4]):
+        fwd, bwd = tiny_call_us(layer)
+        rows.append({"layer": i, "forward_us": fwd, "backward_us": bwd})
+    a, b = torch.randn(16, 16), torch.randn(16, 8)
+    mm = timed_us(lambda: a @ b, calls=500)
+    print("call cost (1 x c x 4 x 4): " + ", ".join(f"layer {r['layer']} fwd {r['forward_us']:.1f} bwd "
+          f"{r['backward_us']:.1f} us" for r in rows) + f"; a 16 x 16 matrix product {mm:.1f} us")  # fmt: skip
+    return {"rows": rows, "matmul_us": mm}
+
+
+def make_step(mode: str):
+    """A batch-32 step of forward + backward + Adam over hourglass's conv model, and its batches."""
     torch.set_num_threads(2 if mode == "two threads" else 1)
     x = torch.from_numpy(hg.datasets.load("fashion-mnist").x_train[: 200 * B]).contiguous(memory_format=CL)
     model = hg.create_model("conv", input_shape=(1, 28, 28), seed=0).to(memory_format=CL)
@@ -442,11 +648,17 @@ def thread_step(mode: str, steps: int) -> float:
                 p.grad = g
         opt.step()
 
-    for i in range(20):
-        step(x[i * B : (i + 1) * B])
+    return step, x.split(B)
+
+
+def thread_step(mode: str, steps: int) -> float:
+    """ms per step (run in a child process: the thread count and OpenMP's settings are per process)."""
+    step, batches = make_step(mode)
+    for xb in batches[:20]:
+        step(xb)
     start = time.perf_counter()
     for i in range(steps):
-        step(x[(i % 200) * B : (i % 200 + 1) * B])
+        step(batches[i % len(batches)])
     return (time.perf_counter() - start) / steps * 1e3
 
 
@@ -478,8 +690,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=400, help="steps per timing in the threads part")
     ap.add_argument("--thread-child", help=argparse.SUPPRESS)
+    ap.add_argument("--kernel-child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
+    if args.kernel_child:
+        kernel_child(args.steps, args.rounds)
+        return
     if args.thread_child:
         print(thread_step(args.thread_child, args.steps))
         return
@@ -493,6 +709,9 @@ def main():
     result["upsampling"] = part_upsampling(layers, inputs)
     result["phase_step"] = part_phase_step(x_train, 4 * args.rounds)
     result["two_threads"] = part_threads(args.rounds, args.steps)
+    result["matmul"] = part_matmul(layers, inputs, result["layers"]["rows"])
+    result["kernels"] = part_kernels(200, 2 * args.rounds + 1)
+    result["call_cost"] = part_call_cost(layers)
     write_json("conv_step", {"benchmark": "conv_step", "protocol": __doc__, **result}, args.out)
 
 
