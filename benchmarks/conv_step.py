@@ -35,7 +35,11 @@ in one run, each figure the median of repeated timings:
 - ``matmul``: every layer as matrix products on the channels-last memory (im2col for the strided
   convolutions, the phase form for the transposed ones, per-tap products over shifted windows for
   the output layer), forward and a hand-written backward without autograd, against the layer's
-  forward + backward in ``layers``, and the largest difference in output or gradients;
+  forward + backward as in ``layers`` (timed in turn), and the largest difference in output or
+  gradients;
+- ``written_out``: the step (as in ``threads``, two threads) with its gradients written out by hand
+  instead of autograd (in-place ReLUs, their masks applied in place, the biases' gradients as
+  sums), blocks of 200 steps alternating, and the largest gradient difference;
 - ``kernels``: how much of each layer's fwd + bwd and of the whole two-thread step is oneDNN's
   kernels: in a child process, blocks of calls alternate between timed and run under oneDNN's
   verbose mode (``torch.backends.mkldnn.verbose``), in which oneDNN times every primitive it
@@ -510,8 +514,9 @@ def mm_output(x, v, b):
     return y.unsqueeze(-1), backward
 
 
-def mm_row(i, layer, x, torch_us):
-    """One layer's matrix-product fwd + bwd time, and its largest difference from torch's."""
+def mm_row(i, layer, x):
+    """One layer's matrix-product fwd + bwd time against torch's (timed in turn, three times each),
+    and its largest difference from torch's results."""
     form = mm_output if i == 4 else mm_transposed if isinstance(layer, nn.ConvTranspose2d) else mm_conv
     w, b, xn = layer.weight.detach(), layer.bias.detach(), x.detach().permute(0, 2, 3, 1)
     y = layer(x)
@@ -524,19 +529,45 @@ def mm_row(i, layer, x, torch_us):
     refs = [y.permute(0, 2, 3, 1)] + ([want[0].permute(0, 2, 3, 1)] if i > 0 else []) + list(want[-2:])
     outs = [got_y] + ([got[0]] if i > 0 else []) + list(got[1:])
     error = max((a - r).abs().max().item() for a, r in zip(outs, refs))
-    ours = timed_us(lambda: form(xn, w, b)[1](gn, i > 0))
+    pairs = [(timed_us(fwd_bwd(layer, x)), timed_us(lambda: form(xn, w, b)[1](gn, i > 0))) for _ in range(3)]
+    torch_us, ours = (statistics.median(t) for t in zip(*pairs))
     print(f"matrix products, layer {i}: {ours:.0f} us against torch's {torch_us:.0f} us (max difference {error:.1e})")
     return {"layer": i, "matmul_us": ours, "torch_us": torch_us, "max_abs_difference": error}
 
 
-def part_matmul(layers, inputs, layer_rows):
-    rows = [
-        mm_row(i, *pair, r["forward_backward_us"]) for i, (pair, r) in enumerate(zip(zip(layers, inputs), layer_rows))
-    ]
+def part_matmul(layers, inputs):
+    rows = [mm_row(i, layer, x) for i, (layer, x) in enumerate(zip(layers, inputs))]
     print(
         f"matrix products: {sum(r['matmul_us'] for r in rows):.0f} us against {sum(r['torch_us'] for r in rows):.0f} us"
     )
     return rows
+
+
+def part_written_out(rounds):
+    """The step through autograd against the same step written out (``written_out_grads``), blocks
+    of 200 steps alternating in this process, each on its own copy of the model."""
+    ms = {mode: [] for mode in ("two threads", "written out")}
+    steps = {mode: make_step(mode) for mode in ms}
+    for step, batches in steps.values():
+        for xb in batches[:20]:
+            step(xb)
+    for _ in range(rounds):
+        for mode, (step, batches) in steps.items():
+            start = time.perf_counter()
+            for xb in batches:
+                step(xb)
+            ms[mode].append((time.perf_counter() - start) / len(batches) * 1e3)
+    model = hg.create_model("conv", input_shape=(1, 28, 28), seed=0).to(memory_format=CL)
+    xb = steps["written out"][1][0]
+    want = torch.autograd.grad(F.mse_loss(model(xb), xb), list(model.parameters()))
+    error = max((a - b).abs().max().item() for a, b in zip(written_out_grads(model, xb, xb), want))
+    ratios = [a / b for a, b in zip(ms["two threads"], ms["written out"])]
+    print(
+        f"written out: {statistics.median(ms['written out']):.2f} ms per step against autograd's "
+        f"{statistics.median(ms['two threads']):.2f} ms (paired median {statistics.median(ratios):.3f}x, "
+        f"{min(ratios):.2f}-{max(ratios):.2f}); largest gradient difference {error:.1e}"
+    )
+    return {"ms_per_step": ms, "paired_ratios": ratios, "max_gradient_difference": error}
 
 
 def kernel_child(calls: int, repeats: int):
@@ -625,9 +656,42 @@ def part_call_cost(layers):
     return {"rows": rows, "matmul_us": mm}
 
 
+@torch.no_grad()
+def written_out_grads(model, inp, target):
+    """The conv model's gradients (this script's layer shapes) for the MSE of its output, without
+    autograd: its layers' forward passes with in-place ReLUs, then each layer's
+    ``convolution_backward`` in reverse, the ReLU masks applied in place and each bias gradient as
+    a sum (oneDNN's own is slower)."""
+    e0, e2 = model.encoder[0], model.encoder[2]
+    d0, d2, d4 = model.decoder[0], model.decoder[2], model.decoder[4]
+    a0 = F.conv2d(inp, e0.weight, e0.bias, 2, 1).relu_()
+    a1 = F.conv2d(a0, e2.weight, e2.bias, 2, 1).relu_()
+    a2 = F.conv_transpose2d(a1, d0.weight, d0.bias, 2, 1, 1).relu_()
+    a3 = F.conv_transpose2d(a2, d2.weight, d2.bias, 2, 1, 1).relu_()
+    c, k = d4.in_channels, d4.kernel_size  # the output layer in OutputConv2d's form (depthwise, sum)
+    partial = F.conv2d(a3, d4.weight.transpose(0, 1).reshape(c, 1, *k), None, padding=d4.padding, groups=c)
+    out = partial.view(len(inp), c, 1, *partial.shape[2:]).sum(1).add_(d4.bias.view(1, 1, 1, 1)).sigmoid_()
+    g = (out - target).mul_(2.0 / out.numel()).mul_(1 - out).mul_(out).contiguous(memory_format=CL)
+    backward = torch.ops.aten.convolution_backward
+    flipped = d4.weight.flip(2, 3).transpose(0, 1)
+    gx, gf, _ = backward(g, a3, flipped, None, [1, 1], [1, 1], [1, 1], True, [0, 0], 1, [True, True, False])
+    grads = [gf.transpose(0, 1).flip(2, 3), g.sum().view(1)]
+    g = gx.masked_fill_(a3 <= 0, 0)
+    for layer, a, transposed in ((d2, a2, True), (d0, a1, True), (e2, a0, False), (e0, inp, False)):
+        out_pad = [1, 1] if transposed else [0, 0]
+        need_x = a is not inp
+        gx, gw, _ = backward(
+            g, a, layer.weight, None, [2, 2], [1, 1], [1, 1], transposed, out_pad, 1, [need_x, True, False]
+        )
+        grads[:0] = [gw, g.sum((0, 2, 3))]
+        if need_x:
+            g = gx.masked_fill_(a <= 0, 0)
+    return grads
+
+
 def make_step(mode: str):
     """A batch-32 step of forward + backward + Adam over hourglass's conv model, and its batches."""
-    torch.set_num_threads(2 if mode == "two threads" else 1)
+    torch.set_num_threads(1 if mode in ("one thread", "two half-batches") else 2)
     x = torch.from_numpy(hg.datasets.load("fashion-mnist").x_train[: 200 * B]).contiguous(memory_format=CL)
     model = hg.create_model("conv", input_shape=(1, 28, 28), seed=0).to(memory_format=CL)
     params = list(model.parameters())
@@ -636,6 +700,8 @@ def make_step(mode: str):
 
     def grads(xb):
         inp = torch.clamp(xb + NOISE * torch.randn_like(xb), 0, 1)
+        if mode == "written out":
+            return written_out_grads(model, inp, xb)
         return torch.autograd.grad(F.mse_loss(model(inp), xb), params)
 
     def step(xb):
@@ -709,7 +775,8 @@ def main():
     result["upsampling"] = part_upsampling(layers, inputs)
     result["phase_step"] = part_phase_step(x_train, 4 * args.rounds)
     result["two_threads"] = part_threads(args.rounds, args.steps)
-    result["matmul"] = part_matmul(layers, inputs, result["layers"]["rows"])
+    result["matmul"] = part_matmul(layers, inputs)
+    result["written_out"] = part_written_out(2 * args.rounds + 1)
     result["kernels"] = part_kernels(200, 2 * args.rounds + 1)
     result["call_cost"] = part_call_cost(layers)
     write_json("conv_step", {"benchmark": "conv_step", "protocol": __doc__, **result}, args.out)
