@@ -72,6 +72,7 @@ from speed import NOISE, paired_run
 from torch import nn
 
 import hourglass as hg
+from hourglass.models.layers import few_output_conv2d, few_output_conv2d_backward
 
 B = 32
 CL = torch.channels_last
@@ -222,10 +223,10 @@ TAP = torch.tensor([[1, 3], [2, 0]])
 
 def subpixel_weight(w):
     """(c_in, c_out, 3, 3) transposed-conv weight -> (4 c_in, 4 c_out): rows (shift y, shift x,
-    c_in), columns (phase y, phase x, c_out)."""
+    c_in), columns (phase y, phase x, c_out); one product with PHASE_TAPS (below), so that its
+    gradient is one product with the transpose."""
     c_in, c_out = w.shape[:2]
-    taps = F.pad(w, (0, 1, 0, 1))[:, :, TAP[:, :, None, None], TAP[None, None, :, :]]
-    return taps.permute(3, 5, 0, 2, 4, 1).reshape(4 * c_in, 4 * c_out)
+    return weight_slots(w).permute(4, 5, 0, 2, 3, 1).reshape(4 * c_in, 4 * c_out)
 
 
 def output_taps():
@@ -300,13 +301,19 @@ def phase_taps():
 PHASE_TAPS = phase_taps()
 
 
+def weight_slots(w):
+    """(c_in, c_out, 3, 3) transposed-conv weight -> (c_in, c_out, phase y, phase x, shift y,
+    shift x), zero where a slot has no tap: one matrix product with PHASE_TAPS."""
+    c_in, c_out = w.shape[:2]
+    return (w.reshape(c_in * c_out, 9) @ PHASE_TAPS).view(c_in, c_out, 2, 2, 2, 2)
+
+
 def phase_weight(w):
     """(c_in, c_out, 3, 3) transposed-conv weight -> (4 c_out, c_in, 2, 2) stride-1 conv weight whose
     output channels are the four output phases (phase y, phase x, c_out), as one matrix product
     (training rebuilds it every step, so it is kept cheap)."""
     c_in, c_out = w.shape[:2]
-    taps = (w.reshape(c_in * c_out, 9) @ PHASE_TAPS).view(c_in, c_out, 2, 2, 2, 2)
-    return taps.permute(2, 3, 1, 0, 4, 5).reshape(4 * c_out, c_in, 2, 2).contiguous(memory_format=CL)
+    return weight_slots(w).permute(2, 3, 1, 0, 4, 5).reshape(4 * c_out, c_in, 2, 2).contiguous(memory_format=CL)
 
 
 def upsample_phases(x, w4, b):
@@ -465,17 +472,9 @@ def mm_conv(x, w, b):
     return y, backward
 
 
-def mm_phase_weight(w):
-    """``subpixel_weight(w)`` (equal to it), built as one product with PHASE_TAPS, so that its
-    gradient is one product with the transpose."""
-    c_in, c_out = w.shape[:2]
-    taps = (w.reshape(c_in * c_out, 9) @ PHASE_TAPS).view(c_in, c_out, 2, 2, 2, 2)
-    return taps.permute(4, 5, 0, 2, 3, 1).reshape(4 * c_in, 4 * c_out)
-
-
 def mm_transposed(x, w, b):
     n, h, wd, c = x.shape
-    o, wp = w.shape[1], mm_phase_weight(w)
+    o, wp = w.shape[1], subpixel_weight(w)
     xp = F.pad(x, (0, 0, 0, 1, 0, 1))
     s = xp.stride()
     cols = xp.as_strided((n, h, wd, 2, 2, c), (s[0], s[1], s[2], s[1], s[2], 1)).reshape(-1, 4 * c)
@@ -668,15 +667,12 @@ def written_out_grads(model, inp, target):
     a1 = F.conv2d(a0, e2.weight, e2.bias, 2, 1).relu_()
     a2 = F.conv_transpose2d(a1, d0.weight, d0.bias, 2, 1, 1).relu_()
     a3 = F.conv_transpose2d(a2, d2.weight, d2.bias, 2, 1, 1).relu_()
-    c, k = d4.in_channels, d4.kernel_size  # the output layer in OutputConv2d's form (depthwise, sum)
-    partial = F.conv2d(a3, d4.weight.transpose(0, 1).reshape(c, 1, *k), None, padding=d4.padding, groups=c)
-    out = partial.view(len(inp), c, 1, *partial.shape[2:]).sum(1).add_(d4.bias.view(1, 1, 1, 1)).sigmoid_()
+    out = few_output_conv2d(a3, d4.weight, d4.bias, d4.padding).sigmoid_()  # OutputConv2d's form
     g = (out - target).mul_(2.0 / out.numel()).mul_(1 - out).mul_(out).contiguous(memory_format=CL)
-    backward = torch.ops.aten.convolution_backward
-    flipped = d4.weight.flip(2, 3).transpose(0, 1)
-    gx, gf, _ = backward(g, a3, flipped, None, [1, 1], [1, 1], [1, 1], True, [0, 0], 1, [True, True, False])
-    grads = [gf.transpose(0, 1).flip(2, 3), g.sum().view(1)]
+    gx, gw, _ = few_output_conv2d_backward(g, a3, d4.weight, d4.padding, (True, True, False))
+    grads = [gw, g.sum().view(1)]
     g = gx.masked_fill_(a3 <= 0, 0)
+    backward = torch.ops.aten.convolution_backward
     for layer, a, transposed in ((d2, a2, True), (d0, a1, True), (e2, a0, False), (e0, inp, False)):
         out_pad = [1, 1] if transposed else [0, 0]
         need_x = a is not inp

@@ -11,6 +11,44 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def few_output_conv2d(x, weight, bias, padding):
+    """``conv2d(x, weight, bias, padding=padding)`` (stride 1) for a few output channels, as a
+    depthwise convolution (one group per input channel) summed over the input channels."""
+    c_out, c_in, kh, kw = weight.shape
+    # Grouped weight: input channel i feeds outputs i * c_out .. i * c_out + c_out - 1.
+    grouped = weight.transpose(0, 1).reshape(c_in * c_out, 1, kh, kw)
+    partial = F.conv2d(x, grouped, None, padding=padding, groups=c_in)
+    n, _, h, w = partial.shape
+    y = partial.view(n, c_in, c_out, h, w).sum(1)
+    if bias is not None:
+        y = y + bias.view(1, c_out, 1, 1)
+    return y.contiguous(memory_format=torch.channels_last)
+
+
+def few_output_conv2d_backward(grad, x, weight, padding, needs):
+    """The gradients ``(x, weight, bias)`` of :func:`few_output_conv2d` where ``needs`` (three
+    flags) asks for them, else None: the backward of the equivalent transposed convolution
+    (flipped kernel, padding ``k - 1 - p``)."""
+    kh, kw = weight.shape[2:]
+    ph, pw = padding
+    need_x, need_w, need_b = needs
+    grad_x, grad_flipped, grad_b = torch.ops.aten.convolution_backward(
+        grad.contiguous(memory_format=torch.channels_last),
+        x,
+        weight.flip(2, 3).transpose(0, 1),
+        [weight.shape[0]] if need_b else None,
+        [1, 1],
+        [kh - 1 - ph, kw - 1 - pw],
+        [1, 1],
+        True,
+        [0, 0],
+        1,
+        [need_x, need_w, need_b],
+    )
+    grad_w = grad_flipped.transpose(0, 1).flip(2, 3) if need_w else None
+    return (grad_x if need_x else None), grad_w, (grad_b if need_b else None)
+
+
 class _FewOutputConv2d(torch.autograd.Function):
     """Stride-1 convolution to a single output channel (a grayscale decoder's last layer).
 
@@ -26,40 +64,16 @@ class _FewOutputConv2d(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weight, bias, padding):
-        c_out, c_in, kh, kw = weight.shape
-        # Grouped weight: input channel i feeds outputs i * c_out .. i * c_out + c_out - 1.
-        grouped = weight.transpose(0, 1).reshape(c_in * c_out, 1, kh, kw)
-        partial = F.conv2d(x, grouped, None, padding=padding, groups=c_in)
-        n, _, h, w = partial.shape
-        y = partial.view(n, c_in, c_out, h, w).sum(1)
-        if bias is not None:
-            y = y + bias.view(1, c_out, 1, 1)
         ctx.save_for_backward(x, weight)
         ctx.padding, ctx.has_bias = padding, bias is not None
-        return y.contiguous(memory_format=torch.channels_last)
+        return few_output_conv2d(x, weight, bias, padding)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
-        kh, kw = weight.shape[2:]
-        ph, pw = ctx.padding
-        flipped = weight.flip(2, 3).transpose(0, 1)
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        grad_x, grad_flipped, grad_b = torch.ops.aten.convolution_backward(
-            grad.contiguous(memory_format=torch.channels_last),
-            x,
-            flipped,
-            [weight.shape[0]] if ctx.has_bias else None,
-            [1, 1],
-            [kh - 1 - ph, kw - 1 - pw],
-            [1, 1],
-            True,
-            [0, 0],
-            1,
-            [need_x, need_w, need_b and ctx.has_bias],
-        )
-        grad_w = grad_flipped.transpose(0, 1).flip(2, 3) if need_w else None
-        return grad_x, grad_w, grad_b if ctx.has_bias else None, None
+        needs = (need_x, need_w, need_b and ctx.has_bias)
+        return (*few_output_conv2d_backward(grad, x, weight, ctx.padding, needs), None)
 
 
 class OutputConv2d(nn.Conv2d):
