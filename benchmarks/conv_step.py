@@ -27,7 +27,8 @@ in one run, each figure the median of repeated timings:
   training step would); forward kernels only;
 - ``phase_step``: hg.fit with those three layers in the phase form (as ``torch.autograd.Function``
   layers: the phase-form forward or input gradient, torch's weight gradient, the bias gradient as
-  a sum) against hourglass's layers, paired epochs, and their largest gradient difference;
+  a sum) against hourglass's layers, both through autograd, paired epochs, and their largest
+  gradient difference;
 - ``threads``: a batch-32 step on two threads against two half-batches on one thread each (Python
   threads; torch releases the GIL inside its kernels), against one thread, and on two threads
   with OpenMP's threads spinning (``OMP_WAIT_POLICY=ACTIVE``) or sleeping (``PASSIVE``) between
@@ -38,8 +39,10 @@ in one run, each figure the median of repeated timings:
   forward + backward as in ``layers`` (timed in turn), and the largest difference in output or
   gradients;
 - ``written_out``: the step (as in ``threads``, two threads) with its gradients written out by hand
-  instead of autograd (in-place ReLUs, their masks applied in place, the biases' gradients as
-  sums), blocks of 200 steps alternating, and the largest gradient difference;
+  instead of autograd, as hg.fit now takes them (the conv model's ``manual_gradients``,
+  hourglass/models/gradients.py: in-place ReLUs, their masks as float multiplies, ``torch.nn.grad``
+  for the convolutions, the biases' gradients as sums), blocks of 200 steps alternating, and the
+  largest gradient difference;
 - ``kernels``: how much of each layer's fwd + bwd and of the whole two-thread step is oneDNN's
   kernels: in a child process, blocks of calls alternate between timed and run under oneDNN's
   verbose mode (``torch.backends.mkldnn.verbose``), in which oneDNN times every primitive it
@@ -72,7 +75,6 @@ from speed import NOISE, paired_run
 from torch import nn
 
 import hourglass as hg
-from hourglass.models.layers import few_output_conv2d, few_output_conv2d_backward
 
 B = 32
 CL = torch.channels_last
@@ -415,7 +417,8 @@ def phase_model(seed):
 
 def part_phase_step(x_train, rounds):
     """ms per step of hg.fit with torch's layers and with the phase-form layers (same seeds,
-    epochs alternating); checks first that both give the same output and gradients."""
+    epochs alternating, both through autograd); checks first that both give the same output and
+    gradients."""
     ours, phases = hg.create_model("conv", input_shape=(1, 28, 28), seed=0), phase_model(0)
     x = torch.from_numpy(x_train[:B])
     grad = torch.randn(B, 1, 28, 28)
@@ -430,6 +433,9 @@ def part_phase_step(x_train, rounds):
             ("torch", hg.create_model("conv", input_shape=(1, 28, 28), seed=seed)),
             ("phases", phase_model(seed)),
         ):
+            # both through autograd (the phase-form layers have no hand-written backward): this
+            # compares the layers' forms, not the ways of taking the gradients
+            model.manual_gradients = lambda **kwargs: None
             history = hg.fit(
                 model, x_train, corruption=hg.GaussianNoise(NOISE, clip=(0, 1)), epochs=2, batch_size=B,
                 loss="mse", seed=seed, progress=False,
@@ -543,7 +549,8 @@ def part_matmul(layers, inputs):
 
 
 def part_written_out(rounds):
-    """The step through autograd against the same step written out (``written_out_grads``), blocks
+    """The step through autograd against the same step written out (the conv model's
+    ``manual_gradients``, as hg.fit takes them), blocks
     of 200 steps alternating in this process, each on its own copy of the model."""
     ms = {mode: [] for mode in ("two threads", "written out")}
     steps = {mode: make_step(mode) for mode in ms}
@@ -559,7 +566,8 @@ def part_written_out(rounds):
     model = hg.create_model("conv", input_shape=(1, 28, 28), seed=0).to(memory_format=CL)
     xb = steps["written out"][1][0]
     want = torch.autograd.grad(F.mse_loss(model(xb), xb), list(model.parameters()))
-    error = max((a - b).abs().max().item() for a, b in zip(written_out_grads(model, xb, xb), want))
+    model.manual_gradients(loss="mse", trim=0.0)(xb, xb)
+    error = max((p.grad - b).abs().max().item() for p, b in zip(model.parameters(), want))
     ratios = [a / b for a, b in zip(ms["two threads"], ms["written out"])]
     print(
         f"written out: {statistics.median(ms['written out']):.2f} ms per step against autograd's "
@@ -656,35 +664,6 @@ def part_call_cost(layers):
 
 
 @torch.no_grad()
-def written_out_grads(model, inp, target):
-    """The conv model's gradients (this script's layer shapes) for the MSE of its output, without
-    autograd: its layers' forward passes with in-place ReLUs, then each layer's
-    ``convolution_backward`` in reverse, the ReLU masks applied in place and each bias gradient as
-    a sum (oneDNN's own is slower)."""
-    e0, e2 = model.encoder[0], model.encoder[2]
-    d0, d2, d4 = model.decoder[0], model.decoder[2], model.decoder[4]
-    a0 = F.conv2d(inp, e0.weight, e0.bias, 2, 1).relu_()
-    a1 = F.conv2d(a0, e2.weight, e2.bias, 2, 1).relu_()
-    a2 = F.conv_transpose2d(a1, d0.weight, d0.bias, 2, 1, 1).relu_()
-    a3 = F.conv_transpose2d(a2, d2.weight, d2.bias, 2, 1, 1).relu_()
-    out = few_output_conv2d(a3, d4.weight, d4.bias, d4.padding).sigmoid_()  # OutputConv2d's form
-    g = (out - target).mul_(2.0 / out.numel()).mul_(1 - out).mul_(out).contiguous(memory_format=CL)
-    gx, gw, _ = few_output_conv2d_backward(g, a3, d4.weight, d4.padding, (True, True, False))
-    grads = [gw, g.sum().view(1)]
-    g = gx.masked_fill_(a3 <= 0, 0)
-    backward = torch.ops.aten.convolution_backward
-    for layer, a, transposed in ((d2, a2, True), (d0, a1, True), (e2, a0, False), (e0, inp, False)):
-        out_pad = [1, 1] if transposed else [0, 0]
-        need_x = a is not inp
-        gx, gw, _ = backward(
-            g, a, layer.weight, None, [2, 2], [1, 1], [1, 1], transposed, out_pad, 1, [need_x, True, False]
-        )
-        grads[:0] = [gw, g.sum((0, 2, 3))]
-        if need_x:
-            g = gx.masked_fill_(a <= 0, 0)
-    return grads
-
-
 def make_step(mode: str):
     """A batch-32 step of forward + backward + Adam over hourglass's conv model, and its batches."""
     torch.set_num_threads(1 if mode in ("one thread", "two half-batches") else 2)
@@ -694,10 +673,13 @@ def make_step(mode: str):
     opt = torch.optim.Adam(params, lr=1e-3, fused=True)
     pool = ThreadPoolExecutor(1)
 
+    manual = model.manual_gradients(loss="mse", trim=0.0)
+
     def grads(xb):
         inp = torch.clamp(xb + NOISE * torch.randn_like(xb), 0, 1)
-        if mode == "written out":
-            return written_out_grads(model, inp, xb)
+        if mode == "written out":  # hg.fit's own: the parameters' .grad written without autograd
+            manual(inp, xb)
+            return [p.grad for p in params]
         return torch.autograd.grad(F.mse_loss(model(inp), xb), params)
 
     def step(xb):

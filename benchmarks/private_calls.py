@@ -1,12 +1,15 @@
 """The private torch calls hourglass 0.1.0 relied on, kept here only so that benchmarks/speed.py can
 measure them against the public API in the same run (``--optimizers``, ``--output-conv``,
-``--ddp-flatten``). The library itself does not import this file.
+``--ddp-flatten``, ``--gradients``). The library itself does not import this file.
 
 - :class:`PrivateFusedAdam`: 0.1.0's ``FastAdam``: a real ``torch.optim.Adam`` whose state is
   driven by one call of the private kernel ``torch._fused_adam_`` per step, with one step counter
   shared by all parameters.
 - ``private_flatten`` / ``private_unflatten``: ``torch._utils._flatten_dense_tensors`` and
   ``_unflatten_dense_tensors``, 0.1.0's flat all-reduce buffer.
+- :func:`with_private_conv_backward`: the conv model's hand-written gradients with one
+  ``torch.ops.aten.convolution_backward`` call per layer (input and weight gradients together, in
+  the weight's memory format) instead of ``torch.nn.grad``'s two public calls.
 """
 
 from __future__ import annotations
@@ -71,3 +74,49 @@ def private_unflatten_into(flat, tensors) -> None:
 
     for t, synced in zip(tensors, _unflatten_dense_tensors(flat, tensors)):
         t.copy_(synced)
+
+
+def _private_conv_backward(self, grad, kept, need_input: bool):
+    """``hourglass.models.gradients._Conv.backward`` with one private call per layer."""
+    from hourglass.models.gradients import _like, few_output_conv2d_backward
+
+    m = self.m
+    if self.reformulated and m.reformulates(kept):
+        grad_x, grad_w, _ = few_output_conv2d_backward(grad, kept, m.weight, m.padding, (need_input, True, False))
+    else:
+        transposed = isinstance(m, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d))
+        out_pad = list(m.output_padding) if transposed else [0] * len(m.stride)
+        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad, kept, m.weight, None, list(m.stride), list(m.padding), list(m.dilation),
+            transposed, out_pad, m.groups, [need_input, True, False],
+        )  # fmt: skip
+    self.weight.grad = _like(grad_w, self.weight)
+    self.bias.grad = grad.sum([0, *range(2, grad.dim())])
+    return grad_x
+
+
+def with_private_conv_backward(model):
+    """``model`` whose hand-written gradients (``manual_gradients``) run each convolution's backward
+    as one private ``convolution_backward`` call (the class's method is swapped for the step only,
+    so other models in the same process keep the public one)."""
+    from hourglass.models import gradients
+
+    build = model.manual_gradients
+
+    def manual_gradients(**kwargs):
+        step = build(**kwargs)
+        if step is None:
+            return None
+
+        def private_step(x, target):
+            public = gradients._Conv.backward
+            gradients._Conv.backward = _private_conv_backward
+            try:
+                return step(x, target)
+            finally:
+                gradients._Conv.backward = public
+
+        return private_step
+
+    model.manual_gradients = manual_gradients
+    return model

@@ -19,7 +19,8 @@ hg.fit's whole training step, paired epochs (each variant's epoch k next to the 
                                               # (hourglass), Adam(fused=True).step, foreach=True
     python benchmarks/speed.py --output-conv  # the decoder's last conv: OutputConv2d vs nn.Conv2d
     python benchmarks/speed.py --ddp-flatten  # the flat all-reduce buffer, as a share of a step
-    python benchmarks/speed.py --gradients    # dense: the hand-written gradients vs autograd
+    python benchmarks/speed.py --gradients    # the hand-written gradients vs autograd (conv: and
+                                              # vs one private convolution_backward per layer)
 
 The two loops' epochs alternate (hg.fit's epoch k, then the typical loop's epoch k, through an
 hg.fit callback), so that both meet the same machine conditions; the speedup is the median of
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from common import write_json
-from private_calls import PrivateFusedAdam, private_flatten, private_unflatten_into
+from private_calls import PrivateFusedAdam, private_flatten, private_unflatten_into, with_private_conv_backward
 from torch import nn
 
 import hourglass as hg
@@ -250,7 +251,7 @@ def compare(kind, args, x_train, x_val, device):
     """--optimizers / --output-conv / --gradients: variants of hg.fit's step, paired; writes speed_<kind>.json."""
     rows = []
     for name in args.models:
-        if kind == "output_conv" and name != "conv" or kind == "gradients" and name != "dense":
+        if kind == "output_conv" and name != "conv":
             continue
         for bs in args.batch_sizes:
             if kind == "optimizers":
@@ -260,6 +261,11 @@ def compare(kind, args, x_train, x_val, device):
                     "hand-written gradients (hourglass)": ((lambda m: m), hourglass_adam),
                     "autograd": (on_autograd, hourglass_adam),
                 }
+                if name == "conv":  # its layers' backward: torch.nn.grad's public calls or one private call
+                    variants["hand-written, private aten.convolution_backward"] = (
+                        with_private_conv_backward,
+                        hourglass_adam,
+                    )
             else:
                 variants = {
                     "OutputConv2d: private aten.convolution_backward (hourglass)": ((lambda m: m), hourglass_adam),
@@ -351,7 +357,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="6,000 rows, 1 epoch, 1 seed")
     ap.add_argument("--optimizers", action="store_true", help="Adam variants (private kernel vs public API)")
     ap.add_argument("--output-conv", action="store_true", help="OutputConv2d vs nn.Conv2d for the last conv")
-    ap.add_argument("--gradients", action="store_true", help="dense: hand-written gradients vs autograd")
+    ap.add_argument("--gradients", action="store_true", help="dense, conv: hand-written gradients vs autograd")
     ap.add_argument("--ddp-flatten", action="store_true", help="flat all-reduce buffer, private vs public")
     ap.add_argument("--out")
     args = ap.parse_args()

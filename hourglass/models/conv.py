@@ -14,6 +14,7 @@ from torch import nn
 
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple, check_odd_kernel
+from hourglass.models.gradients import encoder_decoder_gradients
 from hourglass.models.layers import OutputConv2d
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
@@ -118,6 +119,11 @@ class ConvAutoencoder(Autoencoder):
             enc, dec = enc + down, up + dec
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
+
+    def manual_gradients(self, *, loss: str, trim: float):
+        """The encoder and decoder's convolutions (and linear bottleneck) differentiated by hand
+        (``chain_gradients``), only while this class's own forward pass and loss are in use."""
+        return encoder_decoder_gradients(self, ConvAutoencoder, loss=loss, trim=trim)
 
 
 @register_model

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_dropout, check_int_tuple
-from hourglass.models.gradients import chain_gradients, hooked
+from hourglass.models.gradients import encoder_decoder_gradients
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
@@ -91,22 +91,9 @@ class DenseAutoencoder(Autoencoder):
     def manual_gradients(self, *, loss: str, trim: float):
         """The encoder and decoder's Linear chain differentiated by hand (``chain_gradients``):
         without dropout, and only while this class's own forward pass and loss are in use."""
-        cls = type(self)
-        if (
-            self.config.dropout
-            or cls.encode is not DenseAutoencoder.encode
-            or cls.decode_logits is not DenseAutoencoder.decode_logits
-            or cls.training_loss is not Autoencoder.training_loss
-            or hooked(self.encoder)
-            or hooked(self.decoder)
-        ):
+        if self.config.dropout:
             return None
-        step = chain_gradients(
-            [*self.encoder, *self.decoder],
-            loss=loss,
-            sigmoid_output=self.config.output_activation == "sigmoid",
-            trim=trim,
-        )
+        step = encoder_decoder_gradients(self, DenseAutoencoder, loss=loss, trim=trim)
         return None if step is None else (lambda x, target: step(x.flatten(1), target.flatten(1)))
 
 

@@ -1,15 +1,20 @@
-"""Hand-written gradients of a chain of ``nn.Linear`` layers and element-wise activations.
+"""Hand-written gradients of a chain of layers: ``nn.Linear``, convolutions and transposed
+convolutions, reshapes and element-wise activations.
 
-A small dense autoencoder's training step at batch 32 spends about a fifth of its time in
-autograd's bookkeeping (graph nodes, saved tensors, gradient accumulation): on 2 CPU cores a fit
-of the tutorial's 784-64-784 model takes 1.25x as long through autograd as written out
-(``benchmarks/speed.py --gradients``). :func:`chain_gradients` writes that step out: the forward
-pass keeps each layer's input, the backward pass is the chain rule in a few matmuls, under
-``no_grad``, with the results stored in the parameters' ``.grad`` as ``loss.backward()`` would,
-in autograd's order of operations, so the same numbers bit for bit (ELU: to rounding). It covers
-what it can differentiate from the layers' outputs (ReLU, leaky ReLU, ELU, tanh, sigmoid,
-identity); anything else (GELU, dropout, hooks, frozen layers) makes it return ``None`` and
-training stays on autograd. tests/test_gradients.py checks the gradients against autograd's.
+A small autoencoder's training step at batch 32 spends a good part of its time in autograd's
+bookkeeping (graph nodes, saved tensors, gradient accumulation) rather than in its kernels. On 2
+CPU cores a fit of the tutorial's 784-64-784 dense model takes 1.25x as long through autograd as
+written out, and of the tutorial's conv denoiser about 1.2x (``benchmarks/speed.py
+--gradients``). :func:`chain_gradients` writes that step out: the forward pass keeps each layer's
+input (an activation's output), the backward pass is the chain rule under ``no_grad``, with the
+results stored in the parameters' ``.grad`` (in the parameters' own strides) as
+``loss.backward()`` would. Linear layers follow autograd's order of operations, so the same
+numbers bit for bit (ELU: to rounding); a convolution's input and weight gradients are the same
+``convolution_backward`` call autograd makes, and its bias gradient a plain sum, which rounds
+differently from oneDNN's own (and is faster). It covers what it can differentiate from the
+layers' outputs (ReLU, leaky ReLU, ELU, tanh, sigmoid, identity) and zero-padded convolutions with
+a bias; anything else (GELU, dropout, batch norm, hooks, frozen layers) makes it return ``None``
+and training stays on autograd. tests/test_gradients.py checks the gradients against autograd's.
 """
 
 from __future__ import annotations
@@ -20,18 +25,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hourglass.models.layers import OutputConv2d, few_output_conv2d, few_output_conv2d_backward
+
 # activation -> (forward in place, backward from the activation's output y: grad -> grad times the
 # derivative, in place where it can be), each rounded as autograd's own backward kernel rounds it
 _ACTIVATIONS: dict[type, Callable[[nn.Module], tuple[Callable | None, Callable | None]]] = {
-    nn.ReLU: lambda m: (torch.relu_, lambda g, y: g.masked_fill_(y <= 0, 0.0)),
+    # y >= 0, so sign(y) is the 0 / 1 mask autograd applies: a float multiply, where a boolean
+    # mask (masked_fill_, where) ran 10-25x slower on a 32 x 16 x 28 x 28 batch on this CPU
+    nn.ReLU: lambda m: (torch.relu_, lambda g, y: g.mul_(y.sign())),
     nn.Sigmoid: lambda m: (torch.sigmoid_, lambda g, y: g.mul_(1 - y).mul_(y)),
     # 1 - y * y through addcmul: one fused multiply-add, as autograd's tanh backward compiles to
     nn.Tanh: lambda m: (torch.tanh_, lambda g, y: g.mul_(torch.addcmul(torch.ones_like(y), y, y, value=-1))),
     nn.Identity: lambda m: (None, None),
-    # y > 0 exactly where the input is > 0 (for a positive slope / alpha): the branch autograd takes
+    # y > 0 exactly where the input is > 0 (for a positive slope / alpha): the branch autograd takes;
+    # for a slope up to 1, sign(y) clamped below at the slope is the factor (1 or the slope)
     nn.LeakyReLU: lambda m: (
         lambda h: F.leaky_relu(h, m.negative_slope, inplace=True),
-        lambda g, y: torch.where(y > 0, g, g * m.negative_slope),
+        lambda g, y: g.mul_(y.sign().clamp_(min=m.negative_slope)),
     ),
     # ELU's derivative below zero is alpha * exp(x) = y + alpha: equal to autograd's to rounding only
     nn.ELU: lambda m: (
@@ -47,28 +57,149 @@ def hooked(obj) -> bool:
     return any(getattr(obj, name, None) for name in (*names, "_post_accumulate_grad_hooks"))
 
 
-def _plan(layers: Sequence[nn.Module]) -> list[tuple] | None:
-    """Each layer as ("linear", weight, bias) or ("act", forward, backward); None if one is not covered."""
-    plan = []
+_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, OutputConv2d)
+_CONV_FORWARD = {
+    nn.Conv1d: F.conv1d,
+    nn.Conv2d: F.conv2d,
+    OutputConv2d: F.conv2d,
+    nn.ConvTranspose1d: F.conv_transpose1d,
+    nn.ConvTranspose2d: F.conv_transpose2d,
+}
+
+
+class _Linear:
+    """``nn.Linear``: its input is kept; the backward pass is two matmuls and a sum."""
+
+    def __init__(self, m: nn.Linear):
+        self.weight, self.bias = m.weight, m.bias  # the Parameter objects the optimizer holds too
+
+    def forward(self, h):
+        return torch.addmm(self.bias, h, self.weight.t())
+
+    def backward(self, grad, kept, need_input: bool):
+        self.weight.grad = grad.t().mm(kept)
+        self.bias.grad = grad.sum(0)
+        return grad.mm(self.weight) if need_input else None
+
+
+class _Conv:
+    """A convolution or transposed convolution (zero padding): its input is kept. The backward pass
+    takes the input's and the weight's gradients from ``torch.nn.grad`` (a transposed convolution's
+    input gradient is the forward convolution with its weight) and the bias gradient as a sum
+    (oneDNN's own is slower: benchmarks/conv_step.py). ``OutputConv2d`` takes its reformulated path
+    where its training step does."""
+
+    def __init__(self, m: nn.Module):
+        self.m, self.weight, self.bias = m, m.weight, m.bias
+        self.transposed = isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d))
+        self.conv = _CONV_FORWARD[type(m)]
+        # torch.nn.grad's public gradients of a convolution (each one convolution_backward call)
+        two_d = isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
+        self.input_grad = torch.nn.grad.conv2d_input if two_d else torch.nn.grad.conv1d_input
+        self.weight_grad = torch.nn.grad.conv2d_weight if two_d else torch.nn.grad.conv1d_weight
+        self.adjoint = F.conv2d if two_d else F.conv1d
+        self.reformulated = type(m) is OutputConv2d
+
+    def forward(self, h):
+        m = self.m
+        if self.reformulated and m.reformulates(h):
+            return few_output_conv2d(h, m.weight, m.bias, m.padding)
+        if self.transposed:
+            return self.conv(h, m.weight, m.bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
+        return self.conv(h, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
+
+    def backward(self, grad, kept, need_input: bool):
+        m, grad_x = self.m, None
+        args = (m.stride, m.padding, m.dilation, m.groups)
+        if self.reformulated and m.reformulates(kept):
+            grad_x, grad_w, _ = few_output_conv2d_backward(grad, kept, m.weight, m.padding, (need_input, True, False))
+        elif self.transposed:  # the adjoint of the convolution with the same weight
+            if need_input:
+                grad_x = self.adjoint(grad, m.weight, None, *args)
+            grad_w = self.weight_grad(grad, m.weight.shape, kept, *args)
+        else:
+            if need_input:
+                grad_x = self.input_grad(kept.shape, m.weight, grad, *args)
+            grad_w = self.weight_grad(kept, m.weight.shape, grad, *args)
+        self.weight.grad = _like(grad_w, self.weight)
+        self.bias.grad = grad.sum([0, *range(2, grad.dim())])
+        return grad_x
+
+
+def _like(grad, param):
+    """``grad`` in ``param``'s strides, as autograd leaves a ``.grad``: optimizers' fused kernels
+    (Adam's included) walk a parameter and its gradient as one flat buffer."""
+    if grad.stride() == param.stride():
+        return grad
+    out = torch.empty_like(param)
+    return out.copy_(grad)
+
+
+class _Reshape:
+    """``nn.Flatten`` / ``nn.Unflatten``: the input's shape is kept; the gradient is reshaped back."""
+
+    def __init__(self, m: nn.Module):
+        self.m = m
+
+    def forward(self, h):
+        return self.m(h)
+
+    def backward(self, grad, kept, need_input: bool):
+        return grad.reshape(kept)
+
+
+class _Activation:
+    """An element-wise activation applied in place: its output is kept (its derivative is
+    computed from the output), so it must follow a layer whose output nothing else keeps."""
+
+    def __init__(self, forward, derivative):
+        self.forward, self.derivative = forward, derivative
+
+    def backward(self, grad, kept, need_input: bool):
+        return self.derivative(grad, kept)
+
+
+def _covered_conv(m: nn.Module) -> bool:
+    return (
+        type(m) in _CONV_TYPES
+        and m.padding_mode == "zeros"
+        and not isinstance(m.padding, str)  # "same" / "valid": torch.nn.grad takes numbers
+        and m.bias is not None
+    )
+
+
+def _part(m: nn.Module, previous):
+    """The plan's part for layer ``m`` (after part ``previous``); None if it is not covered, and
+    "skip" for an identity."""
+    if type(m) is nn.Linear or _covered_conv(m):
+        trainable = m.bias is not None and m.weight.requires_grad and m.bias.requires_grad
+        return (_Linear(m) if type(m) is nn.Linear else _Conv(m)) if trainable else None
+    if type(m) in (nn.Flatten, nn.Unflatten):
+        return _Reshape(m)
+    if type(m) in _ACTIVATIONS:
+        if type(m) is nn.LeakyReLU and not 0 < m.negative_slope <= 1 or type(m) is nn.ELU and not m.alpha > 0:
+            return None
+        forward, derivative = _ACTIVATIONS[type(m)](m)
+        if forward is None:
+            return "skip"
+        # in place: its input must be a fresh output that no other part keeps
+        return _Activation(forward, derivative) if isinstance(previous, (_Linear, _Conv)) else None
+    return None
+
+
+def _plan(layers: Sequence[nn.Module]) -> list | None:
+    """Each layer as a part with ``forward(h)`` and ``backward(grad, kept, need_input)``; None if
+    one is not covered or the chain does not start with a layer that has parameters."""
+    plan: list = []
     for m in layers:
         if hooked(m) or any(hooked(p) for p in m.parameters()):
             return None
-        if type(m) is nn.Linear:
-            if m.bias is None or not (m.weight.requires_grad and m.bias.requires_grad):
-                return None
-            plan.append(("linear", m.weight, m.bias))  # the Parameter objects the optimizer holds too
-        elif type(m) in _ACTIVATIONS:
-            if type(m) is nn.LeakyReLU and not m.negative_slope > 0 or type(m) is nn.ELU and not m.alpha > 0:
-                return None
-            forward, derivative = _ACTIVATIONS[type(m)](m)
-            if forward is None:
-                continue
-            if plan and plan[-1][0] == "act":  # it would overwrite the output the first one saved
-                return None
-            plan.append(("act", forward, derivative))
-        else:
+        part = _part(m, plan[-1] if plan else None)
+        if part is None:
             return None
-    if not plan or plan[0][0] != "linear":
+        if part != "skip":
+            plan.append(part)
+    if not plan or not isinstance(plan[0], (_Linear, _Conv)):
         return None
     return plan
 
@@ -119,25 +250,39 @@ def chain_gradients(
 
     @torch.no_grad()
     def step(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        saved, h = [], x  # saved: each Linear's input, each activation's output
+        saved, h = [], x  # what each part's backward needs: its input (its input's shape), or its output
         for part in plan:
-            if part[0] == "linear":
+            if isinstance(part, _Activation):
+                h = part.forward(h)
                 saved.append(h)
-                h = torch.addmm(part[2], h, part[1].t())
             else:
-                h = part[1](h)
-                saved.append(h)
-        value, grad = _output_gradient(loss, h, target, sigmoid_output, trim)
+                saved.append(h.shape if isinstance(part, _Reshape) else h)
+                h = part.forward(h)
+        value, grad = _output_gradient(loss, h.flatten(1), target.flatten(1), sigmoid_output, trim)
+        grad = grad.view(h.shape)
         for i in range(len(plan) - 1, -1, -1):
-            part, kept = plan[i], saved[i]
-            if part[0] == "act":
-                grad = part[2](grad, kept)
-                continue
-            weight, bias = part[1], part[2]
-            weight.grad = grad.t().mm(kept)
-            bias.grad = grad.sum(0)
-            if i:
-                grad = grad.mm(weight)
+            grad = plan[i].backward(grad, saved[i], i > 0)
         return value
 
     return step
+
+
+def encoder_decoder_gradients(model, owner: type, *, loss: str, trim: float):
+    """``chain_gradients`` over ``model.encoder`` then ``model.decoder`` (``nn.Sequential``), for a
+    model's ``manual_gradients``: only while ``owner``'s forward pass (``encode`` and
+    ``decode_logits``: the two chains, nothing between) and loss are in use, not a subclass's own."""
+    cls = type(model)
+    if (
+        cls.encode is not owner.encode
+        or cls.decode_logits is not owner.decode_logits
+        or cls.training_loss is not owner.training_loss
+        or hooked(model.encoder)
+        or hooked(model.decoder)
+    ):
+        return None
+    return chain_gradients(
+        [*model.encoder, *model.decoder],
+        loss=loss,
+        sigmoid_output=model.config.output_activation == "sigmoid",
+        trim=trim,
+    )

@@ -83,12 +83,15 @@ class OutputConv2d(nn.Conv2d):
     slower) it is ``nn.Conv2d``."""
 
     def _fast_path(self, x: torch.Tensor) -> bool:
+        return torch.is_grad_enabled() and self.weight.requires_grad and self.reformulates(x)
+
+    def reformulates(self, x: torch.Tensor) -> bool:
+        """Does a training step on ``x`` take the reformulated path (autograd's, or the one
+        :mod:`hourglass.models.gradients` writes out)?"""
         return (
             x.device.type == "cpu"
             and x.dtype == torch.float32
             and x.dim() == 4
-            and torch.is_grad_enabled()
-            and self.weight.requires_grad
             and self.out_channels == 1
             and self.in_channels >= 8
             and self.stride == (1, 1)
