@@ -221,7 +221,7 @@ def test_conv_models_they_cannot_differentiate_stay_on_autograd(fashion_small, m
 @pytest.mark.parametrize("dims", [1, 2])
 def test_any_chain_of_covered_layers_gets_autograds_gradients(ecg, dims):
     """``chain_gradients`` beyond the registered models: 1-d and 2-d convolutions with groups,
-    dilation and odd output padding, a reshape, a linear layer, trimmed MAE."""
+    dilation and output padding, reshapes, a linear layer, trimmed MAE."""
     from torch import nn
 
     from hourglass.models.gradients import chain_gradients
