@@ -76,23 +76,15 @@ def private_unflatten_into(flat, tensors) -> None:
         t.copy_(synced)
 
 
-def _private_conv_backward(self, grad, kept, need_input: bool):
-    """``hourglass.models.gradients._Conv.backward`` with one private call per layer."""
-    from hourglass.models.gradients import _like, few_output_conv2d_backward
-
+def _private_input_and_weight_grads(self, grad, kept, need_input: bool):
+    """``hourglass.models.gradients._Conv.input_and_weight_grads`` as one private call."""
     m = self.m
-    if self.reformulated and m.reformulates(kept):
-        grad_x, grad_w, _ = few_output_conv2d_backward(grad, kept, m.weight, m.padding, (need_input, True, False))
-    else:
-        transposed = isinstance(m, (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d))
-        out_pad = list(m.output_padding) if transposed else [0] * len(m.stride)
-        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
-            grad, kept, m.weight, None, list(m.stride), list(m.padding), list(m.dilation),
-            transposed, out_pad, m.groups, [need_input, True, False],
-        )  # fmt: skip
-    self.weight.grad = _like(grad_w, self.weight)
-    self.bias.grad = grad.sum([0, *range(2, grad.dim())])
-    return grad_x
+    out_pad = list(m.output_padding) if self.transposed else [0] * len(m.stride)
+    grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+        grad, kept, m.weight, None, list(m.stride), list(m.padding), list(m.dilation),
+        self.transposed, out_pad, m.groups, [need_input, True, False],
+    )  # fmt: skip
+    return grad_x, grad_w
 
 
 def with_private_conv_backward(model):
@@ -109,12 +101,12 @@ def with_private_conv_backward(model):
             return None
 
         def private_step(x, target):
-            public = gradients._Conv.backward
-            gradients._Conv.backward = _private_conv_backward
+            public = gradients._Conv.input_and_weight_grads
+            gradients._Conv.input_and_weight_grads = _private_input_and_weight_grads
             try:
                 return step(x, target)
             finally:
-                gradients._Conv.backward = public
+                gradients._Conv.input_and_weight_grads = public
 
         return private_step
 

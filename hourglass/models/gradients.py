@@ -31,7 +31,8 @@ from hourglass.models.layers import OutputConv2d, few_output_conv2d, few_output_
 # derivative, in place where it can be), each rounded as autograd's own backward kernel rounds it
 _ACTIVATIONS: dict[type, Callable[[nn.Module], tuple[Callable | None, Callable | None]]] = {
     # y >= 0, so sign(y) is the 0 / 1 mask autograd applies: a float multiply, where a boolean
-    # mask (masked_fill_, where) ran 10-25x slower on a 32 x 16 x 28 x 28 batch on this CPU
+    # mask (masked_fill_, where) ran 3-11x slower on the conv model's activations
+    # (benchmarks/relu_mask.py)
     nn.ReLU: lambda m: (torch.relu_, lambda g, y: g.mul_(y.sign())),
     nn.Sigmoid: lambda m: (torch.sigmoid_, lambda g, y: g.mul_(1 - y).mul_(y)),
     # 1 - y * y through addcmul: one fused multiply-add, as autograd's tanh backward compiles to
@@ -109,21 +110,26 @@ class _Conv:
         return self.conv(h, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
 
     def backward(self, grad, kept, need_input: bool):
-        m, grad_x = self.m, None
-        args = (m.stride, m.padding, m.dilation, m.groups)
+        m = self.m
         if self.reformulated and m.reformulates(kept):
             grad_x, grad_w, _ = few_output_conv2d_backward(grad, kept, m.weight, m.padding, (need_input, True, False))
-        elif self.transposed:  # the adjoint of the convolution with the same weight
-            if need_input:
-                grad_x = self.adjoint(grad, m.weight, None, *args)
-            grad_w = self.weight_grad(grad, m.weight.shape, kept, *args)
         else:
-            if need_input:
-                grad_x = self.input_grad(kept.shape, m.weight, grad, *args)
-            grad_w = self.weight_grad(kept, m.weight.shape, grad, *args)
+            grad_x, grad_w = self.input_and_weight_grads(grad, kept, need_input)
         self.weight.grad = _like(grad_w, self.weight)
         self.bias.grad = grad.sum([0, *range(2, grad.dim())])
         return grad_x
+
+    def input_and_weight_grads(self, grad, kept, need_input: bool):
+        """The input's gradient (None unless ``need_input``) and the weight's."""
+        m, grad_x = self.m, None
+        args = (m.stride, m.padding, m.dilation, m.groups)
+        if self.transposed:  # the adjoint of the convolution with the same weight
+            if need_input:
+                grad_x = self.adjoint(grad, m.weight, None, *args)
+            return grad_x, self.weight_grad(grad, m.weight.shape, kept, *args)
+        if need_input:
+            grad_x = self.input_grad(kept.shape, m.weight, grad, *args)
+        return grad_x, self.weight_grad(kept, m.weight.shape, grad, *args)
 
 
 def _like(grad, param):
