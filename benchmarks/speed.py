@@ -195,18 +195,21 @@ def on_autograd(model):
     return model
 
 
-def paired_variants(name, x_train, x_val, bs, epochs, seeds, variants, device="cpu"):
+def paired_variants(
+    name, x_train, x_val, bs, epochs, seeds, variants, device="cpu", input_shape=(1, 28, 28), model_options=None
+):
     """Each variant (a model transform and an optimizer factory) trains the same model from the same
     weights with hg.fit, epoch by epoch in turn: for every epoch k, each variant runs its epoch k
     (one hg.fit call of one epoch, its optimizer carried over from call to call) right after the
     others', in a rotating order, so that paired epochs meet the same machine conditions. Returns per
     variant: seconds per epoch, val MSE per seed, and the median / range of the paired ratios of its
-    epoch time to the first variant's."""
+    epoch time to the first variant's. ``input_shape`` and ``model_options``: the model built
+    (default: the Fashion-MNIST tutorials' models)."""
     denoise = name == "conv"
     out = {v: {"epoch_seconds": [], "val_mse": []} for v in variants}
     names = list(variants)
     for seed in seeds:
-        base = hg.create_model(name, input_shape=(1, 28, 28), seed=seed)
+        base = hg.create_model(name, input_shape=input_shape, seed=seed, **(model_options or {}))
         models = {v: make_model(copy.deepcopy(base)) for v, (make_model, _) in variants.items()}
         optimizers = {}
 

@@ -9,20 +9,24 @@ import torch
 import hourglass as hg
 from hourglass.models.conv import ConvAutoencoder, ConvConfig
 from hourglass.models.dense import DenseAutoencoder, DenseConfig
+from hourglass.models.sequence import Conv1dAutoencoder
 
 
-def _grads(model, x, target, loss, trim):
-    """(loss, gradients) from the model's hand-written step, then from autograd."""
+def _grads(model, x, target, loss, trim, seed=None):
+    """(loss, gradients) from the model's hand-written step, then from autograd (each run after
+    ``torch.manual_seed(seed)`` if given: the same dropout masks)."""
     step = model.manual_gradients(loss=loss, trim=trim)
     assert step is not None
-    for p in model.parameters():
-        p.grad = None
-    manual = step(x, target), [p.grad.clone() for p in model.parameters()]
-    for p in model.parameters():
-        p.grad = None
-    value = model.training_loss(x, target, loss=loss).trimmed_mean(trim)
-    value.backward()
-    return manual, (value.detach(), [p.grad.clone() for p in model.parameters()])
+    results = []
+    for run in (lambda: step(x, target), lambda: model.training_loss(x, target, loss=loss).trimmed_mean(trim)):
+        model.zero_grad(set_to_none=True)
+        if seed is not None:
+            torch.manual_seed(seed)
+        value = run()
+        if value.requires_grad:
+            value.backward()
+        results.append((value.detach(), [p.grad.clone() for p in model.parameters()]))
+    return results
 
 
 @pytest.mark.parametrize("loss", ["mse", "mae", "bce"])
@@ -91,13 +95,12 @@ def _frozen(module):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: hg.create_model("stacked", input_shape=(140,), dropout=0.1),
         lambda: hg.create_model("stacked", input_shape=(140,), activation="gelu"),
         lambda: _OwnEncoder(DenseConfig(input_shape=(140,))),
         lambda: _hook(hg.create_model("stacked", input_shape=(140,))),
         lambda: _frozen(hg.create_model("stacked", input_shape=(140,))),
     ],
-    ids=["dropout", "gelu", "subclass", "hook", "frozen"],
+    ids=["gelu", "subclass", "hook", "frozen"],
 )
 def test_what_they_cannot_differentiate_stays_on_autograd(ecg, make):
     model = make()
@@ -253,3 +256,60 @@ def test_any_chain_of_covered_layers_gets_autograds_gradients(ecg, dims):
     torch.testing.assert_close(value, ref.detach())
     for g, p in zip(grads, layers.parameters()):
         torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("shape", "overrides", "loss", "trim"),
+    [
+        ((140,), {}, "mse", 0.0),
+        ((140,), {"latent_dim": 16}, "mse", 0.2),
+        ((2, 136), {"dropout": 0.0, "channels": (8, 4, 4), "kernel_size": 5}, "mae", 0.1),
+        ((140,), {"activation": "tanh", "output_activation": "sigmoid"}, "bce", 0.0),
+    ],
+    ids=["tutorial-dropout", "recipe-bottleneck", "two-channels-three-stages", "tanh-bce"],
+)
+def test_the_conv1d_model_gets_autograds_gradients(ecg, shape, overrides, loss, trim):
+    """Dropout included: the written-out step draws the same noise from torch's generator."""
+    model = hg.create_model("conv1d", input_shape=shape, seed=0, **overrides).train()
+    channels = 1 if len(shape) == 1 else shape[0]
+    rows = torch.from_numpy(ecg.x_train[: 37 * channels, : shape[-1]]).reshape(37, *shape)
+    x = rows.clamp(0, 1) if loss == "bce" else rows  # an odd batch, as an epoch's last one
+    (value, grads), (ref_value, ref_grads) = _grads(model, x, x, loss, trim, seed=5)
+    torch.testing.assert_close(value, ref_value, rtol=1e-5, atol=0)
+    for (name, p), g, r in zip(model.named_parameters(), grads, ref_grads):
+        assert g.shape == r.shape and g.stride() == p.stride(), name
+        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4 * float(r.abs().max()), msg=name)
+
+
+def test_a_conv1d_fit_with_them_is_the_autograd_fit(ecg, monkeypatch):
+    normal = ecg.x_train[ecg.y_train == 1][:600]
+    opts = dict(epochs=3, batch_size=64, seed=0, validation=ecg.x_test[:200], progress=False)
+    fast = hg.create_model("conv1d", input_shape=(140,), latent_dim=16, seed=0)
+    h_fast = hg.fit(fast, normal, **opts)
+    monkeypatch.setattr(Conv1dAutoencoder, "manual_gradients", lambda self, **kw: None)
+    slow = hg.create_model("conv1d", input_shape=(140,), latent_dim=16, seed=0)
+    h_slow = hg.fit(slow, normal, **opts)
+    assert h_fast.settings["gradients"] == "manual" and h_slow.settings["gradients"] == "autograd"
+    # the same dropout masks; the gradients round differently, so the runs differ by rounding only
+    torch.testing.assert_close(h_fast.train_loss, h_slow.train_loss, rtol=1e-3, atol=0)
+    torch.testing.assert_close(h_fast.val_loss, h_slow.val_loss, rtol=1e-3, atol=0)
+    assert h_fast.val_loss[-1] < h_fast.val_loss[0]  # and it learns
+
+
+def test_a_conv1d_model_that_pads_its_series_stays_on_autograd(ecg):
+    model = hg.create_model("conv1d", input_shape=(2, 69), seed=0)  # padded to 72 inside, cut back
+    assert model.manual_gradients(loss="mse", trim=0.0) is None
+    series = ecg.x_train[:256, :138].reshape(256, 2, 69)
+    history = hg.fit(model, series, epochs=3, batch_size=64, seed=0, progress=False)
+    assert history.settings["gradients"] == "autograd" and history.train_loss[-1] < history.train_loss[0]
+
+
+@pytest.mark.parametrize("trim", [0.0, 0.2])
+def test_a_dense_model_with_dropout_gets_autograds_gradients_bit_for_bit(ecg, trim):
+    """The written-out step draws the dropout masks the layers' own forward pass draws."""
+    model = hg.create_model("stacked", input_shape=(140,), hidden=(64, 32), dropout=0.2, seed=0).train()
+    x = torch.from_numpy(ecg.x_train[:45])
+    (value, grads), (ref_value, ref_grads) = _grads(model, x, x, "mae", trim, seed=3)
+    assert torch.equal(value, ref_value)
+    assert all(torch.equal(g, r) for g, r in zip(grads, ref_grads))
+    assert hg.fit(model, ecg.x_train[:256], epochs=1, progress=False).settings["gradients"] == "manual"

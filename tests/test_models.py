@@ -160,6 +160,79 @@ def test_output_conv_matches_torch_conv_in_values_and_gradients(fashion_small, i
         torch.testing.assert_close(fast(features), ref(features))
 
 
+@pytest.mark.parametrize(
+    ("transposed", "in_channels", "out_channels", "options"),
+    [
+        (False, 1, 32, {"stride": 2, "padding": 3}),
+        (False, 32, 1, {"padding": 3}),
+        (False, 4, 6, {"stride": 2, "padding": 2, "dilation": 2, "groups": 2}),
+        (True, 16, 32, {"stride": 2, "padding": 3, "output_padding": 1}),
+        (True, 4, 6, {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2}),
+    ],
+    ids=["strided", "to-one-channel", "dilated-grouped", "transposed", "transposed-grouped"],
+)
+def test_channels_last_1d_layers_match_torch_in_values_and_gradients(
+    ecg, transposed, in_channels, out_channels, options
+):
+    """The 1-d layers' CPU training path (a 2-d convolution over channels-last views) computes
+    what nn.Conv1d / nn.ConvTranspose1d compute, forward and backward, lays its output out so the
+    next such layer needs no copy, and is torch's own layer to everything else (inference too)."""
+    from torch import nn
+
+    from hourglass.models.layers import ChannelsLastConv1d, ChannelsLastConvTranspose1d
+
+    plain, fast_type = (
+        (nn.ConvTranspose1d, ChannelsLastConvTranspose1d) if transposed else (nn.Conv1d, ChannelsLastConv1d)
+    )
+    torch.manual_seed(0)
+    ref = plain(in_channels, out_channels, 7 if in_channels != 4 else 3, **options)
+    fast = fast_type(in_channels, out_channels, ref.kernel_size, **options)
+    fast.load_state_dict(ref.state_dict())
+    assert list(fast.state_dict()) == list(ref.state_dict())
+    beats = torch.from_numpy(ecg.x_train[: 8 * in_channels]).reshape(8, in_channels, 140)  # real series
+    results = []
+    for layer in (ref, fast):
+        x = beats.clone().requires_grad_()
+        out = layer(x)
+        ((out - out.detach().roll(1, -1)) ** 2).mean().backward()
+        results.append((out.detach(), x.grad, layer.weight.grad, layer.bias.grad))
+    out = results[1][0]
+    assert out.shape == results[0][0].shape and fast.takes_2d_path(out)
+    assert out.unsqueeze(2).is_contiguous(memory_format=torch.channels_last)  # the next layer's view
+    for got, want in zip(results[1], results[0]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():  # inference: torch's own kernel, the same numbers bit for bit
+        assert torch.equal(fast(beats), ref(beats))
+    assert not fast.takes_2d_path(beats.double())
+
+
+def test_fast_dropout_draws_a_bernoulli_mask_and_is_torchs_dropout_elsewhere():
+    from torch import nn
+
+    from hourglass.models.layers import FastDropout
+
+    layer = FastDropout(0.3).train()
+    torch.manual_seed(0)
+    x = torch.rand(200, 1000) + 0.5  # no zeros: a zero in the output is a dropped element
+    y = layer(x.requires_grad_())
+    kept = y != 0
+    assert abs(float(kept.float().mean()) - 0.7) < 0.005  # 200,000 draws: 4 standard errors
+    torch.testing.assert_close(y[kept], (x / 0.7)[kept])
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / 0.7)
+    torch.manual_seed(1)
+    first = layer(x)
+    torch.manual_seed(1)
+    assert torch.equal(layer(x), first)  # seeded by torch's generator
+    with torch.no_grad():
+        assert torch.equal(layer.eval()(x), x)
+    layer.train()
+    torch.manual_seed(2)
+    want = nn.Dropout(0.3)(x.double())
+    torch.manual_seed(2)
+    assert torch.equal(layer(x.double()), want)  # outside float32 on CPU: torch's own dropout
+
+
 # The private torch calls hourglass keeps, each where it won at least 10 % of a whole training step
 # (benchmarks/speed.py; docs/architecture.md, "Private torch calls"), pinned here so that a torch
 # release that changes one fails CI loudly instead of breaking training.

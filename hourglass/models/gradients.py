@@ -1,5 +1,5 @@
 """Hand-written gradients of a chain of layers: ``nn.Linear``, convolutions and transposed
-convolutions, reshapes and element-wise activations.
+convolutions, reshapes, element-wise activations and dropout.
 
 A small autoencoder's training step at batch 32 spends a good part of its time in autograd's
 bookkeeping (graph nodes, saved tensors, gradient accumulation) rather than in its kernels. On 2
@@ -11,10 +11,11 @@ results stored in the parameters' ``.grad`` (in the parameters' own strides) as
 ``loss.backward()`` would. Linear layers follow autograd's order of operations, so the same
 numbers bit for bit (ELU: to rounding); a convolution's input and weight gradients are the same
 ``convolution_backward`` call autograd makes, and its bias gradient a plain sum, which rounds
-differently from oneDNN's own (and is faster). It covers what it can differentiate from the
-layers' outputs (ReLU, leaky ReLU, ELU, tanh, sigmoid, identity) and zero-padded convolutions with
-a bias; anything else (GELU, dropout, batch norm, hooks, frozen layers) makes it return ``None``
-and training stays on autograd. tests/test_gradients.py checks the gradients against autograd's.
+differently from oneDNN's own (and is faster). It covers the activations it can differentiate from
+their outputs (ReLU, leaky ReLU, ELU, tanh, sigmoid, identity), zero-padded convolutions with a
+bias and dropout (the mask the layer itself would draw); anything else (GELU, batch norm, hooks,
+frozen layers) makes it return ``None`` and training stays on autograd. tests/test_gradients.py
+checks the gradients against autograd's.
 """
 
 from __future__ import annotations
@@ -24,8 +25,18 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn import grad as conv_grad  # torch.nn.grad: a convolution's public input / weight gradients
 
-from hourglass.models.layers import OutputConv2d, few_output_conv2d, few_output_conv2d_backward
+from hourglass.models.layers import (
+    ChannelsLastConv1d,
+    ChannelsLastConvTranspose1d,
+    FastDropout,
+    OutputConv2d,
+    as_2d,
+    few_output_conv2d,
+    few_output_conv2d_backward,
+    weight_2d,
+)
 
 # activation -> (forward in place, backward from the activation's output y: grad -> grad times the
 # derivative, in place where it can be), each rounded as autograd's own backward kernel rounds it
@@ -58,14 +69,15 @@ def hooked(obj) -> bool:
     return any(getattr(obj, name, None) for name in (*names, "_post_accumulate_grad_hooks"))
 
 
-_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, OutputConv2d)
-_CONV_FORWARD = {
-    nn.Conv1d: F.conv1d,
-    nn.Conv2d: F.conv2d,
-    OutputConv2d: F.conv2d,
-    nn.ConvTranspose1d: F.conv_transpose1d,
-    nn.ConvTranspose2d: F.conv_transpose2d,
-}
+_CONV_TYPES = (
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    OutputConv2d,
+    ChannelsLastConv1d,
+    ChannelsLastConvTranspose1d,
+)
 
 
 class _Linear:
@@ -88,30 +100,47 @@ class _Conv:
     takes the input's and the weight's gradients from ``torch.nn.grad`` (a transposed convolution's
     input gradient is the forward convolution with its weight) and the bias gradient as a sum
     (oneDNN's own is slower: benchmarks/conv_step.py). ``OutputConv2d`` takes its reformulated path
-    where its training step does."""
+    where its training step does; a channels-last 1-d layer (``hourglass.models.layers``) always
+    its 2-d path, the gradients on the same ``(n, c, 1, length)`` views."""
 
     def __init__(self, m: nn.Module):
         self.m, self.weight, self.bias = m, m.weight, m.bias
         self.transposed = isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d))
-        self.conv = _CONV_FORWARD[type(m)]
-        # torch.nn.grad's public gradients of a convolution (each one convolution_backward call)
-        two_d = isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
-        self.input_grad = torch.nn.grad.conv2d_input if two_d else torch.nn.grad.conv1d_input
-        self.weight_grad = torch.nn.grad.conv2d_weight if two_d else torch.nn.grad.conv1d_weight
-        self.adjoint = F.conv2d if two_d else F.conv1d
         self.reformulated = type(m) is OutputConv2d
+        self.view_2d = isinstance(m, (ChannelsLastConv1d, ChannelsLastConvTranspose1d))
+        if self.view_2d:
+            self.args = ((1, *m.stride), (0, *m.padding), (1, *m.dilation), m.groups)
+        else:
+            self.args = (m.stride, m.padding, m.dilation, m.groups)
+        if self.view_2d or isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+            self.conv = F.conv_transpose2d if self.transposed else F.conv2d
+            self.input_grad, self.weight_grad, self.adjoint = conv_grad.conv2d_input, conv_grad.conv2d_weight, F.conv2d
+        else:
+            self.conv = F.conv_transpose1d if self.transposed else F.conv1d
+            self.input_grad, self.weight_grad, self.adjoint = conv_grad.conv1d_input, conv_grad.conv1d_weight, F.conv1d
 
     def forward(self, h):
         m = self.m
+        if self.view_2d:
+            return m.forward_2d(h)
         if self.reformulated and m.reformulates(h):
             return few_output_conv2d(h, m.weight, m.bias, m.padding)
         if self.transposed:
             return self.conv(h, m.weight, m.bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
-        return self.conv(h, m.weight, m.bias, m.stride, m.padding, m.dilation, m.groups)
+        return self.conv(h, m.weight, m.bias, *self.args)
 
     def backward(self, grad, kept, need_input: bool):
         m = self.m
-        if self.reformulated and m.reformulates(kept):
+        if self.view_2d:
+            if getattr(m, "few_outputs", False):
+                needs, padding = (need_input, True, False), (0, m.padding[0])
+                grad_x, grad_w, _ = few_output_conv2d_backward(
+                    as_2d(grad), as_2d(kept), weight_2d(m.weight), padding, needs
+                )
+            else:
+                grad_x, grad_w = self.input_and_weight_grads(as_2d(grad), as_2d(kept), need_input)
+            grad_x, grad_w = (None if grad_x is None else grad_x.squeeze(2)), grad_w.squeeze(2)
+        elif self.reformulated and m.reformulates(kept):
             grad_x, grad_w, _ = few_output_conv2d_backward(grad, kept, m.weight, m.padding, (need_input, True, False))
         else:
             grad_x, grad_w = self.input_and_weight_grads(grad, kept, need_input)
@@ -120,16 +149,17 @@ class _Conv:
         return grad_x
 
     def input_and_weight_grads(self, grad, kept, need_input: bool):
-        """The input's gradient (None unless ``need_input``) and the weight's."""
-        m, grad_x = self.m, None
-        args = (m.stride, m.padding, m.dilation, m.groups)
+        """The input's gradient (None unless ``need_input``) and the weight's (for a 1-d layer's
+        2-d path: of its weight as the 2-d path's channels-last ``(out, in, 1, k)``, from which
+        ``torch.nn.grad`` also takes the input gradient's memory format)."""
+        weight, grad_x = (weight_2d(self.m.weight) if self.view_2d else self.m.weight), None
         if self.transposed:  # the adjoint of the convolution with the same weight
             if need_input:
-                grad_x = self.adjoint(grad, m.weight, None, *args)
-            return grad_x, self.weight_grad(grad, m.weight.shape, kept, *args)
+                grad_x = self.adjoint(grad, weight, None, *self.args)
+            return grad_x, self.weight_grad(grad, weight.shape, kept, *self.args)
         if need_input:
-            grad_x = self.input_grad(kept.shape, m.weight, grad, *args)
-        return grad_x, self.weight_grad(kept, m.weight.shape, grad, *args)
+            grad_x = self.input_grad(kept.shape, weight, grad, *self.args)
+        return grad_x, self.weight_grad(kept, weight.shape, grad, *self.args)
 
 
 def _like(grad, param):
@@ -165,6 +195,32 @@ class _Activation:
         return self.derivative(grad, kept)
 
 
+class _Dropout:
+    """Dropout in training, with the noise the layer's own forward pass would draw from torch's
+    generator (``FastDropout.noise``; for torch's ``nn.Dropout``, what ``F.dropout`` runs on CPU:
+    ``bernoulli_`` on an ``empty_like`` of the input, divided by the keep probability), so a fit
+    draws the same masks as through autograd. The noise is kept on the part from the forward pass
+    to the backward pass of the same step."""
+
+    def __init__(self, m: nn.Dropout):
+        self.m, self.noise = m, None
+
+    def forward(self, h):
+        m = self.m
+        if not m.training or m.p == 0:
+            self.noise = None
+            return h
+        if isinstance(m, FastDropout) and m._draws_here(h):
+            self.noise = m.noise(h)
+        else:
+            self.noise = torch.empty_like(h).bernoulli_(1 - m.p).div_(1 - m.p)
+        return h * self.noise
+
+    def backward(self, grad, kept, need_input: bool):
+        noise, self.noise = self.noise, None
+        return grad if noise is None else grad.mul_(noise)
+
+
 def _covered_conv(m: nn.Module) -> bool:
     return (
         type(m) in _CONV_TYPES
@@ -182,6 +238,8 @@ def _part(m: nn.Module, previous):
         return (_Linear(m) if type(m) is nn.Linear else _Conv(m)) if trainable else None
     if type(m) in (nn.Flatten, nn.Unflatten):
         return _Reshape(m)
+    if type(m) in (nn.Dropout, FastDropout) and 0 <= m.p < 1 and not m.inplace:
+        return _Dropout(m)
     if type(m) in _ACTIVATIONS:
         if type(m) is nn.LeakyReLU and not 0 < m.negative_slope <= 1 or type(m) is nn.ELU and not m.alpha > 0:
             return None

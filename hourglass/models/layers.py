@@ -1,7 +1,9 @@
 """Layers that compute exactly what a torch layer computes, faster where torch's CPU kernel is slow.
 
 The models keep torch's own parameter layout, so weights, ``state_dict`` keys, ONNX export and
-every other path see a plain ``nn.Conv2d``; only the CPU training step takes the faster route.
+every other path see a plain ``nn.Conv2d`` / ``nn.Conv1d`` / ``nn.ConvTranspose1d``; only the CPU
+training step takes the faster route (inference keeps torch's own kernels, so a saved model
+scores exactly as it did).
 """
 
 from __future__ import annotations
@@ -76,6 +78,144 @@ class _FewOutputConv2d(torch.autograd.Function):
         return (*few_output_conv2d_backward(grad, x, weight, ctx.padding, needs), None)
 
 
+def plain_cpu_float32(x: torch.Tensor) -> bool:
+    """Is ``x`` a float32 CPU tensor outside autocast, tracing, scripting, compiling and ONNX
+    export: where the layers below may take their own route?"""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.jit.is_tracing()
+        and not torch.jit.is_scripting()
+        and not torch.compiler.is_compiling()
+        and not torch.onnx.is_in_onnx_export()
+    )
+
+
+def as_2d(x: torch.Tensor) -> torch.Tensor:
+    """``(n, c, length)`` as ``(n, c, 1, length)`` in channels-last memory: a view when ``x`` is
+    already laid out channel by channel within each step (as :func:`conv1d_as_2d`'s outputs are)
+    or has one channel, else one copy."""
+    n, c, length = x.shape
+    if c == 1:
+        # torch reads a one-channel tensor's strides as NCHW (and the convolution's output with
+        # them), so the view gets channels-last strides explicitly: the same memory
+        x = x if x.stride(2) == 1 else x.contiguous()
+        return x.as_strided((n, 1, 1, length), (x.stride(0), 1, x.stride(0), 1))
+    return x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+def conv1d_as_2d(x, weight, bias, stride, padding, dilation, groups, *, transposed=False, output_padding=(0,)):
+    """``conv1d`` (or ``conv_transpose1d``) of ``x`` as a 2-d convolution over :func:`as_2d`'s
+    view, with the weight as ``(out, in, 1, k)`` in channels-last memory (a small copy: with
+    torch's contiguous weight oneDNN's transposed convolution ran 2.5x slower); the output is
+    ``(n, c, length)`` laid out channel by channel within each step, ready for the next such
+    layer without a copy."""
+    args = ((1, *stride), (0, *padding))
+    weight = weight_2d(weight)
+    if transposed:
+        y = F.conv_transpose2d(as_2d(x), weight, bias, *args, (0, *output_padding), groups, (1, *dilation))
+    else:
+        y = F.conv2d(as_2d(x), weight, bias, *args, (1, *dilation), groups)
+    return y.squeeze(2)
+
+
+def weight_2d(weight: torch.Tensor) -> torch.Tensor:
+    """A 1-d layer's weight ``(a, b, k)`` as ``(a, b, 1, k)`` in channels-last memory."""
+    return weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+
+
+class _ChannelsLast1d:
+    """``nn.Conv1d`` / ``nn.ConvTranspose1d`` whose CPU training step runs as a 2-d convolution
+    over ``(n, c, 1, length)`` in channels-last memory (:func:`conv1d_as_2d`): oneDNN's 1-d path
+    reorders every input and output between its own layout and torch's, and its channels-last
+    2-d kernels need no reorder (``benchmarks/conv1d_speed.py``: the conv1d model's fit 1.14x-1.21x
+    faster). Same parameters, same results to float rounding; inference, GPU, export and every
+    other path are torch's own layer."""
+
+    def takes_2d_path(self, x: torch.Tensor) -> bool:
+        """Does a training step on ``x`` take the 2-d path (autograd's, or the one
+        :mod:`hourglass.models.gradients` writes out)?"""
+        return (
+            x.dim() == 3 and self.padding_mode == "zeros" and not isinstance(self.padding, str) and plain_cpu_float32(x)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.is_grad_enabled() and self.weight.requires_grad and self.takes_2d_path(x):
+            return self.forward_2d(x)
+        return super().forward(x)
+
+
+class ChannelsLastConv1d(_ChannelsLast1d, nn.Conv1d):
+    __doc__ = (
+        _ChannelsLast1d.__doc__
+        + """
+    To one output channel from at least 8 (a decoder's last layer: :attr:`few_outputs`), the 2-d
+    path is :class:`OutputConv2d`'s reformulation (depthwise forward, transposed backward)."""
+    )
+
+    @property
+    def few_outputs(self) -> bool:
+        return (
+            self.out_channels == 1
+            and self.in_channels >= 8
+            and self.stride == (1,)
+            and self.dilation == (1,)
+            and self.groups == 1
+            and self.padding[0] <= self.kernel_size[0] - 1
+        )
+
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        if self.few_outputs:
+            return _FewOutputConv2d.apply(as_2d(x), weight_2d(self.weight), self.bias, (0, self.padding[0])).squeeze(2)
+        return conv1d_as_2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ChannelsLastConvTranspose1d(_ChannelsLast1d, nn.ConvTranspose1d):
+    __doc__ = _ChannelsLast1d.__doc__
+
+    def forward(self, x: torch.Tensor, output_size=None) -> torch.Tensor:
+        if output_size is not None:  # torch's own layer works the output padding out
+            return nn.ConvTranspose1d.forward(self, x, output_size)
+        return super().forward(x)
+
+    def forward_2d(self, x: torch.Tensor) -> torch.Tensor:
+        return conv1d_as_2d(
+            x,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            transposed=True,
+            output_padding=self.output_padding,
+        )
+
+
+class FastDropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU training mask is drawn as uniform numbers compared with ``p``
+    (``torch.rand_like(x) >= p``, then scaled by ``1 / (1 - p)``): the same Bernoulli(1 - p) mask
+    (to the 2**-24 resolution of torch's float uniforms), 2.0x-2.2x faster to draw than torch's
+    CPU ``bernoulli_``, whose masks took 25-43 % of the conv1d model's whole training step
+    (``benchmarks/conv1d_speed.py``). A different draw from the same generator: a seeded fit is
+    reproducible, but its masks are not those ``nn.Dropout`` would draw. Elsewhere (eval, GPU,
+    other dtypes, export, compile) it is torch's own ``nn.Dropout``."""
+
+    def _draws_here(self, x: torch.Tensor) -> bool:
+        return self.training and 0 < self.p < 1 and not self.inplace and plain_cpu_float32(x)
+
+    def noise(self, x: torch.Tensor) -> torch.Tensor:
+        """A training step's mask for ``x``: 0 or ``1 / (1 - p)`` per element, in ``x``'s layout."""
+        with torch.no_grad():
+            return torch.rand_like(x).ge_(self.p).div_(1 - self.p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._draws_here(x):
+            return x * self.noise(x)
+        return super().forward(x)
+
+
 class OutputConv2d(nn.Conv2d):
     """``nn.Conv2d`` (same parameters, same results) with a faster CPU training path when it
     maps many channels to one, as the last layer of a grayscale image decoder does. Elsewhere
@@ -89,9 +229,7 @@ class OutputConv2d(nn.Conv2d):
         """Does a training step on ``x`` take the reformulated path (autograd's, or the one
         :mod:`hourglass.models.gradients` writes out)?"""
         return (
-            x.device.type == "cpu"
-            and x.dtype == torch.float32
-            and x.dim() == 4
+            x.dim() == 4
             and self.out_channels == 1
             and self.in_channels >= 8
             and self.stride == (1, 1)
@@ -101,11 +239,7 @@ class OutputConv2d(nn.Conv2d):
             and isinstance(self.padding, tuple)
             and all(p <= k - 1 for p, k in zip(self.padding, self.kernel_size))
             and x.is_contiguous(memory_format=torch.channels_last)
-            and not torch.is_autocast_enabled("cpu")
-            and not torch.jit.is_tracing()
-            and not torch.jit.is_scripting()
-            and not torch.compiler.is_compiling()
-            and not torch.onnx.is_in_onnx_export()
+            and plain_cpu_float32(x)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

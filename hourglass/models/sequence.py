@@ -27,6 +27,8 @@ from hourglass.models.base import (
     check_odd_kernel,
 )
 from hourglass.models.conv import linear_bottleneck
+from hourglass.models.gradients import encoder_decoder_gradients
+from hourglass.models.layers import ChannelsLastConv1d, ChannelsLastConvTranspose1d, FastDropout
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
@@ -127,20 +129,20 @@ class Conv1dAutoencoder(SequenceAutoencoder):
         enc: list[nn.Module] = []
         prev = config.n_channels
         for i, c in enumerate(config.channels):
-            enc += [nn.Conv1d(prev, c, k, stride=2, padding=pad), activation_layer(config.activation)]
+            enc += [ChannelsLastConv1d(prev, c, k, stride=2, padding=pad), activation_layer(config.activation)]
             if i == 0 and config.dropout:
-                enc.append(nn.Dropout(config.dropout))
+                enc.append(FastDropout(config.dropout))
             prev = c
         dec: list[nn.Module] = []
         for i, c in enumerate(reversed(config.channels)):
             dec += [
-                nn.ConvTranspose1d(prev, c, k, stride=2, padding=pad, output_padding=1),
+                ChannelsLastConvTranspose1d(prev, c, k, stride=2, padding=pad, output_padding=1),
                 activation_layer(config.activation),
             ]
             if i == 0 and config.dropout:
-                dec.append(nn.Dropout(config.dropout))
+                dec.append(FastDropout(config.dropout))
             prev = c
-        dec.append(nn.Conv1d(prev, config.n_channels, k, padding=pad))
+        dec.append(ChannelsLastConv1d(prev, config.n_channels, k, padding=pad))
         if config.latent_dim is not None:
             down, up = linear_bottleneck(config, config.latent_dim)
             self.feature_depth = len(enc)
@@ -164,6 +166,17 @@ class Conv1dAutoencoder(SequenceAutoencoder):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.as_input(self.decoder(z)[..., : self.config.length])
+
+    def manual_gradients(self, *, loss: str, trim: float):
+        """The encoder and decoder differentiated by hand (``chain_gradients``: the convolutions
+        on their 2-d path, dropout with the noise autograd's pass would draw), for series whose
+        length needs no padding, while this class's own forward pass and loss are in use."""
+        if self.config.padded_length != self.config.length:
+            return None  # the replicate padding and the cut are autograd's
+        step = encoder_decoder_gradients(self, Conv1dAutoencoder, loss=loss, trim=trim)
+        if step is None:
+            return None
+        return lambda x, target: step(self.as_series(x), self.as_series(target))
 
 
 @dataclass
