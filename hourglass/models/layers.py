@@ -1,9 +1,10 @@
-"""Layers that compute exactly what a torch layer computes, faster where torch's CPU kernel is slow.
+"""Layers that compute what a torch layer computes, faster where torch's CPU kernel is slow.
 
-The models keep torch's own parameter layout, so weights, ``state_dict`` keys, ONNX export and
-every other path see a plain ``nn.Conv2d`` / ``nn.Conv1d`` / ``nn.ConvTranspose1d``; only the CPU
-training step takes the faster route (inference keeps torch's own kernels, so a saved model
-scores exactly as it did).
+The convolutions compute the same numbers (to float rounding) and keep torch's own parameter
+layout, so weights, ``state_dict`` keys, ONNX export and every other path see a plain
+``nn.Conv2d`` / ``nn.Conv1d`` / ``nn.ConvTranspose1d``; only the CPU training step takes the
+faster route (inference keeps torch's own kernels, so a saved model scores exactly as it did).
+``FastDropout`` draws its training mask its own way: the same distribution, other draws.
 """
 
 from __future__ import annotations
