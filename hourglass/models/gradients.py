@@ -300,14 +300,16 @@ def _output_gradient(loss: str, logits, target, sigmoid: bool, trim: float):
 
 
 def chain_gradients(
-    layers: Sequence[nn.Module], *, loss: str, sigmoid_output: bool, trim: float
+    layers: Sequence[nn.Module], *, loss: str, sigmoid_output: bool, trim: float, keep: int | None = None
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
     """A function ``(x, target) -> loss`` for inputs and targets flattened to ``(batch, features)``
     that writes the layers' parameter gradients, or None when a layer or the loss is not covered.
 
     ``loss`` is "mse", "mae" or "bce" (a per-sample mean over the features, then the mean over the
     samples, or the ``trim``-trimmed mean as :meth:`TrainingLoss.trimmed_mean`); ``sigmoid_output``
-    applies a sigmoid to the last layer's output (BCE works from the logits)."""
+    applies a sigmoid to the last layer's output (BCE works from the logits). ``keep``: the loss is
+    on the first ``keep`` positions of the output's last axis only, the rest cut (as a model that
+    pads its input cuts its output back); ``target`` has that many."""
     plan = _plan(layers)
     if plan is None or loss not in ("mse", "mae", "bce"):
         return None
@@ -322,8 +324,11 @@ def chain_gradients(
             else:
                 saved.append(h.shape if isinstance(part, _Reshape) else h)
                 h = part.forward(h)
-        value, grad = _output_gradient(loss, h.flatten(1), target.flatten(1), sigmoid_output, trim)
-        grad = grad.view(h.shape)
+        out = h if keep is None else h[..., :keep]
+        value, grad = _output_gradient(loss, out.flatten(1), target.flatten(1), sigmoid_output, trim)
+        grad = grad.view(out.shape)
+        if keep is not None:  # the cut positions' gradient is zero
+            grad = F.pad(grad, (0, h.shape[-1] - keep))
         for i in range(len(plan) - 1, -1, -1):
             grad = plan[i].backward(grad, saved[i], i > 0)
         return value
@@ -331,10 +336,11 @@ def chain_gradients(
     return step
 
 
-def encoder_decoder_gradients(model, owner: type, *, loss: str, trim: float):
+def encoder_decoder_gradients(model, owner: type, *, loss: str, trim: float, keep: int | None = None):
     """``chain_gradients`` over ``model.encoder`` then ``model.decoder`` (``nn.Sequential``), for a
     model's ``manual_gradients``: only while ``owner``'s forward pass (``encode`` and
-    ``decode_logits``: the two chains, nothing between) and loss are in use, not a subclass's own."""
+    ``decode_logits``: the two chains, nothing between but ``owner``'s own reshapes, padding and
+    cut, which its ``manual_gradients`` takes on) and loss are in use, not a subclass's own."""
     cls = type(model)
     if (
         cls.encode is not owner.encode
@@ -349,4 +355,5 @@ def encoder_decoder_gradients(model, owner: type, *, loss: str, trim: float):
         loss=loss,
         sigmoid_output=model.config.output_activation == "sigmoid",
         trim=trim,
+        keep=keep,
     )

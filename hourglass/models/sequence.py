@@ -169,14 +169,15 @@ class Conv1dAutoencoder(SequenceAutoencoder):
 
     def manual_gradients(self, *, loss: str, trim: float):
         """The encoder and decoder differentiated by hand (``chain_gradients``: the convolutions
-        on their 2-d path, dropout with the noise autograd's pass would draw), for series whose
-        length needs no padding, while this class's own forward pass and loss are in use."""
-        if self.config.padded_length != self.config.length:
-            return None  # the replicate padding and the cut are autograd's
-        step = encoder_decoder_gradients(self, Conv1dAutoencoder, loss=loss, trim=trim)
+        on their 2-d path, dropout with the noise the layers would draw; a padded series' loss on
+        the steps the cut keeps), while this class's own forward pass and loss are in use."""
+        padded = self.config.padded_length != self.config.length
+        step = encoder_decoder_gradients(
+            self, Conv1dAutoencoder, loss=loss, trim=trim, keep=self.config.length if padded else None
+        )
         if step is None:
             return None
-        return lambda x, target: step(self.as_series(x), self.as_series(target))
+        return lambda x, target: step(self.padded(x), self.as_series(target))
 
 
 @dataclass
