@@ -210,7 +210,7 @@ class _Dropout:
         if not m.training or m.p == 0:
             self.noise = None
             return h
-        if isinstance(m, FastDropout) and m._draws_here(h):
+        if isinstance(m, FastDropout) and m.draws_own_mask(h):
             self.noise = m.noise(h)
         else:
             self.noise = torch.empty_like(h).bernoulli_(1 - m.p).div_(1 - m.p)

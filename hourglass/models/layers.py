@@ -203,7 +203,8 @@ class FastDropout(nn.Dropout):
     reproducible, but its masks are not those ``nn.Dropout`` would draw. Elsewhere (eval, GPU,
     other dtypes, export, compile) it is torch's own ``nn.Dropout``."""
 
-    def _draws_here(self, x: torch.Tensor) -> bool:
+    def draws_own_mask(self, x: torch.Tensor) -> bool:
+        """Does a training step on ``x`` draw this layer's mask (:meth:`noise`), not torch's?"""
         return self.training and 0 < self.p < 1 and not self.inplace and plain_cpu_float32(x)
 
     def noise(self, x: torch.Tensor) -> torch.Tensor:
@@ -212,7 +213,7 @@ class FastDropout(nn.Dropout):
             return torch.rand_like(x).ge_(self.p).div_(1 - self.p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._draws_here(x):
+        if self.draws_own_mask(x):
             return x * self.noise(x)
         return super().forward(x)
 
