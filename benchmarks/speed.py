@@ -202,9 +202,10 @@ def paired_variants(
     weights with hg.fit, epoch by epoch in turn: for every epoch k, each variant runs its epoch k
     (one hg.fit call of one epoch, its optimizer carried over from call to call) right after the
     others', in a rotating order, so that paired epochs meet the same machine conditions. Returns per
-    variant: seconds per epoch, val MSE per seed, and the median / range of the paired ratios of its
-    epoch time to the first variant's. ``input_shape`` and ``model_options``: the model built
-    (default: the Fashion-MNIST tutorials' models)."""
+    variant: seconds per epoch, val MSE per seed, the gradients that ran ("manual" or "autograd"),
+    and the median / range of the paired ratios of its epoch time to the first variant's.
+    ``input_shape`` and ``model_options``: the model built (default: the Fashion-MNIST tutorials'
+    models)."""
     denoise = name == "conv"
     out = {v: {"epoch_seconds": [], "val_mse": []} for v in variants}
     names = list(variants)
@@ -236,6 +237,7 @@ def paired_variants(
                     optimizer=carried(v),
                 )
                 out[v]["epoch_seconds"].append(history.epoch_seconds[0])
+                out[v]["gradients"] = history.settings["gradients"]  # which ran: a fallback shows
         for v in names:
             out[v]["val_mse"].append(val_mse(models[v], x_val, denoise))
     first = names[0]

@@ -108,7 +108,7 @@ class _Conv:
         self.transposed = isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d))
         self.reformulated = type(m) is OutputConv2d
         self.view_2d = isinstance(m, (ChannelsLastConv1d, ChannelsLastConvTranspose1d))
-        if self.view_2d:
+        if self.view_2d:  # its forward is the layer's own 2-d path; the gradients on 2-d views
             self.args = ((1, *m.stride), (0, *m.padding), (1, *m.dilation), m.groups)
         else:
             self.args = (m.stride, m.padding, m.dilation, m.groups)

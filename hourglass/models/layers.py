@@ -109,7 +109,7 @@ def as_2d(x: torch.Tensor) -> torch.Tensor:
 def conv1d_as_2d(x, weight, bias, stride, padding, dilation, groups, *, transposed=False, output_padding=(0,)):
     """``conv1d`` (or ``conv_transpose1d``) of ``x`` as a 2-d convolution over :func:`as_2d`'s
     view, with the weight as ``(out, in, 1, k)`` in channels-last memory (a small copy: with
-    torch's contiguous weight oneDNN's transposed convolution ran 2.5x slower); the output is
+    torch's contiguous weight oneDNN's transposed convolution ran 2.5x slower in a profile); the output is
     ``(n, c, length)`` laid out channel by channel within each step, ready for the next such
     layer without a copy."""
     args = ((1, *stride), (0, *padding))
@@ -130,7 +130,7 @@ class _ChannelsLast1d:
     """``nn.Conv1d`` / ``nn.ConvTranspose1d`` whose CPU training step runs as a 2-d convolution
     over ``(n, c, 1, length)`` in channels-last memory (:func:`conv1d_as_2d`): oneDNN's 1-d path
     reorders every input and output between its own layout and torch's, and its channels-last
-    2-d kernels need no reorder (``benchmarks/conv1d_speed.py``: the conv1d model's fit 1.14x-1.21x
+    2-d kernels need no reorder (``benchmarks/conv1d_speed.py``: the conv1d model's fit 1.10x-1.23x
     faster). Same parameters, same results to float rounding; inference, GPU, export and every
     other path are torch's own layer."""
 
@@ -197,8 +197,8 @@ class ChannelsLastConvTranspose1d(_ChannelsLast1d, nn.ConvTranspose1d):
 class FastDropout(nn.Dropout):
     """``nn.Dropout`` whose CPU training mask is drawn as uniform numbers compared with ``p``
     (``torch.rand_like(x) >= p``, then scaled by ``1 / (1 - p)``): the same Bernoulli(1 - p) mask
-    (to the 2**-24 resolution of torch's float uniforms), 2.0x-2.2x faster to draw than torch's
-    CPU ``bernoulli_``, whose masks took 25-43 % of the conv1d model's whole training step
+    (to the 2**-24 resolution of torch's float uniforms), 1.9x-2.4x faster to draw than torch's
+    CPU ``bernoulli_``, whose masks took 23-43 % of the conv1d model's whole training step
     (``benchmarks/conv1d_speed.py``). A different draw from the same generator: a seeded fit is
     reproducible, but its masks are not those ``nn.Dropout`` would draw. Elsewhere (eval, GPU,
     other dtypes, export, compile) it is torch's own ``nn.Dropout``."""
