@@ -33,7 +33,7 @@ import statistics
 import numpy as np
 import torch
 from common import run_times, write_json
-from speed import TypicalLoop, copy_weights, hourglass_adam, on_autograd, paired_variants, val_mse
+from speed import TypicalLoop, copy_weights, hourglass_adam, on_autograd, paired_variants, typical_summary, val_mse
 from torch import nn
 
 import hourglass as hg
@@ -184,24 +184,7 @@ def typical_rows(x, x_val, args):
             with torch.no_grad():
                 out = typical.model(torch.from_numpy(x_val).reshape(len(x_val), 1, LENGTH)).reshape(len(x_val), -1)
             val["typical"].append(float(np.mean((out.numpy() - x_val) ** 2)))
-        row = {
-            "batch_size": bs,
-            "typical_sec_per_epoch": statistics.median(sec["typical"]),
-            "hourglass_sec_per_epoch": statistics.median(sec["hourglass"]),
-            "speedup_median_of_paired_epochs": statistics.median(ratios),
-            "speedup_min": min(ratios),
-            "speedup_max": max(ratios),
-            "typical_val_mse": val["typical"],
-            "hourglass_val_mse": val["hourglass"],
-        }
-        print(
-            f"conv1d bs={bs:4d} typical {row['typical_sec_per_epoch']:6.3f} s/epoch  hourglass "
-            f"{row['hourglass_sec_per_epoch']:6.3f} s/epoch  speedup {row['speedup_median_of_paired_epochs']:.2f}x "
-            f"(paired {min(ratios):.2f}-{max(ratios):.2f})  val MSE typical {np.mean(val['typical']):.5f} "
-            f"hourglass {np.mean(val['hourglass']):.5f}",
-            flush=True,
-        )
-        rows.append(row)
+        rows.append(typical_summary("conv1d", bs, sec, ratios, val))
     return rows
 
 

@@ -31,6 +31,7 @@ and the speedup; writes benchmarks/results/speed.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import math
 import statistics
@@ -195,11 +196,37 @@ def on_autograd(model):
     return model
 
 
+def typical_summary(label: str, bs: int, sec: dict, ratios: list, val: dict) -> dict:
+    """A row of hg.fit against the typical loop (seconds per epoch of each, their paired ratios,
+    validation MSE of each), printed."""
+    row = {
+        "batch_size": bs,
+        "typical_sec_per_epoch": statistics.median(sec["typical"]),
+        "hourglass_sec_per_epoch": statistics.median(sec["hourglass"]),
+        "speedup_median_of_paired_epochs": statistics.median(ratios),
+        "speedup_min": min(ratios),
+        "speedup_max": max(ratios),
+        "paired_ratios": ratios,
+        "typical_val_mse": val["typical"],
+        "hourglass_val_mse": val["hourglass"],
+    }
+    print(
+        f"{label} bs={bs:4d} typical {row['typical_sec_per_epoch']:6.3f} s/epoch  hourglass "
+        f"{row['hourglass_sec_per_epoch']:6.3f} s/epoch  speedup {row['speedup_median_of_paired_epochs']:.2f}x "
+        f"(paired {min(ratios):.2f}-{max(ratios):.2f})  val MSE typical {np.mean(val['typical']):.5f} "
+        f"hourglass {np.mean(val['hourglass']):.5f}",
+        flush=True,
+    )
+    return row
+
+
 def paired_variants(
     name, x_train, x_val, bs, epochs, seeds, variants, device="cpu", input_shape=(1, 28, 28), model_options=None
 ):
-    """Each variant (a model transform and an optimizer factory) trains the same model from the same
-    weights with hg.fit, epoch by epoch in turn: for every epoch k, each variant runs its epoch k
+    """Each variant (a model transform, an optimizer factory and, optionally, a context: a callable
+    returning a context manager that each of its hg.fit calls runs inside, e.g. one that patches a
+    function as an earlier release had it) trains the same model from the same weights with
+    hg.fit, epoch by epoch in turn: for every epoch k, each variant runs its epoch k
     (one hg.fit call of one epoch, its optimizer carried over from call to call) right after the
     others', in a rotating order, so that paired epochs meet the same machine conditions. Returns per
     variant: seconds per epoch, val MSE per seed, the gradients that ran ("manual" or "autograd"),
@@ -211,7 +238,7 @@ def paired_variants(
     names = list(variants)
     for seed in seeds:
         base = hg.create_model(name, input_shape=input_shape, seed=seed, **(model_options or {}))
-        models = {v: make_model(copy.deepcopy(base)) for v, (make_model, _) in variants.items()}
+        models = {v: spec[0](copy.deepcopy(base)) for v, spec in variants.items()}
         optimizers = {}
 
         def carried(v, optimizers=optimizers):
@@ -224,18 +251,20 @@ def paired_variants(
 
         for epoch in range(epochs):
             for v in names[epoch % len(names) :] + names[: epoch % len(names)]:
-                history = hg.fit(
-                    models[v],
-                    x_train,
-                    epochs=1,
-                    batch_size=bs,
-                    loss="mse",
-                    seed=seed * 1000 + epoch,
-                    corruption=hg.GaussianNoise(NOISE, clip=(0, 1)) if denoise else None,
-                    device=device,
-                    progress=False,
-                    optimizer=carried(v),
-                )
+                context = variants[v][2]() if len(variants[v]) > 2 else contextlib.nullcontext()
+                with context:
+                    history = hg.fit(
+                        models[v],
+                        x_train,
+                        epochs=1,
+                        batch_size=bs,
+                        loss="mse",
+                        seed=seed * 1000 + epoch,
+                        corruption=hg.GaussianNoise(NOISE, clip=(0, 1)) if denoise else None,
+                        device=device,
+                        progress=False,
+                        optimizer=carried(v),
+                    )
                 out[v]["epoch_seconds"].append(history.epoch_seconds[0])
                 out[v]["gradients"] = history.settings["gradients"]  # which ran: a fallback shows
         for v in names:

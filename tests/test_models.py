@@ -206,6 +206,18 @@ def test_channels_last_1d_layers_match_torch_in_values_and_gradients(
     assert not fast.takes_2d_path(beats.double())
 
 
+def test_one_channel_images_get_channels_last_strides_on_the_same_memory():
+    from hourglass.models.layers import one_channel_last
+
+    x = torch.rand(4, 1, 5, 7)
+    view = one_channel_last(x)
+    assert view.data_ptr() == x.data_ptr() and torch.equal(view, x)
+    assert view.stride() == (35, 1, 7, 1) and view.is_contiguous(memory_format=torch.channels_last)
+    assert one_channel_last(view) is view
+    for other in (torch.rand(4, 3, 5, 7), x[:, :, :, ::2], torch.rand(4, 1, 7)):  # left as they are
+        assert one_channel_last(other) is other
+
+
 def test_fast_dropout_draws_a_bernoulli_mask_and_is_torchs_dropout_elsewhere():
     from torch import nn
 

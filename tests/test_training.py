@@ -134,6 +134,15 @@ def test_corruptions_do_what_they_say():
         hg.MaskingNoise(1.5)
 
 
+def test_gaussian_noise_draws_the_numbers_earlier_releases_drew():
+    # x + std * randn from the same generator, bit for bit, whichever memory the result goes in;
+    # a channels-last input (an RGB batch as hg.fit gathers it) stays channels-last
+    for x in (torch.rand(5, 1, 6, 6), torch.rand(5, 3, 6, 6).contiguous(memory_format=torch.channels_last)):
+        noisy = hg.GaussianNoise(0.2, clip=(0, 1))(x, torch.Generator().manual_seed(3))
+        want = (x + 0.2 * torch.randn(x.shape, generator=torch.Generator().manual_seed(3))).clamp_(0, 1)
+        assert torch.equal(noisy, want) and noisy.stride() == want.stride()
+
+
 @pytest.mark.parametrize("loss", ["mse", "mae", "bce"])
 def test_losses_train(ecg, loss):
     normal = ecg.x_train[ecg.y_train == 1][:1000]

@@ -35,6 +35,7 @@ from hourglass.models.layers import (
     as_2d,
     few_output_conv2d,
     few_output_conv2d_backward,
+    one_channel_last,
     weight_2d,
 )
 
@@ -43,8 +44,9 @@ from hourglass.models.layers import (
 _ACTIVATIONS: dict[type, Callable[[nn.Module], tuple[Callable | None, Callable | None]]] = {
     # y >= 0, so sign(y) is the 0 / 1 mask autograd applies: a float multiply, where a boolean
     # mask (masked_fill_, where) ran 3-11x slower on the conv model's activations
-    # (benchmarks/relu_mask.py)
-    nn.ReLU: lambda m: (torch.relu_, lambda g, y: g.mul_(y.sign())),
+    # (benchmarks/relu_mask.py). The sign goes into y's own memory: every part that keeps y (the
+    # next layer's input) has run its backward by then, and a fresh 1.6 MB tensor per step cost more
+    nn.ReLU: lambda m: (torch.relu_, lambda g, y: g.mul_(y.sign_())),
     nn.Sigmoid: lambda m: (torch.sigmoid_, lambda g, y: g.mul_(1 - y).mul_(y)),
     # 1 - y * y through addcmul: one fused multiply-add, as autograd's tanh backward compiles to
     nn.Tanh: lambda m: (torch.tanh_, lambda g, y: g.mul_(torch.addcmul(torch.ones_like(y), y, y, value=-1))),
@@ -156,10 +158,11 @@ class _Conv:
         if self.transposed:  # the adjoint of the convolution with the same weight
             if need_input:
                 grad_x = self.adjoint(grad, weight, None, *self.args)
-            return grad_x, self.weight_grad(grad, weight.shape, kept, *self.args)
+            return grad_x, self.weight_grad(one_channel_last(grad), weight.shape, kept, *self.args)
         if need_input:
             grad_x = self.input_grad(kept.shape, weight, grad, *self.args)
-        return grad_x, self.weight_grad(kept, weight.shape, grad, *self.args)
+        # the weight gradient's memory format comes from its input: a one-channel image's explicitly
+        return grad_x, self.weight_grad(one_channel_last(kept), weight.shape, grad, *self.args)
 
 
 def _like(grad, param):
@@ -186,7 +189,9 @@ class _Reshape:
 
 class _Activation:
     """An element-wise activation applied in place: its output is kept (its derivative is
-    computed from the output), so it must follow a layer whose output nothing else keeps."""
+    computed from the output, and may overwrite it: the parts after it, which keep it as their
+    input, have run their backward by then), so it must follow a layer whose output nothing else
+    keeps."""
 
     def __init__(self, forward, derivative):
         self.forward, self.derivative = forward, derivative

@@ -93,6 +93,19 @@ def plain_cpu_float32(x: torch.Tensor) -> bool:
     )
 
 
+def one_channel_last(x: torch.Tensor) -> torch.Tensor:
+    """A contiguous ``(n, 1, h, w)`` tensor as the same memory with channels-last strides, else
+    ``x``. torch reads a one-channel tensor's strides as NCHW, and ``torch.nn.grad``'s weight
+    gradient takes its memory format from the input alone (it never sees the weight): with the
+    NCHW reading, oneDNN's weight gradient of a grayscale image's first convolution ran 1.9x
+    slower at stride 2 and 4.1x slower at stride 1 (``benchmarks/conv_overheads.py``, part
+    ``first_layer``)."""
+    if x.dim() != 4 or x.shape[1] != 1 or x.stride(1) == 1 or not x.is_contiguous():
+        return x
+    n, _, h, w = x.shape
+    return x.as_strided((n, 1, h, w), (h * w, 1, w, 1))
+
+
 def as_2d(x: torch.Tensor) -> torch.Tensor:
     """``(n, c, length)`` as ``(n, c, 1, length)`` in channels-last memory: a view when ``x`` is
     already laid out channel by channel within each step (as :func:`conv1d_as_2d`'s outputs are)
