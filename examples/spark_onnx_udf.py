@@ -5,7 +5,7 @@ onnxruntime, NumPy and pandas (no torch, no hourglass). The ONNX scorer computes
 scoring path (the scaler, every member of the default ensemble, their standardisation and
 average, the threshold) and gives ``score`` and ``is_anomaly`` per row.
 
-    pip install pyspark onnxruntime "hourglass[onnx]"     # and Java 17+ for Spark
+    pip install pyspark onnxruntime "hourglass-ae[onnx]"     # and Java 17+ for Spark
     HOURGLASS_DATA_DIR=../shared/data python examples/spark_onnx_udf.py [--rows 200000]
 
 Steps:

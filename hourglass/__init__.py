@@ -60,7 +60,7 @@ from hourglass.transforms import (
     stretches,
     windows,
 )
-from hourglass.version import __version__
+from hourglass.version import __version__, check_no_name_clash
 
 # a library's logger stays silent until the application configures logging (one INFO line per
 # epoch: logging.basicConfig(level=logging.INFO), or logging.getLogger("hourglass").setLevel(...))
@@ -151,3 +151,5 @@ __all__ = [
     "windows",
     "__version__",
 ]
+
+check_no_name_clash()

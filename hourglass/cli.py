@@ -17,6 +17,7 @@ from hourglass.atomic import write_json_atomic
 from hourglass.detection.scores import ESTIMATOR_ERRORS
 from hourglass.errors import HourglassError
 from hourglass.prepare import scaler_names
+from hourglass.version import DISTRIBUTION, __version__
 
 
 def _fail_clearly(fn):
@@ -35,7 +36,7 @@ def _fail_clearly(fn):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="hourglass")
+@click.version_option(__version__, prog_name="hourglass", message=f"%(prog)s %(version)s (installed as {DISTRIBUTION})")
 def main():
     """hourglass: autoencoders for compression, denoising and anomaly detection.
 

@@ -27,6 +27,7 @@ from hourglass.models.registry import create_model, model_class
 from hourglass.models.vae import VariationalAutoencoder
 from hourglass.prepare import make_scaler, split_rows
 from hourglass.saving import SavedState
+from hourglass.threads import fixed as fixed_threads
 from hourglass.training import FitOptions, fit
 from hourglass.validation import check_fraction, check_positive_int, is_frame
 
@@ -111,6 +112,7 @@ class _AutoencoderBase(BaseEstimator):
         device="auto",
         random_state=None,
         verbose=False,
+        threads="auto",
     ):
         self.model = model
         self.hidden = hidden
@@ -130,6 +132,7 @@ class _AutoencoderBase(BaseEstimator):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+        self.threads = threads
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -359,6 +362,10 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         detector on CPU.
     verbose : bool
         Show a progress bar while training.
+    threads : "auto" or int, default "auto"
+        CPU threads for training and scoring: "auto" lets :mod:`hourglass.threads` choose per
+        model (one thread for small models, so that other work on the machine does not stall
+        them); a number fixes it. ``HOURGLASS_THREADS`` sets the default.
 
     Attributes
     ----------
@@ -421,6 +428,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         device="auto",
         random_state=None,
         verbose=False,
+        threads="auto",
     ):
         super().__init__(
             model,
@@ -441,6 +449,7 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            threads=threads,
         )
         self.n_models = n_models
         self.error = error
@@ -465,6 +474,10 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
 
     def fit(self, X, y=None):
         """Train on ``X`` (labels ``y`` are ignored) and set the threshold."""
+        with fixed_threads(self.threads):
+            return self._fit(X)
+
+    def _fit(self, X):
         X = self._validate(X, reset=True)
         threshold = self._make_threshold()
         held_out = 0
@@ -503,7 +516,8 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     def _errors(self, X) -> np.ndarray:
         check_is_fitted(self, "detector_")
         X = self._validate(X, reset=False)
-        return self.detector_.score_samples(X).astype(np.float64)
+        with fixed_threads(self.threads):
+            return self.detector_.score_samples(X).astype(np.float64)
 
     def score_samples(self, X) -> np.ndarray:
         """Minus the reconstruction error: the lower, the more abnormal (scikit-learn's convention)."""
@@ -616,7 +630,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     def fit(self, X, y=None):
         """Train the autoencoder on ``X`` (``y`` is ignored)."""
         X = self._validate(X, reset=True)
-        self._train(X)
+        with fixed_threads(self.threads):
+            self._train(X)
         self._n_features_out = int(np.prod(self.model_.latent_shape))
         return self
 
@@ -625,7 +640,8 @@ class AutoencoderTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
         check_is_fitted(self, "model_")
         X = self._validate(X, reset=False)
         Xs = X if self.scaler_ is None else self.scaler_.transform(X)
-        return encode(self.model_, Xs).reshape(len(X), -1).astype(np.float64)
+        with fixed_threads(self.threads):
+            return encode(self.model_, Xs).reshape(len(X), -1).astype(np.float64)
 
     def inverse_transform(self, Z) -> np.ndarray:
         """Decode codes back to (unscaled) inputs."""

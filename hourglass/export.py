@@ -50,7 +50,8 @@ def _require(module: str):
         return importlib.import_module(module)
     except ImportError:
         raise MissingDependencyError(
-            f"ONNX export needs the {module!r} package: pip install 'hourglass[onnx]' (onnx, onnxscript, onnxruntime)"
+            f"ONNX export needs the {module!r} package: "
+            "pip install 'hourglass-ae[onnx]' (onnx, onnxscript, onnxruntime)"
         ) from None
 
 

@@ -12,6 +12,7 @@ from hourglass.errors import InvalidInputError
 from hourglass.labels import check_labels
 from hourglass.models.base import Autoencoder
 from hourglass.models.vae import VariationalAutoencoder
+from hourglass.threads import for_model
 from hourglass.validation import as_float_array, check_model_input, check_positive_int, check_sample_shape
 
 
@@ -25,7 +26,8 @@ def batched(
     models, x: np.ndarray, fn: Callable[..., torch.Tensor], batch_size: int = 1024, labels: np.ndarray | None = None
 ):
     """Apply ``fn`` to ``x`` in batches on the device of ``models`` (a model or a list of them),
-    with the models in eval mode (their modes given back after), without gradients.
+    with the models in eval mode (their modes given back after), without gradients, on the CPU
+    threads :mod:`hourglass.threads` picks for the first model's work per operation.
 
     With ``labels`` (a conditional model's classes) ``fn`` is called as ``fn(xb, labels_b)``.
     ``fn`` may return a tensor or a tuple of tensors; the result is the matching array(s), float32
@@ -43,7 +45,7 @@ def batched(
 
     outputs = []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), for_model(models[0], min(batch_size, max(len(x), 1)), device=device):
             for i in range(0, len(x), batch_size):
                 rows = x[i : i + batch_size]
                 # a read-only memory map cannot back a tensor (torch warns): copy the batch out

@@ -10,8 +10,12 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("HOURGLASS_DATA_DIR", str(REPO.parent / "shared" / "data"))
-DATA_DIR = Path(os.environ["HOURGLASS_DATA_DIR"])
+# Resolved once, against the directory the command was given in: the guides', notebooks' and CLI
+# tests run subprocesses in other working directories, where a relative ../shared/data would point
+# elsewhere, so they inherit the absolute path.
+_GIVEN = os.environ.get("HOURGLASS_DATA_DIR") or REPO.parent / "shared" / "data"
+DATA_DIR = Path(os.path.abspath(os.path.expanduser(_GIVEN)))
+os.environ["HOURGLASS_DATA_DIR"] = str(DATA_DIR)
 
 
 def pytest_report_header(config):

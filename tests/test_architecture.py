@@ -27,6 +27,7 @@ LAYERS = [
             "history",
             "version",
             "display",
+            "threads",
         ],
     ),
     ("datasets", ["datasets"]),

@@ -202,3 +202,16 @@ def test_one_vs_rest_split(data_dir):
         hg.datasets.one_vs_rest(ds, normal=list(range(10)))
     with pytest.raises(hg.InvalidInputError, match="integer labels"):
         hg.datasets.one_vs_rest(ds, normal=[])
+
+
+def test_a_relative_data_dir_means_the_directory_it_was_given_in(tmp_path, monkeypatch, data_dir):
+    """HOURGLASS_DATA_DIR=../shared/data keeps pointing at the same folder after a change of directory."""
+    from hourglass.datasets.files import search_dirs
+
+    monkeypatch.chdir(data_dir / "mnist")
+    monkeypatch.setenv("HOURGLASS_DATA_DIR", f"../../{data_dir.name}")
+    assert search_dirs() == [data_dir]
+    monkeypatch.chdir(tmp_path)  # a notebook, a guide or a test running elsewhere
+    assert search_dirs() == [data_dir]
+    ds = hg.datasets.load("mnist", download=False)
+    assert ds.x_train.shape == (60000, 1, 28, 28)

@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from importlib import metadata
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 import hourglass as hg
 from hourglass.atomic import read_json, strict_json
 from hourglass.cli import main
+from hourglass.version import DISTRIBUTION
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +32,8 @@ def _strict_loads(text: str):
 
 
 def test_metadata_license_and_version_in_one_place():
-    meta = metadata.metadata("hourglass")
+    meta = metadata.metadata(DISTRIBUTION)
+    assert meta["Name"] == DISTRIBUTION == "hourglass-ae"  # "hourglass" on PyPI is an rq scheduler
     assert meta["Version"] == hg.__version__
     assert meta["License-Expression"] == "MIT"
     assert "MIT License" in (ROOT / "LICENSE").read_text()
@@ -55,7 +58,7 @@ def test_import_leaves_scikit_learn_matplotlib_and_pandas_for_later():
 
 def test_python_dash_m_runs_the_command_line():
     out = subprocess.run([sys.executable, "-m", "hourglass", "--version"], capture_output=True, text=True)
-    assert out.returncode == 0 and hg.__version__ in out.stdout
+    assert out.returncode == 0 and out.stdout.strip() == f"hourglass {hg.__version__} (installed as hourglass-ae)"
     out = subprocess.run([sys.executable, "-m", "hourglass", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "Usage: hourglass" in out.stdout and "Exit codes" in out.stdout
 
@@ -135,3 +138,17 @@ def test_cli_metrics_are_strict_json(tmp_path):
 @pytest.fixture(scope="module")
 def ecg():
     return hg.datasets.load("ecg5000", split="tutorial")
+
+
+def test_the_unrelated_hourglass_distribution_in_the_same_folder_is_named(tmp_path):
+    """PyPI's "hourglass" (a scheduler for rq) installs hourglass/schedule.py, clock.py, job.py beside
+    our files; import hourglass then warns with the repair command."""
+    from hourglass.version import check_no_name_clash
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_no_name_clash()  # this installation: no clash
+        check_no_name_clash(tmp_path)
+    (tmp_path / "schedule.py").write_text("")
+    with pytest.warns(RuntimeWarning, match="pip uninstall -y hourglass hourglass-ae && pip install hourglass-ae"):
+        check_no_name_clash(tmp_path)

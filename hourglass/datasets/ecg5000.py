@@ -25,7 +25,7 @@ def _read_bundled() -> dict[str, np.ndarray]:
         with ref.open("rb") as f, np.load(f, allow_pickle=False) as z:
             return {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise DataFileError(f"the bundled ECG5000 file {ref} is damaged ({exc}); reinstall hourglass") from None
+        raise DataFileError(f"the bundled ECG5000 file {ref} is damaged ({exc}); reinstall hourglass-ae") from None
 
 
 @register_dataset(NAME)

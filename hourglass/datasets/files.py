@@ -33,13 +33,34 @@ class Resource:
     sha256: str
 
 
+# A relative folder in an environment variable means the directory it was given in (the working
+# directory when hourglass was imported, or when a value first appeared), not whatever directory the
+# code runs in later: a notebook kernel, a test or a script may change directory after that.
+_ENV_DIRS: dict[tuple[str, str], Path] = {}
+
+
+def env_dir(name: str) -> Path | None:
+    """The folder named by environment variable ``name``, resolved once to an absolute path."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    key = (name, value)
+    if key not in _ENV_DIRS:
+        _ENV_DIRS[key] = Path(os.path.abspath(os.path.expanduser(value)))
+    return _ENV_DIRS[key]
+
+
+for _name in ("HOURGLASS_DATA_DIR", "HOURGLASS_CACHE_DIR"):
+    env_dir(_name)  # pin the values set at import against the directory they were given in
+
+
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
     """The folder downloads go to: ``path``, else ``HOURGLASS_CACHE_DIR``, else the OS cache."""
     if path is not None:
         return Path(path)
-    env = os.environ.get("HOURGLASS_CACHE_DIR")
-    if env:
-        return Path(env)
+    env = env_dir("HOURGLASS_CACHE_DIR")
+    if env is not None:
+        return env
     import pooch
 
     return Path(pooch.os_cache("hourglass"))
@@ -50,9 +71,9 @@ def search_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
     dirs = []
     if data_dir is not None:
         dirs.append(Path(data_dir))
-    env = os.environ.get("HOURGLASS_DATA_DIR")
-    if env:
-        dirs.append(Path(env))
+    env = env_dir("HOURGLASS_DATA_DIR")
+    if env is not None:
+        dirs.append(env)
     return dirs
 
 

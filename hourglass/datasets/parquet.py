@@ -14,7 +14,7 @@ def _parquet_file(path: Path):
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise MissingDependencyError('reading Parquet needs pyarrow: pip install "hourglass[tables]"') from None
+        raise MissingDependencyError('reading Parquet needs pyarrow: pip install "hourglass-ae[tables]"') from None
     if not path.is_file():
         raise DataFileError(f"{path}: no such file")
     try:

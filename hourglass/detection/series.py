@@ -25,6 +25,8 @@ from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.models.base import Autoencoder
 from hourglass.models.registry import create_model
 from hourglass.saving import SavedState, float64_array, prefixed, under
+from hourglass.threads import fixed as fixed_threads
+from hourglass.threads import parse_threads
 from hourglass.training import fit as train_model
 from hourglass.transforms.period import find_period
 from hourglass.transforms.scalers import StandardScaler
@@ -98,6 +100,9 @@ class SeriesDetector:
     random_state : int, default 0
     device : str, default "auto"
     progress : bool, default False
+    threads : "auto" or int, default "auto"
+        CPU threads for training and scoring (:mod:`hourglass.threads`): "auto" runs one thread
+        for the small window models, so that other work on the machine does not stall them.
 
     Attributes
     ----------
@@ -146,6 +151,7 @@ class SeriesDetector:
         random_state: int | None = 0,
         device="auto",
         progress: bool = False,
+        threads="auto",
     ):
         self.window = window
         self.min_window = min_window
@@ -163,6 +169,7 @@ class SeriesDetector:
         self.random_state = random_state
         self.device = device
         self.progress = progress
+        self.threads = threads
         self.channel_names = None
 
     # -- input -------------------------------------------------------------------------------
@@ -224,6 +231,7 @@ class SeriesDetector:
             raise InvalidInputError(f"min_window must be a whole number of steps >= 0, got {self.min_window!r}")
         if not isinstance(self.threshold, Threshold):
             raise InvalidInputError(f"threshold must be an hourglass threshold, got {self.threshold!r}")
+        parse_threads(self.threads)
         if isinstance(self.model, str) and self.model not in SEQUENCE_MODELS:
             raise InvalidInputError(f"model must be one of {SEQUENCE_MODELS} or an Autoencoder, got {self.model!r}")
 
@@ -233,6 +241,10 @@ class SeriesDetector:
         :class:`~hourglass.datasets.Recording` objects): ``(time,)`` or ``(time, channels)``
         arrays or DataFrames whose rows are time steps. ``y`` is ignored (unsupervised)."""
         self._check_params()
+        with fixed_threads(self.threads):
+            return self._fit(recordings)
+
+    def _fit(self, recordings) -> SeriesDetector:
         parts = self._training_parts(recordings)
         self.n_channels_ = parts[0].shape[1]
         joined = np.concatenate(parts)
@@ -330,7 +342,8 @@ class SeriesDetector:
         """Step scores of a checked ``(time, channels)`` array of at least one window."""
         if len(steps) < self.window_:
             raise InvalidInputError(f"the recording has {len(steps)} steps, fewer than the window ({self.window_})")
-        errors = self._window_errors(windows(steps.T, self.window_, self.stride_))
+        with fixed_threads(getattr(self, "threads", "auto")):
+            errors = self._window_errors(windows(steps.T, self.window_, self.stride_))
         return scores_to_steps(errors, len(steps), self.window_, self.stride_)
 
     def _window_errors(self, wins: np.ndarray) -> np.ndarray:

@@ -94,14 +94,14 @@ class TensorBoard:
     """Log every epoch's numbers (:func:`epoch_values`) as TensorBoard scalars under ``log_dir``
     (``loss/train``, ``loss/val``, ``parts/train_kl``, ``members/member0_train_loss``,
     ``time/epoch_seconds``); view them with ``tensorboard --logdir log_dir``. Needs the
-    ``tensorboard`` package (``pip install "hourglass[tensorboard]"``)."""
+    ``tensorboard`` package (``pip install "hourglass-ae[tensorboard]"``)."""
 
     def __init__(self, log_dir="runs/tensorboard", comment: str = ""):
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
             raise MissingDependencyError(
-                'the TensorBoard callback needs tensorboard: pip install "hourglass[tensorboard]"'
+                'the TensorBoard callback needs tensorboard: pip install "hourglass-ae[tensorboard]"'
             ) from None
         self.log_dir = str(log_dir)
         self.writer = SummaryWriter(log_dir=self.log_dir, comment=comment)

@@ -34,6 +34,7 @@ from hourglass.devices import resolve_device
 from hourglass.errors import InvalidInputError
 from hourglass.history import History
 from hourglass.models.members import member_seeds
+from hourglass.threads import for_model
 from hourglass.training.callbacks import close_callbacks
 from hourglass.training.data import TrainingArrays
 from hourglass.training.distributed import launched_world_size
@@ -72,7 +73,7 @@ def fit_members(
     arrays = TrainingArrays.check(model, x, target, validation, None, None)
     run = _MembersRun(model, arrays, corruption, options, member_rows)
     try:
-        with run.seeds[0].model_scope(run.device):
+        with run.seeds[0].model_scope(run.device), run.threads:
             run.loop()
     finally:
         run.progress.close()
@@ -125,6 +126,7 @@ class _MembersRun:
         self.active = torch.ones(n_members, dtype=torch.bool)
         self.best_state = [p.detach().clone() for p in self.params]
         self.progress = _Progress(opts, self.steps, f"{model.name} ({n_members} members)", quiet=False)
+        self.threads = for_model(model, self.batch, opts.threads, device)
 
     # -- the loop ----------------------------------------------------------------------------
     def loop(self) -> None:
@@ -151,6 +153,7 @@ class _MembersRun:
                 self.progress.step(i)
             if self._end_epoch(epoch, started, losses, weights):
                 break
+            self.threads.revisit()  # other work may have started or ended on the machine
 
     frozen = None  # indices of the stopped members, once some have stopped and others train on
 

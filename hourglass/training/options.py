@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from hourglass.devices import resolve_device
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import LOSSES
+from hourglass.threads import parse_threads
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -71,6 +72,7 @@ class FitOptions:
     progress: bool = _option(True)
     callbacks: Sequence[Callable] = _option(())
     optimizer: Callable | None = _option(None)
+    threads: int | str | None = _option("auto")
 
     def __init__(self, **options):
         """Only keyword options, so that a misspelt one is named with the closest valid name."""
@@ -116,6 +118,7 @@ class FitOptions:
         if not all(callable(cb) for cb in callbacks):
             raise InvalidInputError("callbacks must be callables: callback(epoch, history, model)")
         set_("callbacks", callbacks)
+        parse_threads(self.threads)  # "auto" or a count >= 1; a clear error now
         if self.optimizer is not None and not callable(self.optimizer):
             raise InvalidInputError("optimizer must be a callable (params, lr, weight_decay) -> torch optimizer")
 

@@ -35,6 +35,7 @@ from hourglass.devices import resolve_device
 from hourglass.errors import HourglassError, InvalidInputError
 from hourglass.history import History
 from hourglass.models.base import Autoencoder, check_unit_range
+from hourglass.threads import ThreadPolicy, for_model
 from hourglass.training.callbacks import close_callbacks
 from hourglass.training.checkpoints import (
     CheckpointMismatchError,
@@ -158,6 +159,11 @@ def fit(
     optimizer : callable, optional
         ``optimizer(params, lr=, weight_decay=)`` -> a ``torch.optim.Optimizer``, to train with
         another optimizer than Adam (e.g. ``torch.optim.AdamW``).
+    threads : "auto" or int, default "auto"
+        CPU threads for torch's operations during the fit (the caller's setting is restored
+        after). "auto" runs one thread where the model's operations are too small to share and,
+        for larger ones, the CPUs that other processes leave idle, looking again every epoch
+        (:mod:`hourglass.threads`; ``HOURGLASS_THREADS`` sets it for a whole run). A number fixes it.
 
     Returns
     -------
@@ -260,6 +266,7 @@ def _loop(run: _Run) -> None:
             run.checkpoint()
         if stop:
             break
+        run.threads.revisit()  # other work may have started or ended on the machine
     state.early.restore_best_weights(model, history)
 
 
@@ -283,6 +290,7 @@ class _Run:
     params: list = None
     autocast: object = None
     gradients: object = None
+    threads: ThreadPolicy = None
 
     @classmethod
     def setup(cls, model: Autoencoder, arrays: TrainingArrays, corruption, opts: FitOptions) -> _Run:
@@ -335,6 +343,7 @@ class _Run:
         if opts.compile:
             run.batch_loss = compiled(run.batch_loss, device)
         run.gradients = run.pick_gradients()
+        run.threads = for_model(model, min(opts.batch_size, n), opts.threads, device)
         return run
 
     def pick_gradients(self):
@@ -367,7 +376,7 @@ class _Run:
         """The run's lifetime: torch's generator seeded for it (and given back after), a resumed
         checkpoint, the progress bar; whatever happens, the model is left in eval mode."""
         try:
-            with self.seeds.model_scope(self.device):
+            with self.seeds.model_scope(self.device), self.threads:
                 self.resume()
                 self.progress.start(self.state.epoch)
                 yield
