@@ -210,8 +210,8 @@ def test_a_relative_data_dir_means_the_directory_it_was_given_in(tmp_path, monke
 
     monkeypatch.chdir(data_dir / "mnist")
     monkeypatch.setenv("HOURGLASS_DATA_DIR", f"../../{data_dir.name}")
-    assert search_dirs() == [data_dir]
+    assert [d.resolve() for d in search_dirs()] == [data_dir.resolve()]
     monkeypatch.chdir(tmp_path)  # a notebook, a guide or a test running elsewhere
-    assert search_dirs() == [data_dir]
+    assert [d.resolve() for d in search_dirs()] == [data_dir.resolve()]
     ds = hg.datasets.load("mnist", download=False)
     assert ds.x_train.shape == (60000, 1, 28, 28)
