@@ -9,7 +9,10 @@ out). Models and methods:
 - ``series``: ``hg.SeriesDetector(random_state=0)`` on the first 1,000 steps of TSB-AD's NAB
   traffic file (the NAB web-service file as the second);
 - ``conv``: the conv denoiser, ``hg.fit`` with ``GaussianNoise(0.2)``, 2 epochs of 3,200
-  Fashion-MNIST images at batch 32 (the next 3,200 as the second).
+  Fashion-MNIST images at batch 32 (the next 3,200 as the second);
+- ``dense``: the 784-64-784 tutorial model, ``hg.fit``, 2 epochs of 25,600 Fashion-MNIST images
+  at batch 256 (the next 25,600 as the second), work large enough for the policy to take two
+  threads on an idle machine.
 
 Each hourglass fit runs twice: with the thread policy (``threads="auto"``, the default) and
 with torch's default thread count fixed (``threads=N``, N = ``torch.get_num_threads()`` at start:
@@ -50,6 +53,7 @@ MODELS = {
     "tabular": ["hourglass", "hourglass-torch-threads", "isolation-forest", "pyod-autoencoder"],
     "series": ["hourglass", "hourglass-torch-threads"],
     "conv": ["hourglass", "hourglass-torch-threads"],
+    "dense": ["hourglass", "hourglass-torch-threads"],
 }
 CONDITIONS = ["alone", "pair", "busy", "torch-job", "dask", "joblib"]
 TABLES = ["38_thyroid", "6_cardio"]
@@ -85,6 +89,13 @@ def fit_once(model: str, method: str, k: int, threads: int) -> dict:
         x = pd.read_csv(data / "tsb-ad" / SERIES[k]).iloc[:1000, 0].to_numpy(np.float32)
         fit = lambda: hg.SeriesDetector(random_state=0, threads=option).fit(x)  # noqa: E731
         warm_up = lambda: hg.SeriesDetector(random_state=0, threads=option, epochs=1).fit(x)  # noqa: E731
+    elif model == "dense":
+        fm = hg.datasets.load("fashion-mnist", data_dir=data, download=False)
+        x = fm.x_train[25600 * k : 25600 * (k + 1)]
+        net = hg.create_model("dense", input_shape=(1, 28, 28), seed=0)
+        fit = lambda: hg.fit(net, x, epochs=2, batch_size=256, progress=False, threads=option)  # noqa: E731
+        warm = hg.create_model("dense", input_shape=(1, 28, 28), seed=0)
+        warm_up = lambda: hg.fit(warm, x[:2560], epochs=1, batch_size=256, progress=False, threads=option)  # noqa: E731
     else:
         fm = hg.datasets.load("fashion-mnist", data_dir=data, download=False)
         x = fm.x_train[3200 * k : 3200 * (k + 1)]

@@ -4,8 +4,9 @@ Why a policy: torch's intra-op threads (OpenMP) meet at a barrier at the end of 
 operation, and a small model's step is hundreds of small operations. When another process holds a
 core (a second fit, a test suite, a Dask worker, any OpenMP job), one descheduled thread stalls
 every operation: beside a two-thread torch job, a step of the 784-64-784 dense model at batch 32
-took 78 ms with two threads and 1.6 ms with one (``benchmarks/busy.py`` has the measured figures;
-``docs/decisions/threads.md`` the reasons). With one thread there is no barrier to wait at.
+took 78 ms with two threads and 1.6 ms with one in one run (``docs/decisions/threads.md`` has the
+figures and the reasons, ``benchmarks/busy.py`` whole fits under load). With one thread there is
+no barrier to wait at.
 
 What ``threads="auto"`` (the default) does, in :class:`ThreadPolicy`:
 
@@ -47,9 +48,10 @@ import torch
 
 from hourglass.errors import InvalidInputError
 
-#: Multiply-adds per weight operation below which one thread runs: measured with
-#: ``benchmarks/threads.py`` (two threads gained under 10 % alone below it, on a 2-core machine).
-SMALL_OP_MACS = 2_000_000
+#: Multiply-adds per weight operation below which one thread runs, whatever the load: measured with
+#: ``benchmarks/threads.py`` (on a quiet 2-core machine two threads gained at most 2 % below it,
+#: and lost up to 18 %; from here up they gained 5-44 %).
+SMALL_OP_MACS = 1_000_000
 
 #: How long a look at the other processes' CPU use must span to be read (a shorter gap reuses the
 #: last reading): /proc/stat counts in ticks of 10 ms.
