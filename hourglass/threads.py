@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
+import numbers
 import os
 import time
 import weakref
@@ -78,9 +79,9 @@ def parse_threads(threads, name: str = "threads") -> int | None:
         if not env.isdigit() or int(env) < 1:
             raise InvalidInputError(f"HOURGLASS_THREADS must be a whole number >= 1 or 'auto', got {env!r}")
         return int(env)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
         raise InvalidInputError(f"{name} must be 'auto' or a whole number of threads >= 1, got {threads!r}")
-    return threads
+    return int(threads)
 
 
 def cpu_limit() -> int:

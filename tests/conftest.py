@@ -16,6 +16,11 @@ REPO = Path(__file__).resolve().parents[1]
 _GIVEN = os.environ.get("HOURGLASS_DATA_DIR") or REPO.parent / "shared" / "data"
 DATA_DIR = Path(os.path.abspath(os.path.expanduser(_GIVEN)))
 os.environ["HOURGLASS_DATA_DIR"] = str(DATA_DIR)
+# One thread per test process (pytest-xdist runs one process per core): the automatic policy would
+# pick counts from the other worker's load, and a convolution's last bits depend on the count, so
+# the tests that compare two fits bit for bit would depend on what ran beside them.
+# tests/test_threads.py lifts this to test the policy itself.
+os.environ.setdefault("HOURGLASS_THREADS", "1")
 
 
 def pytest_report_header(config):

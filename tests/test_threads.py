@@ -11,6 +11,12 @@ import hourglass as hg
 from hourglass import threads as policy
 
 
+@pytest.fixture(autouse=True)
+def automatic_policy(monkeypatch):
+    """conftest.py fixes HOURGLASS_THREADS=1 for the suite; these tests test the policy itself."""
+    monkeypatch.delenv("HOURGLASS_THREADS", raising=False)
+
+
 @pytest.fixture
 def two_threads():
     """Run the test with torch at two threads (this machine's count), whatever ran before."""
@@ -35,7 +41,8 @@ def test_a_small_model_trains_and_scores_on_one_thread_and_the_setting_comes_bac
     scored = []
     real = model.forward
     monkeypatch.setattr(model, "forward", lambda x: scored.append(torch.get_num_threads()) or real(x))
-    hg.Detector(model, score="mae").fit(ecg.x_train)
+    hg.Detector(model, score="mae", batch_size=256).fit(ecg.x_train)
+    assert policy.work_per_op(model, 256) < policy.SMALL_OP_MACS
     assert set(scored) == {1} and torch.get_num_threads() == 2
 
 
@@ -82,7 +89,7 @@ def test_a_fixed_count_from_the_option_the_estimator_or_the_environment(ecg, two
     monkeypatch.setattr(policy, "cpu_limit", lambda: 2)
     seen, callback = _threads_seen()
     small = hg.create_model("stacked", input_shape=(140,), seed=0)
-    hg.fit(small, ecg.x_train, epochs=1, batch_size=512, callbacks=[callback], progress=False, threads=2)
+    hg.fit(small, ecg.x_train, epochs=1, batch_size=512, callbacks=[callback], progress=False, threads=np.int64(2))
     monkeypatch.setenv("HOURGLASS_THREADS", "2")
     hg.fit(small, ecg.x_train, epochs=1, batch_size=512, callbacks=[callback], progress=False)
     monkeypatch.setenv("HOURGLASS_THREADS", "auto")
