@@ -223,8 +223,10 @@ class ThreadPolicy:
         """The count for now: fixed, one for small work, else the CPUs others left idle."""
         if self.fixed is not None:
             return min(self.fixed, cpu_limit())
+        if self.work < SMALL_OP_MACS:  # no system call for the many small models' passes
+            return 1
         ceiling = min(self.saved or torch.get_num_threads(), cpu_limit())
-        if ceiling <= 1 or self.work < SMALL_OP_MACS:
+        if ceiling <= 1:
             return 1
         return max(1, ceiling - _LOAD.cpus_taken())
 
