@@ -6,9 +6,11 @@ The protocol cannot overfit the sets it reports on: the 20 sets are split at ran
 into a selection half A and a confirmation half B. Each candidate (estimator parameters plus a
 member architecture) is scored on A (ADBench's unsupervised protocol: stratified 70 / 30 split per
 seed, train without labels, AUROC and AUPRC on the test split, seeds 0-2); among the candidates
-that fit no slower over A than PyOD's AutoEncoder (the speed goal: ``--timing`` fits PyOD and then
-the candidate on the same set and seed in the same process, for every set of A and seeds 0-2, and
-the candidate's summed fit time must be at most PyOD's summed over the same pairs), the one with
+that fit no slower over A than PyOD's AutoEncoder and within 10x IsolationForest's time (the speed
+goal: ``--timing`` fits IsolationForest, PyOD and then the candidate on the same set and seed in the
+same process, for every set of A and seeds 0-2; the candidate's summed fit time must be at most
+PyOD's summed over the same pairs, the 95 % bootstrap interval's upper end, and at most 10x
+IsolationForest's), the one with
 the best mean AUROC on A is the default, and its figures on B are reported as they come. With
 ``--reverse`` the halves swap roles (select on B, confirm on A), a check that the choice is not
 an accident of the split. No per-data-set switches: every candidate is one setting for all sets.
@@ -65,6 +67,7 @@ SETS = [
     "47_yeast",
 ]
 SPLIT_SEED = 2026
+MAX_VS_IF = 10.0  # the speed rule's second bar: summed fit seconds at most 10x IsolationForest's
 BASELINES = ["isolation_forest", "pyod_autoencoder"]
 
 
@@ -109,6 +112,17 @@ def arch_three(f, k):
     return [_narrow(f), ((64, 32), 32), ((64, 32), _narrow(f)[1])][k % 3]
 
 
+def arch_alternate_w32(f, k):
+    """As ``alternate``, but the wide members half as wide (32 -> 16, code 16): a quarter of the
+    wide members' arithmetic (the speed goal of ``benchmarks/busy.py``: 10x IsolationForest)."""
+    return ((32, 16), 16) if k % 2 else _narrow(f)
+
+
+def arch_alternate_w48(f, k):
+    """As ``alternate``, the wide members 48 -> 24, code 24 (about half their arithmetic)."""
+    return ((48, 24), 24) if k % 2 else _narrow(f)
+
+
 ARCHITECTURES = {
     "alternate": arch_alternate,
     "narrow": arch_narrow,
@@ -116,6 +130,8 @@ ARCHITECTURES = {
     "alternate-coded": arch_alternate_coded,
     "alternate-half": arch_alternate_half,
     "three": arch_three,
+    "alternate-w32": arch_alternate_w32,
+    "alternate-w48": arch_alternate_w48,
 }
 
 # every candidate's training budget (the speed goal), and no weight decay unless it says so (the
@@ -186,6 +202,10 @@ CANDIDATES = {
     "default-steps200-e20": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "epochs": 20, "min_steps": 200}),
     # or smaller batches on small sets: at least 10 steps per epoch
     "default-batches10": ("alternate", {**DEFAULT, "weight_decay": 1e-4, "min_batches": 10}),
+    # narrower wide members (added after the fifth selection, A first): the default's step is
+    # mostly the wide members' matrix products, so these fit faster at the default's budget
+    "default-w32": ("alternate-w32", {**DEFAULT, "weight_decay": 1e-4, "epochs": 20, "min_steps": 200}),
+    "default-w48": ("alternate-w48", {**DEFAULT, "weight_decay": 1e-4, "epochs": 20, "min_steps": 200}),
 }
 
 
@@ -258,10 +278,12 @@ def run_one(job):
 
 
 def run_pair(job):
-    """PyOD's AutoEncoder and then the candidate, fitted on the same (set, seed) in this process."""
+    """IsolationForest, PyOD's AutoEncoder and then the candidate, fitted on the same (set, seed)
+    in this process."""
     candidate, name, seed = job
+    forest = run_one(("isolation_forest", name, seed))
     pyod = run_one(("pyod_autoencoder", name, seed))
-    return {**run_one(job), "pyod_fit_seconds": pyod["fit_seconds"]}
+    return {**run_one(job), "pyod_fit_seconds": pyod["fit_seconds"], "if_fit_seconds": forest["fit_seconds"]}
 
 
 def speed(rows, sets) -> dict:
@@ -285,6 +307,12 @@ def speed(rows, sets) -> dict:
             "time_vs_pyod": float(ours.sum() / pyod.sum()),
             "bootstrap_95": [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))],
         }
+        if all("if_fit_seconds" in r for r in pairs):  # pairs timed since the IsolationForest rule
+            forest = np.array([r["if_fit_seconds"] for r in pairs])
+            boot = ours[draws].sum(1) / forest[draws].sum(1)
+            out[c]["if_fit_seconds_mean"] = float(forest.mean())
+            out[c]["time_vs_if"] = float(ours.sum() / forest.sum())
+            out[c]["bootstrap_95_if"] = [float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))]
     return out
 
 
@@ -359,11 +387,16 @@ def main():
     scored = [r for r in rows if not r.get("timing")]
     on_select, on_confirm = summarise(scored, select), summarise(scored, confirm)
     # the speed goal is part of the choice: a candidate must fit no slower over the selection
-    # sets than PyOD's AutoEncoder, in the paired timing
+    # sets than PyOD's AutoEncoder, in the paired timing. Since 2026-12-06: "no slower" with 95 %
+    # confidence (the bootstrap interval's upper end at most 1; a point figure flipped between two
+    # timing passes, 1.02x and 0.95x, for default-steps300-e20), and within 10x IsolationForest's
+    # time; a candidate timed before then has no IsolationForest figure and is not fast until
+    # timed again
     timing = speed([r for r in rows if r.get("timing")], select)
 
     def fast(c):
-        return c in timing and timing[c]["time_vs_pyod"] <= 1.0
+        t = timing.get(c, {})
+        return bool(t) and t["bootstrap_95"][1] <= 1.0 and t.get("time_vs_if", math.inf) <= MAX_VS_IF
 
     ranked = sorted(
         (c for c in on_select if c not in BASELINES),
@@ -373,7 +406,7 @@ def main():
     print(f"\nselect on {select}\nconfirm on {confirm}\n")
     print(
         f"{'candidate':28s} {'AUROC sel':>9s} {'AUPRC sel':>9s} {'AUROC conf':>10s} {'AUPRC conf':>10s} "
-        f"{'timed fit s':>11s} {'vs PyOD (95 %)':>18s}"
+        f"{'timed fit s':>11s} {'vs PyOD (95 %)':>18s} {'vs IF':>6s}"
     )
     for c in [*BASELINES, *ranked]:
         s, f = on_select[c]["mean"], on_confirm.get(c, {}).get("mean", {})
@@ -382,7 +415,7 @@ def main():
         print(
             f"{c:28s} {s['auroc']:9.3f} {s['auprc']:9.3f} {f.get('auroc', math.nan):10.3f} "
             f"{f.get('auprc', math.nan):10.3f} {t.get('fit_seconds_mean', math.nan):11.2f} "
-            f"{t.get('time_vs_pyod', math.nan):6.3f} ({lo:.2f}-{hi:.2f})"
+            f"{t.get('time_vs_pyod', math.nan):6.3f} ({lo:.2f}-{hi:.2f}) {t.get('time_vs_if', math.nan):6.1f}"
         )
     result = {
         "protocol": __doc__.split("\n\n")[1],
@@ -393,7 +426,9 @@ def main():
         "seeds": args.seeds,
         "candidates": {c: {"architecture": CANDIDATES[c][0], "params": CANDIDATES[c][1]} for c in CANDIDATES},
         "choice": ranked[0] if ranked else None,
-        "speed_rule": "the candidate's summed fit seconds over its timing pairs at most PyOD's (time_vs_pyod <= 1)",
+        "speed_rule": "the candidate's summed fit seconds over its timing pairs at most PyOD's with 95 % "
+        "confidence (bootstrap_95's upper end <= 1) and at most "
+        f"{MAX_VS_IF:g}x IsolationForest's (time_vs_if; pairs timed since 2026-12-06)",
         "timing_seeds": sorted({r["seed"] for r in rows if r.get("timing")}),
         "timing": timing,
         "selection": on_select,

@@ -35,6 +35,7 @@ from hourglass.errors import (
     MissingDependencyError,
     ModelFileError,
     NotFittedError,
+    SaveError,
 )
 from hourglass.export import export_onnx
 from hourglass.inference import decode, encode, interpolate, reconstruct, sample
@@ -117,6 +118,7 @@ __all__ = [
     "MinMaxScaler",
     "RobustScaler",
     "ModelFileError",
+    "SaveError",
     "NotFittedError",
     "Percentile",
     "SaltAndPepper",

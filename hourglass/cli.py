@@ -83,7 +83,7 @@ def demo(out: str, epochs: int, seed: int, quiet: bool):
     import hourglass as hg
 
     result = hg.run_recipe(
-        "ecg-anomaly", out, overrides={"training.epochs": epochs, "training.seed": seed}, progress=not quiet
+        "ecg-anomaly", out, overrides={"training.epochs": epochs, "training.seed": seed}, progress=_progress(quiet)
     )
     metrics, y_test = result.metrics, result.data.y_test
     # The Keras tutorial reports precision and recall with *normal* as the positive class.
@@ -149,7 +149,7 @@ def run(recipe: str, out: str, overrides, data_dir, quiet: bool):
     import hourglass as hg
 
     parsed = dict(hg.recipes.parse_override(item) for item in overrides)
-    result = hg.run_recipe(recipe, out, overrides=parsed, data_dir=data_dir, progress=not quiet)
+    result = hg.run_recipe(recipe, out, overrides=parsed, data_dir=data_dir, progress=_progress(quiet))
     click.echo(
         f"{result.recipe.name}: {result.data.description}; {result.model.name} trained for "
         f"{result.history.epochs} epochs in {result.seconds:.1f} s"
@@ -201,8 +201,11 @@ def export(run_dir: Path, out: Path, part: str, quiet: bool):
 
 
 def _read_data(path: Path, *, label_column=None, columns=None, image_size=None, color="grayscale"):
-    """A table (CSV / npy / npz) or a folder of images -> (x, labels or None, feature names or None, image shape)."""
+    """Anything ``hg.datasets.read_table`` reads (CSV, Parquet, .npy, .npz, a TSB-UAD .out, an
+    IDX file) or a folder of images -> (x, labels or None, feature names or None, image shape:
+    a folder's, or that of a file's (n, channels, height, width) array)."""
     import hourglass as hg
+    from hourglass.datasets.tabular import CSV_SUFFIXES, PARQUET_SUFFIXES
 
     if path.is_dir():
         folder = hg.datasets.read_image_folder(path, size=image_size, color=color)
@@ -210,8 +213,21 @@ def _read_data(path: Path, *, label_column=None, columns=None, image_size=None, 
     if not path.exists():
         raise hg.DataFileError(f"{path}: no such file or folder")
     table = hg.datasets.read_table(path, label_column=label_column, columns=columns)
-    names = table.feature_names if path.suffix.lower() in (".csv", ".tsv", ".txt") else None
-    return table.x.reshape(len(table.x), -1), table.y, names, None
+    names = table.feature_names if path.suffix.lower() in CSV_SUFFIXES + PARQUET_SUFFIXES else None
+    shape = table.x.shape[1:] if table.x.ndim == 4 else None
+    return table.x.reshape(len(table.x), -1), table.y, names, shape
+
+
+def _progress(quiet: bool):
+    """Bars where a person is watching (a terminal), none in logs and pipes; --quiet: none."""
+    return False if quiet else "auto"
+
+
+def _label_name(path: Path, label_column):
+    """The label column asked for, or the one the file's format defines (a TSB-UAD .out's)."""
+    from hourglass.datasets.tabular import default_label_column
+
+    return label_column if label_column is not None else default_label_column(path)
 
 
 def _anomaly_labels(y, normal_label, column):
@@ -237,7 +253,10 @@ def _model_folder(run: Path) -> Path:
     help="Run folder: the saved detector (model/) and metrics.json.",
 )
 @click.option(
-    "--label-column", default=None, help="CSV column holding labels (left out of the features; used to report metrics)."
+    "--label-column",
+    default=None,
+    help="Column holding labels, by name or 0-based index (left out of the features; used to report "
+    "metrics). A TSB-UAD .out file's last column is its label without it.",
 )
 @click.option("--normal-label", default=None, help="The label value of normal rows, when labels are not 0/1.")
 @click.option(
@@ -335,7 +354,8 @@ def fit(
     seed,
     quiet,
 ):
-    """Train an anomaly detector on DATA: a CSV, .npy or .npz table, or a folder of images.
+    """Train an anomaly detector on DATA: a CSV, Parquet, .npy or .npz table, a TSB-UAD .out
+    recording, an IDX file (MNIST's) or a folder of images.
 
     Rows are scaled, autoencoders sized from the data (for tables, hg.AutoencoderDetector's
     default: six trained together with a trimmed loss) learn to reconstruct them, and rows they reconstruct badly are
@@ -351,6 +371,7 @@ def fit(
     """
     import hourglass as hg
 
+    label_column = _label_name(data, label_column)
     if steps:
         return _fit_series(data, out, label_column, normal_label, train_steps, epochs, fpr, seed, quiet)
     if train_steps is not None:
@@ -386,7 +407,7 @@ def fit(
         threshold=hg.FixedFPR(fpr) if fpr is not None else None,
         scaler=None if scaler == "none" else scaler,
         random_state=seed,
-        verbose=not quiet,
+        progress=_progress(quiet),
         **{**defaults, **given},
     ).fit(x_train)
     if names is not None:
@@ -434,7 +455,7 @@ def _fit_series(data: Path, out: Path, label_column, normal_label, train_steps, 
         raise hg.InvalidInputError(f"--train-steps {train_steps}: the recording has {len(x)} steps")
     kwargs = {"epochs": epochs} if epochs is not None else {}
     sd = hg.SeriesDetector(
-        threshold=hg.FixedFPR(fpr) if fpr is not None else None, random_state=seed, progress=not quiet, **kwargs
+        threshold=hg.FixedFPR(fpr) if fpr is not None else None, random_state=seed, progress=_progress(quiet), **kwargs
     )
     sd.channel_names = names
     sd.fit(x[:train_steps])
@@ -477,7 +498,11 @@ def _echo_series_metrics(metrics: dict) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="CSV to write: row, score, is_anomaly, p_value (and label).",
 )
-@click.option("--label-column", default=None, help="CSV column holding labels: copied out and used for metrics.")
+@click.option(
+    "--label-column",
+    default=None,
+    help="Column holding labels, by name or 0-based index: copied out and used for metrics (a .out file's last).",
+)
 @click.option("--normal-label", default=None, help="The label value of normal rows, when labels are not 0/1.")
 @click.option(
     "--image-size",
@@ -524,6 +549,7 @@ def score(run: Path, data: Path, out: Path, label_column, normal_label, image_si
     import hourglass as hg
     from hourglass.atomic import atomic_open
 
+    label_column = _label_name(data, label_column)
     loaded = hg.load(_model_folder(run))
     if isinstance(loaded, hg.SeriesDetector):
         return _score_steps(loaded, data, out, label_column, normal_label, chunk_rows, quiet)

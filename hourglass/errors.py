@@ -30,6 +30,11 @@ class ModelFileError(HourglassError, OSError):
     """A saved model folder is missing, incomplete or corrupt."""
 
 
+class SaveError(ModelFileError):
+    """A model folder could not be written (a full disk, no permission); the earlier save at the
+    same path, if any, is left intact."""
+
+
 class NotFittedError(HourglassError, ValueError, AttributeError):
     """A method that needs fitted state was called before ``fit``."""
 

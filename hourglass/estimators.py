@@ -26,6 +26,7 @@ from hourglass.inference import decode, encode
 from hourglass.models.registry import create_model, model_class
 from hourglass.models.vae import VariationalAutoencoder
 from hourglass.prepare import make_scaler, split_rows
+from hourglass.progress import check_progress
 from hourglass.saving import SavedState
 from hourglass.threads import fixed as fixed_threads
 from hourglass.training import FitOptions, fit
@@ -111,8 +112,9 @@ class _AutoencoderBase(BaseEstimator):
         min_steps=None,
         device="auto",
         random_state=None,
-        verbose=False,
+        progress="auto",
         threads="auto",
+        verbose=None,
     ):
         self.model = model
         self.hidden = hidden
@@ -131,6 +133,7 @@ class _AutoencoderBase(BaseEstimator):
         self.min_steps = min_steps
         self.device = device
         self.random_state = random_state
+        self.progress = progress
         self.verbose = verbose
         self.threads = threads
 
@@ -169,8 +172,10 @@ class _AutoencoderBase(BaseEstimator):
         if self.min_steps is not None:
             check_positive_int(self.min_steps, "min_steps")
         check_fraction(self.validation_fraction, "validation_fraction", low_open=False)
+        # ``verbose`` is the old spelling of ``progress`` (0.1); given, it still decides
+        progress = check_progress(self.progress) if self.verbose is None else bool(self.verbose)
         return FitOptions.from_mapping(
-            self.get_params(), early_stopping=self.patience, restore_best=True, progress=bool(self.verbose)
+            self.get_params(), early_stopping=self.patience, restore_best=True, progress=progress
         )
 
     def _budget(self, options: FitOptions, rows: int) -> FitOptions:
@@ -360,12 +365,15 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
     random_state : int, RandomState or None
         Seeds the split, the initial weights and the shuffling: the same int gives the same
         detector on CPU.
-    verbose : bool
-        Show a progress bar while training.
+    progress : "auto", bool, default "auto"
+        A progress bar while training: "auto" shows one where a person is watching (a terminal
+        or a notebook) once a fit has run for two seconds (:mod:`hourglass.progress`).
     threads : "auto" or int, default "auto"
         CPU threads for training and scoring: "auto" lets :mod:`hourglass.threads` choose per
         model (one thread for small models, so that other work on the machine does not stall
         them); a number fixes it. ``HOURGLASS_THREADS`` sets the default.
+    verbose : bool, optional
+        The old spelling of ``progress`` (0.1); when given, it decides.
 
     Attributes
     ----------
@@ -427,8 +435,9 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         member_scalers=None,
         device="auto",
         random_state=None,
-        verbose=False,
+        progress="auto",
         threads="auto",
+        verbose=None,
     ):
         super().__init__(
             model,
@@ -448,8 +457,9 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
             min_steps=min_steps,
             device=device,
             random_state=random_state,
-            verbose=verbose,
+            progress=progress,
             threads=threads,
+            verbose=verbose,
         )
         self.n_models = n_models
         self.error = error

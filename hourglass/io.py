@@ -16,9 +16,13 @@ a folder from someone else cannot execute code.
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import os
 import shutil
+import socket
+import time
 import uuid
 from pathlib import Path
 
@@ -31,7 +35,7 @@ from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
 from hourglass.detection.series import SeriesDetector
 from hourglass.devices import resolve_device
-from hourglass.errors import HourglassError, InvalidInputError, ModelFileError
+from hourglass.errors import HourglassError, InvalidInputError, ModelFileError, SaveError
 from hourglass.models.base import Autoencoder, WeightsMismatchError
 from hourglass.saving import SavedState
 from hourglass.version import __version__
@@ -62,6 +66,11 @@ def save(obj, path, *, history=None) -> Path:
 
     An existing hourglass folder at ``path`` is replaced; any other existing, non-empty folder
     or file is left alone and reported, so no user data is overwritten.
+
+    The folder is written beside ``path`` (``.NAME.tmp-...``) and renamed into place, so a save
+    that is killed leaves the earlier one intact; the next save to ``path`` removes what killed
+    saves left there (only where their process is gone; see :func:`remove_stale`). A write that
+    fails (a full disk, no permission) raises :class:`~hourglass.SaveError` naming ``path``.
     """
     if not isinstance(obj, (Autoencoder, BaseDetector, SeriesDetector)) and not isinstance(
         obj, _estimator("AutoencoderDetector")
@@ -88,12 +97,14 @@ def save(obj, path, *, history=None) -> Path:
 
 
 def _write_folder_atomic(path: Path, meta: dict, state: SavedState) -> None:
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    remove_stale(path)
+    tmp = path.parent / f".{path.name}.tmp-{_writer_tag()}-{uuid.uuid4().hex[:8]}"
     try:
+        tmp.mkdir()
         save_file(state.weights, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         if state.arrays:
             arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.arrays.items()}
@@ -104,14 +115,87 @@ def _write_folder_atomic(path: Path, meta: dict, state: SavedState) -> None:
             os.fsync(f.fileno())
         old = None
         if path.exists():
-            old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:8]}"
+            old = path.parent / f".{path.name}.old-{_writer_tag()}-{uuid.uuid4().hex[:8]}"
             path.rename(old)
         tmp.rename(path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+    except (SafetensorError, OSError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = "the earlier save there is intact" if path.is_dir() else "nothing was saved"
+        raise SaveError(f"could not save to {path}: {exc} ({kept})") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+# A save writes into ``.NAME.tmp-<host>-<pid>-<random>`` beside the target and renames it into
+# place; a writer killed mid-save (SIGKILL, power loss) leaves that folder behind. The next save
+# of the same target removes the ones whose writer is gone: same host, process no longer alive
+# (a pid reused since keeps its folder: the safe side). Folders of releases before 0.2 carry no
+# writer, ``.NAME.tmp-<random>``: they are removed once nothing in them changed for an hour.
+_LEGACY_STALE_SECONDS = 3600.0
+
+
+def _writer_tag() -> str:
+    return f"{_host_tag()}-{os.getpid()}"
+
+
+def _host_tag() -> str:
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def remove_stale(path) -> list[Path]:
+    """Remove the temporary folders that interrupted saves of ``path`` left beside it (only those
+    whose writer is gone); returns what it removed."""
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for kind in ("tmp", "old"):
+        for leftover in sorted(path.parent.glob(f".{glob.escape(path.name)}.{kind}-*")):
+            tag = leftover.name.rsplit(f".{kind}-", 1)[1]
+            if not leftover.is_dir() or leftover.is_symlink() or not _writer_gone(tag, leftover):
+                continue
+            if kind == "old" and not path.exists():
+                # killed between moving the earlier save aside and moving the new one in: the
+                # earlier save is the only copy, so it goes back into place
+                leftover.rename(path)
+                continue
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
+
+
+def _set_aside(path: Path) -> list[Path]:
+    """Earlier saves of ``path`` that an interrupted save left set aside (for a load's error)."""
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.old-*")) if path.parent.is_dir() else []
+
+
+def _writer_gone(tag: str, folder: Path) -> bool:
+    parts = tag.split("-")
+    if len(parts) == 3 and parts[1].isdigit():
+        host, pid = parts[0], int(parts[1])
+        return host == _host_tag() and pid != os.getpid() and not _alive(pid)
+    if len(parts) == 1:  # a folder of an earlier release
+        try:
+            newest = max([folder.stat().st_mtime, *(f.stat().st_mtime for f in folder.iterdir())])
+        except OSError:
+            return False
+        return time.time() - newest > _LEGACY_STALE_SECONDS
+    return False
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # os.kill(pid, 0) would end the process on Windows: keep the folder
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process (EPERM): alive
+        return True
+    return True
 
 
 def load(path, *, device: str | torch.device = "cpu"):
@@ -165,6 +249,12 @@ def _class_of(meta: dict, path: Path):
 
 def _read_meta(path: Path) -> dict:
     if not path.exists():
+        aside = _set_aside(path)
+        if aside:
+            raise ModelFileError(
+                f"{path}: no such model folder; an interrupted save left the earlier one at {aside[-1]} "
+                "(the next hg.save to this path puts it back, or rename it yourself)"
+            )
         raise ModelFileError(f"{path}: no such model folder")
     if not path.is_dir():
         raise ModelFileError(f"{path}: not a folder; hg.load expects the folder written by hg.save")

@@ -28,6 +28,7 @@ LAYERS = [
             "version",
             "display",
             "threads",
+            "progress",
         ],
     ),
     ("datasets", ["datasets"]),

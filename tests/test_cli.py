@@ -128,3 +128,38 @@ def test_fit_and_score_an_image_folder(tmp_path, fashion_small):
     assert result.exit_code == 0, result.output
     lines = (tmp_path / "scores.csv").read_text().splitlines()
     assert lines[0] == "row,score,is_anomaly,p_value,file" and len(lines) == 21
+
+
+def test_the_command_line_reads_what_the_library_reads(tmp_path, data_dir):
+    """A TSB-UAD .out recording (its last column the label), a header-less CSV whose label column
+    is given by number, and an IDX file (MNIST's own format)."""
+    runner = CliRunner()
+    lines = (data_dir / "tsb-uad" / "MBA_ECG805_data.out").read_text().splitlines()[:3000]
+    recording = tmp_path / "ecg.out"
+    recording.write_text("\n".join(lines) + "\n")
+    run = tmp_path / "rec"
+    args = ["fit", str(recording), "--steps", "--train-steps", "1000", "--epochs", "2", "--out", str(run), "--quiet"]
+    fitted = runner.invoke(main, args)
+    assert fitted.exit_code == 0, fitted.output
+    assert "1000 steps x 1 channel(s)" in fitted.output and "vus_pr" in fitted.output  # labels found
+    scored = runner.invoke(main, ["score", str(run), str(recording), "--out", str(tmp_path / "s.csv"), "--quiet"])
+    assert scored.exit_code == 0, scored.output
+    assert (tmp_path / "s.csv").read_text().startswith("step,score,is_anomaly,label\n")
+    labels = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)[:, 3]
+    np.testing.assert_array_equal(labels, [float(line.split(",")[-1]) for line in lines])
+
+    ds = hg.datasets.load("adbench/4_breastw", data_dir=data_dir, download=False, seed=0)
+    plain = tmp_path / "plain.csv"
+    rows = np.column_stack([ds.x_train[:, :2], ds.y_train, ds.x_train[:, 2:]])  # the label in column 2
+    np.savetxt(plain, rows, delimiter=",", fmt="%.6g")
+    result = runner.invoke(main, ["fit", str(plain), "--label-column", "2", "--out", str(tmp_path / "t"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert f"x {ds.x_train.shape[1]} features" in result.output and "auroc" in result.output
+
+    images = hg.datasets.read_idx_table(data_dir / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").x[:256]
+    idx = tmp_path / "few-images-idx3-ubyte"
+    raw = np.round(images[:, 0] * 255).astype(np.uint8)
+    idx.write_bytes(b"\x00\x00\x08\x03" + b"".join(int(d).to_bytes(4, "big") for d in raw.shape) + raw.tobytes())
+    result = runner.invoke(main, ["fit", str(idx), "--epochs", "1", "--out", str(tmp_path / "img"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "trained conv on 256 rows" in result.output

@@ -102,3 +102,111 @@ def test_loading_never_unpickles(tmp_path, monkeypatch):
     with pytest.raises(hg.ModelFileError):
         hg.load(tmp_path / "m")
     assert not (tmp_path / "PWNED").exists()
+
+
+def _leftover(tmp_path, name: str, kind: str, tag: str):
+    folder = tmp_path / f".{name}.{kind}-{tag}"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"x" * 1000)
+    return folder
+
+
+def test_a_save_removes_the_leftovers_of_killed_saves_only(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from hourglass.io import _host_tag
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead = _leftover(tmp_path, "m", "tmp", f"{_host_tag()}-{gone.pid}-0badc0de")
+        running = _leftover(tmp_path, "m", "tmp", f"{_host_tag()}-{alive.pid}-0badc0de")
+        elsewhere = _leftover(tmp_path, "m", "tmp", f"0000beef-{gone.pid}-0badc0de")  # another host's
+        legacy_old = _leftover(tmp_path, "m", "tmp", "1234abcd")  # 0.1's name: no writer in it
+        legacy_new = _leftover(tmp_path, "m", "tmp", "5678abcd")
+        for p in (legacy_old, *legacy_old.iterdir()):
+            os.utime(p, (0, 0))
+        other_target = _leftover(tmp_path, "m2", "tmp", f"{_host_tag()}-{gone.pid}-0badc0de")
+        hg.save(hg.create_model("stacked", seed=0), tmp_path / "m")
+        left = {p.name for p in tmp_path.iterdir()}
+        assert dead.name not in left and legacy_old.name not in left
+        assert {running.name, elsewhere.name, legacy_new.name, other_target.name, "m"} == left
+    finally:
+        alive.kill()
+        alive.wait()
+
+
+def test_a_save_killed_by_sigkill_is_cleaned_up_by_the_next(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import hourglass as hg, sys\n"
+        "m = hg.create_model('dense', input_shape=(1, 28, 28), hidden=(2048,), latent_dim=512, seed=0)\n"
+        "while True: hg.save(m, sys.argv[1])\n"
+    )
+    target = tmp_path / "big"
+    for _ in range(5):  # kill it while a temporary folder exists (each save takes tens of ms)
+        writer = subprocess.Popen([sys.executable, "-c", script, str(target)])
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".big.tmp-*")) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        if list(tmp_path.glob(".big.tmp-*")) or list(tmp_path.glob(".big.old-*")):
+            break
+    assert list(tmp_path.glob(".big.*-*")), "no save was caught mid-write"
+    model = hg.create_model("stacked", seed=3)
+    hg.save(model, target)
+    assert [p.name for p in tmp_path.iterdir()] == ["big"]
+    torch.testing.assert_close(hg.load(target).state_dict(), model.state_dict())
+
+
+def test_an_interrupted_swap_gives_the_earlier_save_back(tmp_path):
+    import subprocess
+    import sys
+
+    from hourglass.io import _host_tag
+
+    model = hg.create_model("stacked", seed=0)
+    hg.save(model, tmp_path / "m")
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    # killed between setting the earlier save aside and moving the new one in
+    (tmp_path / "m").rename(tmp_path / f".m.old-{_host_tag()}-{gone.pid}-0badc0de")
+    with pytest.raises(hg.ModelFileError, match="interrupted save left the earlier one"):
+        hg.load(tmp_path / "m")
+    hg.io.remove_stale(tmp_path / "m")
+    torch.testing.assert_close(hg.load(tmp_path / "m").state_dict(), model.state_dict())
+
+
+def test_a_full_disk_during_a_save_is_a_save_error_and_keeps_the_earlier_save(tmp_path):
+    import subprocess
+    import sys
+
+    # a file-size limit makes the write fail inside safetensors as a full disk does (EFBIG / ENOSPC)
+    script = (
+        "import resource, signal, sys, hourglass as hg\n"
+        "small = hg.create_model('stacked', seed=0)\n"
+        "hg.save(small, sys.argv[1])\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, resource.RLIM_INFINITY))\n"
+        "big = hg.create_model('dense', input_shape=(1, 28, 28), hidden=(1024,), latent_dim=64, seed=0)\n"
+        "try:\n"
+        "    hg.save(big, sys.argv[1])\n"
+        "except hg.SaveError as exc:\n"
+        "    print('SaveError', isinstance(exc, OSError), exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "m")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert (
+        out.stdout.startswith("SaveError True could not save to ") and "the earlier save there is intact" in out.stdout
+    )
+    assert "File too large" in out.stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+    torch.testing.assert_close(hg.load(tmp_path / "m").state_dict(), hg.create_model("stacked", seed=0).state_dict())

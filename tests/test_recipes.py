@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -143,10 +144,16 @@ def test_cli_run_list_export_and_quiet(tmp_path):
     listing = runner.invoke(main, ["list", "recipes"]).output
     assert all(name in listing for name in list_recipes()) and "Keras tutorial" in listing
 
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "hourglass.cli", *args], capture_output=True, text=True)
+    def cli(*args, **env):
+        env = {**os.environ, **env}
+        return subprocess.run([sys.executable, "-m", "hourglass.cli", *args], capture_output=True, text=True, env=env)
 
-    loud = cli("run", "ecg-anomaly", "--out", str(tmp_path / "run"), "--set", "training.epochs=3")
+    # into a pipe nobody watches: no bars, unless HOURGLASS_PROGRESS asks for them
+    piped = cli("run", "ecg-anomaly", "--out", str(tmp_path / "piped"), "--set", "training.epochs=1")
+    assert piped.returncode == 0 and "fit stacked" not in piped.stderr, piped.stderr
+    loud = cli(
+        "run", "ecg-anomaly", "--out", str(tmp_path / "run"), "--set", "training.epochs=3", HOURGLASS_PROGRESS="on"
+    )
     assert loud.returncode == 0, loud.stderr
     assert "fit stacked" in loud.stderr and "report" in loud.stderr  # the progress bars
     assert "auroc" in loud.stdout and (tmp_path / "run" / "report.html").is_file()

@@ -16,7 +16,7 @@ from hourglass.datasets.images import ImageFolder, read_image_folder
 from hourglass.datasets.parquet import iter_parquet, read_parquet
 from hourglass.datasets.recordings import Recording, read_recording
 from hourglass.datasets.splits import one_vs_rest
-from hourglass.datasets.tabular import Table, iter_table, read_csv, read_npy, read_npz, read_table
+from hourglass.datasets.tabular import Table, iter_table, read_csv, read_idx_table, read_npy, read_npz, read_table
 
 
 def list_datasets(data_dir=None) -> list[str]:
@@ -71,6 +71,7 @@ __all__ = [
     "one_vs_rest",
     "read_csv",
     "read_image_folder",
+    "read_idx_table",
     "read_npy",
     "read_npz",
     "read_table",

@@ -126,16 +126,30 @@ def layout(path, *, label_column=None, header="infer", delimiter=None, columns=N
     return Layout(path, delimiter, has_header, names, feature_idx, label_idx, skip, row_bytes)
 
 
-def _label_index(path, label_column, names, has_header) -> int | None:
-    n_cols = len(names)
+def column_index(label_column, names, path) -> int | None:
+    """Which of ``names`` ``label_column`` is: a name, else a 0-based index (an int, or a string of
+    digits that names no column, as a command line passes it), negative from the end."""
     if label_column is None:
         return None
-    if isinstance(label_column, int | np.integer) and not isinstance(label_column, bool):
-        if not -n_cols <= label_column < n_cols:
+    n_cols = len(names)
+    if str(label_column) in names and not isinstance(label_column, int | np.integer):
+        return names.index(str(label_column))
+    index = label_column
+    if isinstance(label_column, str) and label_column.strip().lstrip("-").isdigit():
+        index = int(label_column)
+    if isinstance(index, int | np.integer) and not isinstance(index, bool):
+        if not -n_cols <= index < n_cols:
             raise InvalidInputError(f"{path}: label column {label_column} is out of range ({n_cols} columns)")
-        return int(label_column) % n_cols
+        return int(index) % n_cols
     if str(label_column) in names:
         return names.index(str(label_column))
+    return None
+
+
+def _label_index(path, label_column, names, has_header) -> int | None:
+    index = column_index(label_column, names, path)
+    if index is not None or label_column is None:
+        return index
     if not has_header:
         raise InvalidInputError(
             f"{path}: no header row, so the label column {label_column!r} cannot be found by name; "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hourglass.datasets.csvfile import column_index
 from hourglass.errors import DataFileError, InvalidInputError, MissingDependencyError
 
 
@@ -30,14 +31,10 @@ def _select(path: Path, schema, label_column, columns) -> tuple[list[str], str |
     names = list(schema.names)
     label = None
     if label_column is not None:
-        if isinstance(label_column, int | np.integer) and not isinstance(label_column, bool):
-            if not -len(names) <= label_column < len(names):
-                raise InvalidInputError(f"{path}: label column {label_column} is out of range ({len(names)} columns)")
-            label = names[int(label_column)]
-        elif str(label_column) in names:
-            label = str(label_column)
-        else:
+        index = column_index(label_column, names, path)
+        if index is None:
             raise InvalidInputError(f"{path}: no column named {label_column!r}; columns: {names}")
+        label = names[index]
     if columns is not None:
         missing = [c for c in columns if c not in names]
         if missing:

@@ -25,6 +25,25 @@ from hourglass.errors import DataFileError, InvalidInputError
 CSV_SUFFIXES = (".csv", ".tsv", ".txt")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 ARRAY_SUFFIXES = (".npy", ".npz")
+# TSB-UAD's recordings: comma-separated, no header, the label in the last column
+RECORDING_SUFFIXES = (".out",)
+# MNIST's and Fashion-MNIST's IDX files: "train-images-idx3-ubyte", gzipped or not
+IDX_ENDINGS = ("-ubyte", "-ubyte.gz", ".idx", ".idx.gz")
+
+
+def default_label_column(path) -> str | None:
+    """The label column a format defines for itself: TSB-UAD's ``.out`` files' last column,
+    ``"label"``; None for the others (the user names it)."""
+    return "label" if Path(path).suffix.lower() in RECORDING_SUFFIXES else None
+
+
+def _recording_label(path: Path, label_column):
+    # "label" names a .out file's own label column (its last); anything else is an index
+    return -1 if label_column is None or label_column == "label" else label_column
+
+
+def _is_idx(path: Path) -> bool:
+    return path.name.lower().endswith(IDX_ENDINGS)
 
 
 @dataclass
@@ -42,10 +61,12 @@ class Table:
 def read_table(
     path, *, label_column=None, header="infer", delimiter=None, columns=None, x_key=None, y_key=None, engine="auto"
 ) -> Table:
-    """Read a CSV / TSV, Parquet, ``.npy`` or ``.npz`` file into a :class:`Table` (dispatch on the
-    suffix).
+    """Read a CSV / TSV, Parquet, ``.npy`` or ``.npz`` file, a TSB-UAD recording (``.out``: its
+    last column is the label, ``y``) or an IDX file (``*-ubyte[.gz]``, MNIST's images) into a
+    :class:`Table` (dispatch on the suffix).
 
-    ``label_column`` (CSV, Parquet: a column name or 0-based index), ``columns`` (CSV, Parquet:
+    ``label_column`` (CSV, Parquet, ``.out``: a column name or 0-based index; a string of digits
+    that names no column is an index, as on the command line), ``columns`` (CSV, Parquet:
     the feature columns, by name) and ``x_key`` / ``y_key`` (``.npz``) are passed on to
     :func:`~hourglass.datasets.csvfile.read_csv`, :func:`~hourglass.datasets.parquet.read_parquet`
     and :func:`read_npz`.
@@ -67,10 +88,43 @@ def read_table(
         return read_npy(path)
     if suffix == ".npz":
         return read_npz(path, x_key=x_key, y_key=y_key)
+    if suffix in RECORDING_SUFFIXES:
+        table = csvfile.read_csv(
+            path, label_column=_recording_label(path, label_column), header=False, delimiter=",", engine=engine
+        )
+        return _named_label(table, label_column)
+    if _is_idx(path):
+        return read_idx_table(path)
     raise InvalidInputError(
         f"{path}: unsupported file type {suffix!r}; expected one of "
-        f"{CSV_SUFFIXES + PARQUET_SUFFIXES + ARRAY_SUFFIXES} (or a folder of images)"
+        f"{CSV_SUFFIXES + PARQUET_SUFFIXES + ARRAY_SUFFIXES + RECORDING_SUFFIXES}, an IDX file "
+        "(*-ubyte, *-ubyte.gz) or a folder of images"
     )
+
+
+def _named_label(table: Table, label_column) -> Table:
+    if table.y is not None and (label_column is None or label_column == "label"):
+        table.label_name = "label"
+    return table
+
+
+def read_idx_table(path) -> Table:
+    """An IDX file (MNIST's format) as a :class:`Table`: images ``(n, h, w)`` as float32
+    ``(n, 1, h, w)`` in [0, 1], as ``hg.datasets.load("mnist")`` gives them; a labels file
+    ``(n,)`` as one column."""
+    from hourglass.datasets.idx import read_idx
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such file")
+    arr = read_idx(path)
+    x = (
+        arr[:, None].astype(np.float32) / 255.0
+        if arr.ndim == 3
+        else _as_rows(arr, path, "the array").astype(np.float32)
+    )
+    d = int(np.prod(x.shape[1:]))
+    return Table(x=x, y=None, feature_names=[f"x{i}" for i in range(d)], label_name=None, source=str(path))
 
 
 def iter_table(path, *, chunk_rows: int = 65536, label_column=None, columns=None, engine="auto"):
@@ -85,6 +139,16 @@ def iter_table(path, *, chunk_rows: int = 65536, label_column=None, columns=None
         )
     elif suffix in PARQUET_SUFFIXES:
         yield from parquet.iter_parquet(path, chunk_rows=chunk_rows, label_column=label_column, columns=columns)
+    elif suffix in RECORDING_SUFFIXES:
+        for table in csvfile.iter_csv(
+            path,
+            chunk_rows=chunk_rows,
+            label_column=_recording_label(path, label_column),
+            header=False,
+            delimiter=",",
+            engine=engine,
+        ):
+            yield _named_label(table, label_column)
     elif suffix == ".npy" and label_column is None:
         arr = _load_numpy_mapped(path)
         names = [f"x{i}" for i in range(int(np.prod(arr.shape[1:])))]

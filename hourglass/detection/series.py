@@ -24,6 +24,7 @@ from hourglass.detection.thresholds import FixedFPR, Threshold, threshold_from_d
 from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.models.base import Autoencoder
 from hourglass.models.registry import create_model
+from hourglass.progress import bar as progress_bar
 from hourglass.saving import SavedState, float64_array, prefixed, under
 from hourglass.threads import fixed as fixed_threads
 from hourglass.threads import parse_threads
@@ -99,7 +100,10 @@ class SeriesDetector:
         Share of the training part held out for early stopping and the threshold.
     random_state : int, default 0
     device : str, default "auto"
-    progress : bool, default False
+    progress : "auto" or bool, default "auto"
+        Progress bars for training and for scoring long recordings: "auto" where a person is
+        watching (a terminal or a notebook), once the work has run for two seconds
+        (:mod:`hourglass.progress`); True always, False never.
     threads : "auto" or int, default "auto"
         CPU threads for training and scoring (:mod:`hourglass.threads`): "auto" runs one thread
         for the small window models, so that other work on the machine does not stall them.
@@ -150,7 +154,7 @@ class SeriesDetector:
         calibration: float = 0.2,
         random_state: int | None = 0,
         device="auto",
-        progress: bool = False,
+        progress="auto",
         threads="auto",
     ):
         self.window = window
@@ -349,7 +353,14 @@ class SeriesDetector:
     def _window_errors(self, wins: np.ndarray) -> np.ndarray:
         """``(n, window)`` float64: each window's error per step (channels averaged), or with
         ``score_by="window"`` the window's mean error at each of its steps."""
-        errors = np.asarray(self.detector_.score_map(wins), dtype=np.float64).mean(axis=1)
+        # in chunks, so that scoring a long recording shows progress (the same numbers as whole)
+        chunk = 16384
+        with progress_bar(getattr(self, "progress", "auto"), total=len(wins), unit="window", desc="score") as bar:
+            parts = []
+            for i in range(0, len(wins), chunk):
+                parts.append(np.asarray(self.detector_.score_map(wins[i : i + chunk]), dtype=np.float64).mean(axis=1))
+                bar.update(len(parts[-1]))
+        errors = np.concatenate(parts)
         if self.score_by == "window":
             errors = np.repeat(errors.mean(axis=1, keepdims=True), errors.shape[1], axis=1)
         return errors

@@ -26,6 +26,7 @@ from hourglass.io import save
 from hourglass.models.members import member_seeds
 from hourglass.models.registry import create_model
 from hourglass.prepare import class_labels, is_anomaly, make_scaler, split_rows
+from hourglass.progress import resolve as resolve_progress
 from hourglass.recipes.schema import Recipe, RecipeError, load_recipe
 from hourglass.reports.html import report
 from hourglass.training import FitOptions, fit
@@ -68,13 +69,13 @@ def _subset(n: int, size: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
 
 
-def load_data(recipe: Recipe, *, data_dir=None, progress: bool = False) -> RunData:
+def load_data(recipe: Recipe, *, data_dir=None, progress=False) -> RunData:
     """The data stage: a built-in data set or the user's own file, split into normal training
     samples and labelled test samples."""
     d, seed = recipe.data, recipe.training["seed"] or 0
     if d["dataset"] is not None:
         options = {} if d["split"] is None else {"split": d["split"]}
-        ds = datasets.load(d["dataset"], data_dir=data_dir, progress=progress, **options)
+        ds = datasets.load(d["dataset"], data_dir=data_dir, progress=resolve_progress(progress), **options)
         normal = d["normal"] if d["normal"] is not None else (list(ds.normal_labels) if ds.normal_labels else None)
         x_train, c_train, x_test, c_test = ds.x_train, ds.y_train, ds.x_test, ds.y_test
         names, what = ds.class_names, ds.name
@@ -149,7 +150,7 @@ def _build_transforms(recipe: Recipe):
     return corruption, threshold
 
 
-def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress: bool = True) -> RunResult:
+def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress="auto") -> RunResult:
     """Run a recipe (a built-in name, a TOML file, a dict or a :class:`Recipe`) and write the
     run folder ``out``.
 

@@ -22,6 +22,7 @@ from hourglass.display import escape as _esc
 from hourglass.display import number as _number
 from hourglass.display import table as _table
 from hourglass.errors import InvalidInputError
+from hourglass.progress import resolve as resolve_progress
 from hourglass.version import __version__
 
 STYLE = """
@@ -85,7 +86,7 @@ def report(
     class_names=None,
     corruption=None,
     save_figures: bool = False,
-    progress: bool = False,
+    progress=False,
 ) -> Path:
     """Write ``out/report.html``: one self-contained page about a model or detector.
 
@@ -113,8 +114,9 @@ def report(
         the model's output; by default the one recorded in ``history``.
     save_figures : bool
         Also write each figure as a PNG file beside the report (``loss.png``, ``roc.png``, ...).
-    progress : bool
-        A progress bar over the report's sections.
+    progress : bool or "auto"
+        A progress bar over the report's sections ("auto": where a person is watching,
+        :mod:`hourglass.progress`).
 
     Returns
     -------
@@ -175,7 +177,7 @@ def report(
         figures_dir=out_dir if save_figures else None,
     )
     sections = []
-    for build in tqdm(builders, desc="report", unit="section", disable=not progress):
+    for build in tqdm(builders, desc="report", unit="section", disable=not resolve_progress(progress)):
         section = build(ctx)
         if section is not None and section.parts:
             sections.append(section)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from hourglass.devices import resolve_device
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import LOSSES
+from hourglass.progress import check_progress
 from hourglass.threads import parse_threads
 
 PRECISIONS = ("fp32", "bf16")
@@ -69,7 +70,7 @@ class FitOptions:
     checkpoint_dir: str | None = _option(None, "str")
     checkpoint_every: int = _option(1, "int")
     resume: bool = _option(False, "bool")
-    progress: bool = _option(True)
+    progress: bool | str = _option("auto")
     callbacks: Sequence[Callable] = _option(())
     optimizer: Callable | None = _option(None)
     threads: int | str | None = _option("auto")
@@ -109,8 +110,9 @@ class FitOptions:
             raise InvalidInputError(f"kl_warmup must be an integer number of epochs >= 0, got {self.kl_warmup!r}")
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, int)):
             raise InvalidInputError(f"seed must be an integer or None, got {self.seed!r}")
-        for name in ("shuffle", "restore_best", "compile", "resume", "progress", "binarize"):
+        for name in ("shuffle", "restore_best", "compile", "resume", "binarize"):
             set_(name, bool(getattr(self, name)))
+        set_("progress", check_progress(self.progress))
         if self.resume and self.checkpoint_dir is None:
             raise InvalidInputError("resume=True needs checkpoint_dir: the folder the interrupted run wrote to")
         resolve_device(self.device)  # a clear error now for a device that does not exist
@@ -135,7 +137,7 @@ class FitOptions:
     def from_mapping(cls, mapping: dict, **overrides) -> FitOptions:
         """The options among ``mapping``'s keys (others ignored), updated by ``overrides``."""
         names = set(cls.names())
-        return cls(**{k: v for k, v in mapping.items() if k in names}, **overrides)
+        return cls(**{**{k: v for k, v in mapping.items() if k in names}, **overrides})
 
     def replace(self, **changes) -> FitOptions:
         return FitOptions(**{**self.to_dict(), **changes})

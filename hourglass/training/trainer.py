@@ -147,8 +147,9 @@ def fit(
         Continue from the newest checkpoint in ``checkpoint_dir`` if there is one (else start
         afresh). On CPU a resumed run ends with exactly the weights of an uninterrupted one. A
         checkpoint of another model, data set or settings is refused; ``epochs`` may grow.
-    progress : bool, default True
-        Show a progress bar (tqdm).
+    progress : "auto" or bool, default "auto"
+        A progress bar (tqdm): "auto" where a person is watching (a terminal or a notebook),
+        once the fit has run for two seconds (:mod:`hourglass.progress`); True always, False never.
     callbacks : sequence of callables
         Each is called as ``callback(epoch, history, model)`` after every epoch (``epoch`` counts
         from 1, after the epoch's time is recorded); a callback that returns True stops training,
@@ -572,19 +573,18 @@ class _Progress:
 
     def __init__(self, opts: FitOptions, steps: int, name: str, quiet: bool):
         self.opts, self.steps, self.name, self.quiet = opts, steps, name, quiet
-        self.enabled = opts.progress and not quiet
+        self.option = False if quiet else opts.progress
         self.tick = max(1, steps // 50)
         self.bar = None
 
     def start(self, epochs_done: int) -> None:
-        from tqdm.auto import tqdm
+        from hourglass.progress import bar
 
-        self.bar = tqdm(
+        self.bar = bar(
+            self.option,
             total=self.opts.epochs * self.steps,
             initial=min(epochs_done, self.opts.epochs) * self.steps,
-            disable=not self.enabled,
             unit="batch",
-            dynamic_ncols=True,
             desc=f"fit {self.name}",
         )
 
@@ -596,15 +596,24 @@ class _Progress:
 
     def epoch_done(self, epoch: int, train_loss: float, val_loss: float | None, seconds: float) -> None:
         """The bar's postfix, and one line on the ``hourglass`` logger (INFO; once under torchrun)."""
-        postfix = {"loss": f"{train_loss:.4g}"}
+        # with trim, the training loss leaves out each batch's worst rows and the validation loss
+        # does not: on heavy-tailed data they differ by orders of magnitude, so each says which it is
+        train_name, val_name = self.labels()
+        postfix = {train_name: f"{train_loss:.4g}"}
         if val_loss is not None:
-            postfix["val_loss"] = f"{val_loss:.4g}"
+            postfix[val_name] = f"{val_loss:.4g}"
         self.bar.set_postfix(postfix, refresh=False)
         if not self.quiet and logger.isEnabledFor(logging.INFO):
-            val = "" if val_loss is None else f", val_loss {val_loss:.6g}"
-            logger.info(
-                f"fit {self.name}: epoch {epoch}/{self.opts.epochs}, loss {train_loss:.6g}{val}, {seconds:.2f} s"
-            )
+            val = "" if val_loss is None else f", {val_name} {val_loss:.6g}"
+            done = f"epoch {epoch}/{self.opts.epochs}"
+            logger.info(f"fit {self.name}: {done}, {train_name} {train_loss:.6g}{val}, {seconds:.2f} s")
+
+    def labels(self) -> tuple[str, str]:
+        """The names of the training and validation losses as the bar and the log show them."""
+        if not self.opts.trim:
+            return "loss", "val_loss"
+        kept = round(100 * (1 - self.opts.trim))
+        return f"loss (best {kept}% of each batch)", "val_loss (all rows)"
 
     def close(self) -> None:
         if self.bar is not None:
