@@ -288,3 +288,28 @@ def test_report_shows_the_recording_and_its_events(series_detector, ecg_slice, t
         assert heading in page
     assert (tmp_path / "report" / "recording.png").stat().st_size > 10_000
     assert "data:image/png;base64" in page
+
+
+def test_a_long_recordings_report_draws_envelopes_zooms_on_its_events_and_counts_alike(
+    series_detector, ecg_slice, tmp_path
+):
+    from matplotlib.collections import PolyCollection
+
+    from hourglass.reports import figures
+
+    values, labels = ecg_slice[0][:6_000], ecg_slice[1][:6_000]
+    scores = series_detector.score_steps(values)
+    events = series_detector.events_of_scores(scores)
+    assert events, "the slice holds flagged events"
+    path = hg.report(series_detector, values, labels, out=tmp_path / "report", save_figures=True)
+    page = path.read_text()
+    assert f"Events ({len(events)};" in page and "envelope" in page
+    assert (tmp_path / "report" / "events.png").stat().st_size > 10_000  # the zoomed panels
+    fig = figures.signal_anomalies(values.T, scores, threshold=series_detector.threshold_, events=events)
+    top = fig.axes[0]
+    assert any(isinstance(c, PolyCollection) for c in top.collections)  # an envelope, not 6,000 points
+    assert all(len(line.get_xdata()) <= 2 * figures._COLUMNS for line in top.lines)
+    assert top.get_title().endswith(f"({len(events)} events)")
+    zooms = figures.event_zooms(values.T, scores, events, series_detector.threshold_, context=100)
+    best = max(events, key=lambda e: e.peak_score)
+    assert zooms.axes[0].get_title().startswith(f"#1: steps {best.start:,}-{best.stop:,}")

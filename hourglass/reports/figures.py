@@ -6,6 +6,7 @@ Each function returns a :class:`Figure`, which a notebook shows inline (PNG);
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
 
 import matplotlib
@@ -214,16 +215,50 @@ def anomaly_heatmaps(
     return fig
 
 
+#: Above this many time steps a signal is drawn as its envelope (min and max per pixel column):
+#: a line through 230,400 steps in a 1,000-pixel plot is a solid block.
+ENVELOPE_STEPS = 2000
+_COLUMNS = 1000  # about the plot's width in pixels at the report's size
+
+
+def _envelope(y: np.ndarray, columns: int = _COLUMNS):
+    """(x, low, high): each of about ``columns`` runs of steps as its min and max."""
+    n = len(y)
+    edges = np.linspace(0, n, min(columns, n) + 1).astype(int)
+    edges = np.unique(edges)
+    low = np.minimum.reduceat(y, edges[:-1])
+    high = np.maximum.reduceat(y, edges[:-1])
+    return (edges[:-1] + edges[1:] - 1) / 2, low, high
+
+
+def _draw(ax, y: np.ndarray, **style):
+    """A line, or its envelope where the signal is longer than the plot is wide."""
+    if len(y) <= ENVELOPE_STEPS:
+        return ax.plot(np.arange(len(y)), y, lw=style.pop("lw", 0.8), **style)
+    x, low, high = _envelope(y)
+    return ax.fill_between(x, low, high, step="mid", lw=0, alpha=0.9, **style)
+
+
 def signal_anomalies(
-    series, step_scores=None, threshold: float | None = None, flags=None, truth=None, title: str = "Anomalous stretches"
+    series,
+    step_scores=None,
+    threshold: float | None = None,
+    flags=None,
+    truth=None,
+    title: str = "Anomalous stretches",
+    events=None,
 ) -> Figure:
     """A long signal with its anomalous stretches shaded, above its score per time step.
 
-    series : ``(time,)`` or ``(channels, time)``.
+    series : ``(time,)`` or ``(channels, time)``; longer than :data:`ENVELOPE_STEPS` steps, each
+        channel (and the score) is drawn as its envelope, the min and max per pixel column.
     step_scores : one score per time step (:func:`hourglass.scores_to_steps`), drawn in a lower
         panel; with ``threshold`` the steps above it are the anomalous ones.
     flags : boolean per time step, the anomalous steps, instead of scores and threshold.
     truth : boolean per time step, the known anomalies, drawn as a band under the signal.
+    events : ``(start, stop)`` pairs (or :class:`~hourglass.detection.series.Event`) to shade and
+        count instead of the raw stretches of ``flags`` (a detector's events join stretches
+        closer than half a window, so the title counts what the report's table lists).
     """
     from hourglass.transforms.windows import stretches
 
@@ -244,10 +279,12 @@ def signal_anomalies(
         gridspec_kw={"height_ratios": [2, 1][:panels]},
     )
     ax = axes[0, 0]
-    t = np.arange(n_steps)
     for c, channel in enumerate(x):
-        ax.plot(t, channel, lw=0.8, label=f"channel {c}" if len(x) > 1 else "signal")
-    found = stretches(flags) if flags is not None else []
+        _draw(ax, channel, label=f"channel {c}" if len(x) > 1 else "signal")
+    if events is not None:
+        found = [(int(e.start), int(e.stop)) if hasattr(e, "stop") else (int(e[0]), int(e[1])) for e in events]
+    else:
+        found = stretches(flags) if flags is not None else []
     for i, (start, stop) in enumerate(found):
         ax.axvspan(
             start - 0.5, stop - 0.5, color="tab:red", alpha=0.25, lw=0, label="flagged anomalous" if i == 0 else None
@@ -257,16 +294,49 @@ def signal_anomalies(
             ax.axvspan(
                 start - 0.5, stop - 0.5, ymin=0, ymax=0.04, color="black", label="known anomaly" if i == 0 else None
             )
-    ax.set(title=title + (f" ({len(found)} flagged)" if flags is not None else ""))
+    shown = found if (events is not None or flags is not None) else None
+    what = "events" if events is not None else "flagged"
+    ax.set(title=title + (f" ({len(shown)} {what})" if shown is not None else ""))
     ax.legend(loc="upper right", fontsize="small")
     if step_scores is not None:
         low = axes[1, 0]
-        low.plot(t, np.ravel(step_scores), lw=0.9, color="tab:purple", label="score per time step")
+        _draw(low, np.ravel(step_scores).astype(np.float64), color="tab:purple", label="score per time step")
         if threshold is not None:
             low.axhline(threshold, color="black", ls="--", lw=1, label=f"threshold {threshold:.4g}")
         low.legend(loc="upper right", fontsize="small")
         low.set(ylabel="score")
     axes[-1, 0].set(xlabel="time step")
+    fig.tight_layout()
+    return fig
+
+
+def event_zooms(series, step_scores, events, threshold: float | None = None, *, context: int = 200, top: int = 6):
+    """The ``top`` events by peak score, each in a panel of its own: the signal from ``context``
+    steps before the event to ``context`` after, the event shaded, titled with its steps and peak
+    score (the long signal's plot cannot show an event of a few hundred steps in 230,000)."""
+    x = np.atleast_2d(np.asarray(series, dtype=np.float64))
+    scores = np.ravel(step_scores).astype(np.float64)
+    chosen = sorted(events, key=lambda e: -e.peak_score)[:top]
+    if not chosen:
+        raise ValueError("no events to show")
+    cols = min(3, len(chosen))
+    rows = math.ceil(len(chosen) / cols)
+    fig, axes = subplots(rows, cols, figsize=(10, 2.4 * rows + 0.3), squeeze=False)
+    for ax in axes.flat[len(chosen) :]:
+        ax.axis("off")
+    for rank, (ax, e) in enumerate(zip(axes.flat, chosen), start=1):
+        lo, hi = max(0, e.start - context), min(x.shape[1], e.stop + context)
+        t = np.arange(lo, hi)
+        for channel in x:
+            ax.plot(t, channel[lo:hi], lw=0.8)
+        ax.axvspan(e.start - 0.5, e.stop - 0.5, color="tab:red", alpha=0.25, lw=0)
+        twin = ax.twinx()
+        twin.plot(t, scores[lo:hi], lw=0.8, color="tab:purple", alpha=0.7)
+        if threshold is not None:
+            twin.axhline(threshold, color="black", ls="--", lw=0.8)
+        twin.tick_params(labelsize="x-small")
+        ax.tick_params(labelsize="x-small")
+        ax.set_title(f"#{rank}: steps {e.start:,}-{e.stop:,}, peak score {e.peak_score:.3g}", fontsize="small")
     fig.tight_layout()
     return fig
 

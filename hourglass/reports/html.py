@@ -228,10 +228,24 @@ def _series_report(sd, recording, labels, out_dir: Path, title, save_figures: bo
     ]
     sections = [_Section("overview", "Overview", [_cards(overview)])]
     fig = figures.signal_anomalies(
-        steps.T, scores, flags=scores > sd.threshold_, truth=None if labels is None else np.asarray(labels) == 1
+        steps.T,
+        scores,
+        threshold=sd.threshold_,
+        events=events,
+        truth=None if labels is None else np.asarray(labels) == 1,
+        title="Recording",
     )
-    caption = "The recording (flagged stretches shaded; known anomalies as a band below) and its score per step"
-    sections.append(_Section("recording", "Recording", [_figure(fig, caption, save("recording"))]))
+    caption = "The recording (its events shaded; known anomalies as a band below) and its score per step"
+    if len(steps) > figures.ENVELOPE_STEPS:
+        caption += f"; {len(steps):,} steps, so each curve is its envelope (min and max per pixel column)"
+    parts = [_figure(fig, caption, save("recording"))]
+    if events:
+        zooms = figures.event_zooms(steps.T, scores, events, sd.threshold_, context=2 * sd.window_)
+        top = min(6, len(events))
+        parts.append(
+            _figure(zooms, f"The {top} highest-scoring events up close (score on the right axis)", save("events"))
+        )
+    sections.append(_Section("recording", "Recording", parts))
     top = sorted(events, key=lambda e: -e.peak_score)[:20]
     rows = [(f"{e.start:,} - {e.stop:,}", e.length, e.peak, e.peak_score) for e in top]
     sections.append(
