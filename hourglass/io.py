@@ -100,10 +100,10 @@ def _write_folder_atomic(path: Path, meta: dict, state: SavedState) -> None:
     from safetensors import SafetensorError
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale(path)
     tmp = path.parent / f".{path.name}.tmp-{_writer_tag()}-{uuid.uuid4().hex[:8]}"
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(path)
         tmp.mkdir()
         save_file(state.weights, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
         if state.arrays:
@@ -153,7 +153,9 @@ def remove_stale(path) -> list[Path]:
     if not path.parent.is_dir():
         return removed
     for kind in ("tmp", "old"):
-        for leftover in sorted(path.parent.glob(f".{glob.escape(path.name)}.{kind}-*")):
+        # newest first: where several interrupted swaps left earlier saves, the latest goes back
+        found = path.parent.glob(f".{glob.escape(path.name)}.{kind}-*")
+        for leftover in sorted(found, key=_modified, reverse=True):
             tag = leftover.name.rsplit(f".{kind}-", 1)[1]
             if not leftover.is_dir() or leftover.is_symlink() or not _writer_gone(tag, leftover):
                 continue
@@ -167,9 +169,18 @@ def remove_stale(path) -> list[Path]:
     return removed
 
 
+def _modified(p: Path) -> float:
+    try:
+        return p.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
 def _set_aside(path: Path) -> list[Path]:
     """Earlier saves of ``path`` that an interrupted save left set aside (for a load's error)."""
-    return sorted(path.parent.glob(f".{glob.escape(path.name)}.old-*")) if path.parent.is_dir() else []
+    if not path.parent.is_dir():
+        return []
+    return sorted(path.parent.glob(f".{glob.escape(path.name)}.old-*"), key=_modified)
 
 
 def _writer_gone(tag: str, folder: Path) -> bool:
