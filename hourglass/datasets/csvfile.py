@@ -141,8 +141,6 @@ def column_index(label_column, names, path) -> int | None:
         if not -n_cols <= index < n_cols:
             raise InvalidInputError(f"{path}: label column {label_column} is out of range ({n_cols} columns)")
         return int(index) % n_cols
-    if str(label_column) in names:
-        return names.index(str(label_column))
     return None
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from hourglass.datasets import csvfile
 from hourglass.datasets.base import Dataset
 from hourglass.datasets.files import Resource, fetch, search_dirs
+from hourglass.datasets.tabular import read_table
 from hourglass.errors import DataFileError, DatasetNotFoundError
 
 _TSB_AD_NAME = re.compile(r"_tr_(\d+)_1st_(\d+)$")
@@ -90,7 +91,7 @@ def read_recording(path, *, train_end: int | None = None, name: str | None = Non
     protocol says (TSB-AD: the file name's ``tr_<n>``; TSB-UAD: the first 10 %)."""
     path = Path(path)
     if path.suffix.lower() == ".out":  # TSB-UAD: no header, label last
-        table = csvfile.read_csv(path, header=False, label_column=-1, delimiter=",")
+        table = read_table(path)  # the format's one reader: no header, the label last
     else:
         table = csvfile.read_csv(path, label_column="Label")
     values, labels = table.x, _label_column(path, table.y)

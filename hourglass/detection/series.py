@@ -346,21 +346,22 @@ class SeriesDetector:
         """Step scores of a checked ``(time, channels)`` array of at least one window."""
         if len(steps) < self.window_:
             raise InvalidInputError(f"the recording has {len(steps)} steps, fewer than the window ({self.window_})")
-        with fixed_threads(getattr(self, "threads", "auto")):
-            errors = self._window_errors(windows(steps.T, self.window_, self.stride_))
-        return scores_to_steps(errors, len(steps), self.window_, self.stride_)
+        wins = windows(steps.T, self.window_, self.stride_)
+        # in chunks, so that scoring a long recording shows progress (the same numbers as whole)
+        chunk, parts = 16384, []
+        with (
+            fixed_threads(getattr(self, "threads", "auto")),
+            progress_bar(getattr(self, "progress", "auto"), total=len(wins), unit="window", desc="score") as bar,
+        ):
+            for i in range(0, len(wins), chunk):
+                parts.append(self._window_errors(wins[i : i + chunk]))
+                bar.update(len(parts[-1]))
+        return scores_to_steps(np.concatenate(parts), len(steps), self.window_, self.stride_)
 
     def _window_errors(self, wins: np.ndarray) -> np.ndarray:
         """``(n, window)`` float64: each window's error per step (channels averaged), or with
         ``score_by="window"`` the window's mean error at each of its steps."""
-        # in chunks, so that scoring a long recording shows progress (the same numbers as whole)
-        chunk = 16384
-        with progress_bar(getattr(self, "progress", "auto"), total=len(wins), unit="window", desc="score") as bar:
-            parts = []
-            for i in range(0, len(wins), chunk):
-                parts.append(np.asarray(self.detector_.score_map(wins[i : i + chunk]), dtype=np.float64).mean(axis=1))
-                bar.update(len(parts[-1]))
-        errors = np.concatenate(parts)
+        errors = np.asarray(self.detector_.score_map(wins), dtype=np.float64).mean(axis=1)
         if self.score_by == "window":
             errors = np.repeat(errors.mean(axis=1, keepdims=True), errors.shape[1], axis=1)
         return errors
