@@ -40,6 +40,7 @@ Writes benchmarks/results/busy.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -159,7 +160,12 @@ def run_condition(condition: str, model: str, method: str, timeout: float) -> li
         # default by 1.6x (1.22 s against 0.77 s), so no other condition runs beside one
         from distributed import Client, LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+        environ = dict(os.environ)  # LocalCluster writes its workers' settings into ours
+        with (
+            contextlib.ExitStack() as undo,
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc,
+        ):
+            undo.callback(lambda: (os.environ.clear(), os.environ.update(environ)))
             with Client(lc) as client:
                 futures = [client.submit(remote_fit, model, method, 0, pure=False) for _ in range(2)]
                 return [f.result(timeout=timeout * 2)["seconds"] for f in futures]

@@ -11,9 +11,10 @@ big_csv.py). The data: ``--rows`` rows (default 4 million) of the same kind, flo
   torch thread per worker; the rows are on the workers before timing (``client.persist``), so
   the timing is the scoring, not the transfer of the rows. Twice: with Dask's default worker
   environment, and without the ``MALLOC_TRIM_THRESHOLD_=65536`` that Dask's nanny sets for its
-  workers (``distributed.nanny.pre-spawn-environ``): it makes glibc return freed memory at once,
-  so each of torch's small tensors is a fresh mmap, and small operators run about ten times
-  slower (a relu on 1024 x 64 floats: 110 us against 9 us per call, measured in a worker).
+  workers (``distributed.nanny.pre-spawn-environ``): it turns glibc's adaptive mmap threshold
+  off, so each tensor of 128 KiB or more would be a fresh mmap. Before ``hourglass.allocator``
+  this ran at 0.25x local (2026-11-30); since, hourglass keeps such blocks on the heap while it
+  scores and both runs should match (docs/decisions/allocator.md).
 
 Each is timed ``--repeats`` times (the best is kept: the cluster's first pass also ships the
 detector); rows / s and the ratio to local are printed and written to

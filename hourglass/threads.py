@@ -22,8 +22,10 @@ What ``threads="auto"`` (the default) does, in :class:`ThreadPolicy`:
 An explicit ``threads=N`` (``hg.fit``, the estimators, ``SeriesDetector``) or the environment
 variable ``HOURGLASS_THREADS=N`` fixes the count (at most the CPUs the process may use);
 ``HOURGLASS_THREADS=auto`` is the default. The caller's setting is restored afterwards, also on
-error. Dense models compute the same numbers with any count; a convolution's gradients may differ
-in the last bits, so pass ``threads=N`` where a conv fit must repeat bit for bit under any load.
+error. A policy on the CPU also keeps large blocks on glibc's heap while it runs where the process
+fixed malloc's thresholds (a Dask worker does): :mod:`hourglass.allocator`. Dense models compute
+the same numbers with any count; a convolution's gradients may differ in the last bits, so pass
+``threads=N`` where a conv fit must repeat bit for bit under any load.
 
 >>> import torch
 >>> before = torch.get_num_threads()
@@ -47,6 +49,7 @@ from pathlib import Path
 
 import torch
 
+from hourglass.allocator import large_blocks_from_heap
 from hourglass.errors import InvalidInputError
 
 #: Multiply-adds per weight operation below which one thread runs, whatever the load: measured with
@@ -218,6 +221,7 @@ class ThreadPolicy:
         self.cpu = torch.device(device).type == "cpu"
         self.saved = None
         self.token = None
+        self.heap = None
 
     def choose(self) -> int:
         """The count for now: fixed, one for small work, else the CPUs others left idle."""
@@ -244,9 +248,14 @@ class ThreadPolicy:
         if self.cpu:
             self.saved = torch.get_num_threads()
             self.revisit()
+            self.heap = large_blocks_from_heap()  # the allocator's part of a CPU run's settings
+            self.heap.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
+        if self.heap is not None:
+            self.heap.__exit__(None, None, None)
+            self.heap = None
         if self.saved is not None and torch.get_num_threads() != self.saved:
             torch.set_num_threads(self.saved)
         if self.token is not None:

@@ -27,6 +27,7 @@ LAYERS = [
             "history",
             "version",
             "display",
+            "allocator",
             "threads",
             "progress",
         ],

@@ -157,3 +157,50 @@ def test_other_processes_cpu_time_counts_and_our_own_does_not(monkeypatch):
     monkeypatch.setattr(load, "_sample", lambda: next(samples))
     load.last = load._sample()
     assert [load.cpus_taken(), load.cpus_taken(), load.cpus_taken()] == [0, 1, 1]
+
+
+def test_which_environments_fix_glibcs_malloc_thresholds():
+    from hourglass.allocator import GLIBC_DEFAULTS, fixed_thresholds
+
+    assert fixed_thresholds({}) is None  # glibc adapts: nothing to do
+    assert fixed_thresholds({"MALLOC_TRIM_THRESHOLD_": "65536"}) == {  # a Dask worker
+        "mmap_threshold": GLIBC_DEFAULTS["mmap_threshold"],
+        "trim_threshold": 65536,
+    }
+    assert fixed_thresholds({"MALLOC_MMAP_THRESHOLD_": "262144"})["mmap_threshold"] == 262144
+    assert fixed_thresholds({"GLIBC_TUNABLES": "glibc.malloc.top_pad=0"}) == GLIBC_DEFAULTS
+    assert fixed_thresholds({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=4096"})["trim_threshold"] == 4096
+    assert fixed_thresholds({"GLIBC_TUNABLES": "glibc.rtld.nns=2", "MALLOC_CHECK_": "3"}) is None
+
+
+_FAULTS = """
+import resource, torch
+from hourglass.threads import ThreadPolicy
+
+def faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(300):  # a step's pattern: the same 1 MB blocks allocated, written and freed
+        torch.empty(262144).fill_(1.0)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+faults()
+outside = faults()
+with ThreadPolicy(threads=1):
+    inside = faults()
+print(outside, inside, faults())
+"""
+
+
+@pytest.mark.skipif(not __import__("hourglass.allocator").allocator._glibc(), reason="glibc's malloc only")
+def test_a_policy_keeps_large_blocks_on_the_heap_where_the_environment_fixed_mallocs_thresholds():
+    # Dask starts every worker with MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold at
+    # 128 KiB: each 1 MB tensor is then a fresh mmap whose 256 pages fault in again
+    import subprocess
+    import sys
+
+    env = {**__import__("os").environ, "MALLOC_TRIM_THRESHOLD_": "65536"}
+    out = subprocess.run([sys.executable, "-c", _FAULTS], env=env, capture_output=True, text=True, check=True)
+    outside, inside, after = map(int, out.stdout.split())
+    assert outside > 300 * 200  # the pinned threshold: every block faults in anew
+    assert inside < outside / 10
+    assert after > 300 * 200  # and the process's own setting is back afterwards
