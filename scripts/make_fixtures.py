@@ -3,10 +3,12 @@ the scores they give, so every later release can prove it still loads them with 
 
     HOURGLASS_DATA_DIR=../shared/data python scripts/make_fixtures.py
 
-Run it once per release whose folder format users may hold (it refuses to overwrite a release's
-fixtures: they are a record of what that release wrote). Each folder is small (a few models with a
-few thousand weights); the inputs scored are stored beside the expected results in expected.npz
-(ECG5000 rows, which ship with the package, and synthetic images), so the test needs no data set.
+Run it once per release whose folder format users may hold, and before a change that may touch
+the format (``v0.2.0.dev0`` records what the code wrote before the training loops were merged). It
+refuses to overwrite a release's fixtures: they are a record of what that release wrote. Each
+folder is small (a few models with a few thousand weights); the inputs scored are stored beside
+the expected results in expected.npz (ECG5000 rows, which ship with the package, and synthetic
+images), so the test needs no data set.
 """
 
 from __future__ import annotations
@@ -130,6 +132,36 @@ def main() -> None:
     )
     for old in sorted((out_dir / "checkpoint").glob("epoch-000001.*")):
         old.unlink()  # the newest is what a resume reads
+
+    # 8. The default tabular detector (six members trained together: a DenseEnsemble), saved by
+    #    0.2 and later only; on every 7th step of the beats (20 features: a small folder).
+    est = hg.AutoencoderDetector(epochs=3, random_state=0).fit(train[:, ::7])
+    hg.save(est, out_dir / "default-detector")
+    few = test[:, ::7]
+    expected.update(
+        {
+            "default-detector/x": few,
+            "default-detector/score_samples": est.score_samples(few),
+            "default-detector/predict": est.predict(few),
+            "default-detector/decision_function": est.decision_function(few),
+            "default-detector/p_values": est.p_values(few),
+            "default-detector/threshold": np.asarray(est.threshold_),
+        }
+    )
+
+    # 9. The default SeriesDetector on a recording of normal beats one after another, scored on
+    #    one with the test beats among them (0.2 and later only).
+    recording = np.concatenate(train[:30]).astype(np.float32)
+    series = hg.SeriesDetector(window=40, epochs=2, random_state=0, progress=False).fit(recording)
+    hg.save(series, out_dir / "series-detector")
+    scored = np.concatenate([*held[:10], *test[:10]]).astype(np.float32)
+    expected.update(
+        {
+            "series-detector/x": scored,
+            "series-detector/score_steps": series.score_steps(scored),
+            "series-detector/predict_steps": series.predict_steps(scored),
+        }
+    )
 
     np.savez(out_dir / "expected.npz", **{k: np.asarray(v) for k, v in expected.items()})
     (out_dir / "README.md").write_text(

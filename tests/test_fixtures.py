@@ -80,11 +80,24 @@ def test_release_folders_load_with_identical_results(release, resave, tmp_path):
         assert isinstance(est, hg.AutoencoderDetector)
         check_estimator(est, exp, name)
     ensemble = load("estimator-ensemble")
-    assert isinstance(ensemble.detector_, hg.DetectorEnsemble) and len(ensemble.models_) == 3
+    if release == "v0.1.0":  # members trained one after another, one detector each
+        assert isinstance(ensemble.detector_, hg.DetectorEnsemble) and len(ensemble.models_) == 3
+    else:  # since 0.2: trained together, one DenseEnsemble in one detector
+        assert isinstance(ensemble.detector_, hg.Detector) and ensemble.models_[0].n_members == 3
     assert isinstance(ensemble.detector_.threshold, hg.FixedFPR)
     model = load("model")
     assert isinstance(model, hg.Autoencoder) and model.name == "conv1d" and model.history_.epochs == 2
     check_model(model, exp)
+    if (FIXTURES / release / "default-detector").exists():  # saved by 0.2 and later
+        est = load("default-detector")
+        assert isinstance(est, hg.AutoencoderDetector) and est.models_[0].n_members == 6
+        check_estimator(est, exp, "default-detector")
+    if (FIXTURES / release / "series-detector").exists():
+        series = load("series-detector")
+        assert isinstance(series, hg.SeriesDetector)
+        x = exp["series-detector/x"]
+        np.testing.assert_array_equal(series.score_steps(x), exp["series-detector/score_steps"])
+        np.testing.assert_array_equal(series.predict_steps(x), exp["series-detector/predict_steps"])
 
 
 def test_release_checkpoints_resume(release, tmp_path):
