@@ -253,8 +253,6 @@ class _AutoencoderBase(BaseEstimator):
     def _train_together(self, x_train, x_val, options: FitOptions, n_models: int, rng) -> None:
         """The members as one DenseEnsemble (hourglass.models.members): each its own sizes, rows
         (``max_samples``), features (``max_features``), seed, trimmed loss and early stopping."""
-        from hourglass.training.members import fit_members
-
         seed = int(rng.randint(np.iinfo(np.int32).max))
         n, n_features = len(x_train), x_train.shape[1]
         configs = [self._member_config(n_features, k) for k in range(n_models)]
@@ -283,7 +281,7 @@ class _AutoencoderBase(BaseEstimator):
             model.set_member_scaling(*scaling)
         m = int(round(check_fraction(self.max_samples, "max_samples", high_open=False) * n))
         rows = None if m >= n else np.stack([rng.choice(n, max(m, 1), replace=False) for _ in range(n_models)])
-        self.history_ = fit_members(
+        self.history_ = fit(
             model,
             x_train,
             corruption=copy.deepcopy(self.corruption),

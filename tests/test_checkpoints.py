@@ -23,7 +23,7 @@ CHILD = textwrap.dedent('''
     from pathlib import Path
     import hourglass as hg
 
-    mode, ckpt, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    mode, ckpt, out, kind = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 
     class Stall:
         """Leaves each batch as it is; in "stall" mode it freezes at one step of epoch 3 (after
@@ -40,21 +40,32 @@ CHILD = textwrap.dedent('''
 
     ds = hg.datasets.load("ecg5000", split="tutorial")
     normal = ds.x_train[ds.y_train == 1]                  # 2,344 beats: 10 batches of 256 per epoch
-    model = hg.create_model("stacked", input_shape=(140,), hidden=(32, 16), latent_dim=8, dropout=0.2, seed=0)
-    history = hg.fit(model, normal, corruption=Stall(), epochs=5, batch_size=256, loss="mae", seed=7, progress=False,
-                     checkpoint_dir=None if mode == "reference" else ckpt, resume=mode == "resume")
+    options = dict(epochs=5, batch_size=256, loss="mae", seed=7, progress=False)
+    if kind == "stacked":
+        model = hg.create_model("stacked", input_shape=(140,), hidden=(32, 16), latent_dim=8, dropout=0.2, seed=0)
+        data = {}
+    else:  # the default detectors' model: members with their own rows, trimmed losses, early stopping
+        import numpy as np
+        model = hg.create_model("dense-ensemble", input_shape=(140,), n_members=3, hidden=(32, 16), latent_dim=8,
+                                member_sizes=((32, 16, 8), (16, 8, 4), (8, 4, 2)), seed=0)
+        rows = np.random.default_rng(0).integers(0, len(normal), (3, len(normal)))
+        data = dict(member_rows=rows, validation=ds.x_test[:300])
+        options.update(trim=0.2, early_stopping=1, min_delta=0.01)
+    history = hg.fit(model, normal, corruption=Stall(), checkpoint_dir=None if mode == "reference" else ckpt,
+                     resume=mode == "resume", **data, **options)
     hg.save(model, out, history=history)
 ''')
 
 
-def _child(tmp_path, mode):
+def _child(tmp_path, mode, kind):
     script = tmp_path / "child.py"
     script.write_text(CHILD)
-    return [sys.executable, str(script), mode, str(tmp_path / "ckpt"), str(tmp_path / mode)]
+    return [sys.executable, str(script), mode, str(tmp_path / "ckpt"), str(tmp_path / mode), kind]
 
 
-def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path):
-    victim = subprocess.Popen(_child(tmp_path, "stall"))
+@pytest.mark.parametrize("kind", ["stacked", "dense-ensemble"])
+def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path, kind):
+    victim = subprocess.Popen(_child(tmp_path, "stall", kind))
     try:
         marker = tmp_path / "stall.stalled"
         deadline = time.monotonic() + 120
@@ -70,14 +81,18 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights(tmp_path)
     kept = complete_checkpoints(tmp_path / "ckpt")
     assert [p.name for p in kept] == ["epoch-000001.json", "epoch-000002.json"]
 
-    subprocess.run(_child(tmp_path, "resume"), check=True)
-    subprocess.run(_child(tmp_path, "reference"), check=True)
+    subprocess.run(_child(tmp_path, "resume", kind), check=True)
+    subprocess.run(_child(tmp_path, "reference", kind), check=True)
     resumed, reference = hg.load(tmp_path / "resume"), hg.load(tmp_path / "reference")
     for (name, a), b in zip(resumed.state_dict().items(), reference.state_dict().values()):
         assert torch.equal(a, b), name  # bit for bit
     resumed_history = resumed.history_
     assert resumed_history.epochs == 5 and resumed_history.settings["resumed_from_epoch"] == 2
     assert resumed_history.train_loss == reference.history_.train_loss
+    if kind == "dense-ensemble":  # members stopped before and after the kill, on their own
+        members = [(m.epochs, m.best_epoch, m.stopped_early, m.val_loss) for m in resumed_history.members]
+        assert members == [(m.epochs, m.best_epoch, m.stopped_early, m.val_loss) for m in reference.history_.members]
+        assert min(m[0] for m in members) <= 2 < max(m[0] for m in members), members  # the kill: in epoch 3
 
 
 class Poison:

@@ -37,9 +37,17 @@ SCRIPT = textwrap.dedent("""
     conv = hg.create_model("conv", input_shape=(1, 28, 28), channels=(8, 16), latent_dim=16, seed=0)
     h2 = hg.fit(conv, fashion, epochs=2, batch_size=64, seed=1, progress=False, checkpoint_dir=out + "-ckpt",
                 optimizer=sgd, lr=0.5)
+    # the default detectors' model: members on their own rows, each with its own early stopping
+    ensemble = hg.create_model("dense-ensemble", input_shape=(140,), n_members=3, hidden=(32, 16), latent_dim=8,
+                               member_sizes=((32, 16, 8), (16, 8, 4), (8, 4, 2)), seed=0)
+    rows = torch.Generator().manual_seed(0)
+    rows = torch.stack([torch.randperm(len(normal), generator=rows)[:2000] for _ in range(3)]).numpy()
+    h3 = hg.fit(ensemble, normal, member_rows=rows, epochs=4, batch_size=256, loss="mae", seed=3,
+                validation=ecg.x_test, early_stopping=1, min_delta=0.01, progress=False, optimizer=sgd, lr=0.5)
     if not dist.is_initialized() or dist.get_rank() == 0:
         hg.save(dense, out + "-dense", history=h1)
         hg.save(conv, out + "-conv", history=h2)
+        hg.save(ensemble, out + "-ensemble", history=h3)
     if dist.is_initialized():
         print("world", dist.get_world_size(), "rank", dist.get_rank())
 """)
@@ -72,7 +80,7 @@ def runs(tmp_path_factory, data_dir):
     return tmp
 
 
-@pytest.mark.parametrize("name", ["dense", "conv"])
+@pytest.mark.parametrize("name", ["dense", "conv", "ensemble"])
 def test_two_gloo_processes_match_one_process(runs, name):
     single, ddp = hg.load(runs / f"single-{name}"), hg.load(runs / f"ddp-{name}")
     worst = max(float((a - b).abs().max()) for a, b in zip(single.state_dict().values(), ddp.state_dict().values()))
@@ -81,6 +89,8 @@ def test_two_gloo_processes_match_one_process(runs, name):
     np.testing.assert_allclose(ddp.history_.train_loss, single.history_.train_loss, rtol=1e-5)
     if single.history_.val_loss:
         np.testing.assert_allclose(ddp.history_.val_loss, single.history_.val_loss, rtol=1e-5)
+    for a, b in zip(single.history_.members, ddp.history_.members, strict=True):  # each member stopped alike
+        assert (a.epochs, a.best_epoch, a.stopped_early) == (b.epochs, b.best_epoch, b.stopped_early)
 
 
 def test_only_rank_zero_writes_checkpoints(runs):

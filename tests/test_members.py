@@ -10,7 +10,6 @@ import torch
 import hourglass as hg
 from hourglass.errors import InvalidInputError
 from hourglass.models import DenseEnsemble, member_seeds
-from hourglass.training.members import fit_members
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +41,18 @@ def test_one_member_trains_exactly_as_the_single_model(cardio, trim):
     assert h1.stopped_early and h2.members[0].stopped_early  # early stopping and the restore both ran
     assert h1.best_epoch == h2.members[0].best_epoch and h1.val_loss == pytest.approx(h2.members[0].val_loss, rel=1e-5)
     assert _equal(single, ens.member(0))  # bit for bit
+
+
+def test_one_member_trains_exactly_as_the_single_model_with_another_optimizer(cardio):
+    _, x, xv = cardio
+    sgd = lambda params, lr, weight_decay: torch.optim.SGD(params, lr=lr, momentum=0.9)  # noqa: E731
+    opts = dict(epochs=5, batch_size=64, seed=3, trim=0.2, progress=False, optimizer=sgd, lr=0.05)
+    single, ens = _stacked(3), DenseEnsemble.from_members([_stacked(3)])
+    h1, h2 = hg.fit(single, x, validation=xv, **opts), hg.fit(ens, x, validation=xv, **opts)
+    assert _equal(single, ens.member(0)) and h1.val_loss == pytest.approx(h2.members[0].val_loss, rel=1e-5)
+    adam = DenseEnsemble.from_members([_stacked(3)])
+    hg.fit(adam, x, validation=xv, **{**opts, "optimizer": None})
+    assert not _equal(adam, ens)  # the optimizer given is the one that stepped
 
 
 def test_each_member_follows_its_own_fit(cardio):
@@ -124,7 +135,7 @@ def test_member_rows_and_features(cardio):
     mask[0, :12], mask[1, 9:] = 1, 1
     ens.set_feature_mask(mask)
     rows = np.stack([np.arange(0, 400), np.arange(500, 900)])
-    fit_members(ens, x, validation=xv, options=hg.FitOptions(epochs=2, progress=False), member_rows=rows)
+    hg.fit(ens, x, validation=xv, epochs=2, progress=False, member_rows=rows)
     x0 = x[:5].copy()
     x1 = x0.copy()
     x1[:, 15:] += 3.0  # features member 0 does not see
@@ -132,11 +143,11 @@ def test_member_rows_and_features(cardio):
         a, b = ens.member_outputs(torch.from_numpy(x0)), ens.member_outputs(torch.from_numpy(x1))
     assert torch.equal(a[0], b[0]) and not torch.equal(a[1], b[1])
     with pytest.raises(InvalidInputError, match="member_rows"):
-        fit_members(ens, x, options=hg.FitOptions(epochs=1, progress=False), member_rows=np.arange(10))
+        hg.fit(ens, x, epochs=1, progress=False, member_rows=np.arange(10))
     with pytest.raises(InvalidInputError, match="feature_mask"):
         ens.set_feature_mask(np.zeros((2, 21)))
-    with pytest.raises(InvalidInputError, match="checkpoint_dir"):
-        hg.fit(ens, x, epochs=1, checkpoint_dir="somewhere", progress=False)
+    with pytest.raises(InvalidInputError, match="member_rows is for a model of several members"):
+        hg.fit(_stacked(0), x, epochs=1, progress=False, member_rows=rows)
 
 
 def test_detector_scores_all_members_in_one_pass(cardio, tmp_path):

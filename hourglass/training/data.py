@@ -101,6 +101,8 @@ class DeviceData:
             xb = self.x[index]
             tb = xb if self.target is None else self.target[index]
             return xb, tb, None if self.labels is None else self.labels[index]
+        if index.dim() == 2:  # members, each on its own rows: (N, b) -> (N, b, *shape)
+            return self._member_batch(index)
         xb = self.x.index_select(0, index)
         tb = xb if self.target is None else self.target.index_select(0, index)
         lb = None if self.labels is None else self.labels.index_select(0, index)
@@ -108,6 +110,12 @@ class DeviceData:
             xb = xb.contiguous(memory_format=self.memory_format)
             tb = xb if self.target is None else tb.contiguous(memory_format=self.memory_format)
         return xb, tb, lb
+
+    def _member_batch(self, index: torch.Tensor):
+        flat = index.reshape(-1)
+        xb = self.x.index_select(0, flat).view(*index.shape, *self.shape)
+        tb = xb if self.target is None else self.target.index_select(0, flat).view_as(xb)
+        return xb, tb, None
 
     def binarize_validation(self, generator: torch.Generator) -> None:
         """Dynamic binarisation's validation set: drawn once, fixed, so epochs compare alike."""
@@ -124,3 +132,20 @@ class DeviceData:
         for rows in (self.x, self.target):
             if isinstance(rows, MappedRows):
                 rows.release()
+
+
+def check_member_rows(rows, model, n: int) -> np.ndarray | None:
+    """``member_rows`` of ``hg.fit``: member k's training rows, (N, m) row numbers of ``x``."""
+    if rows is None:
+        return None
+    n_members = getattr(model, "n_members", None)
+    if n_members is None:
+        raise InvalidInputError(f"member_rows is for a model of several members; the {model.name!r} model has one")
+    rows = np.asarray(rows)
+    if rows.ndim != 2 or rows.shape[0] != n_members or rows.shape[1] < 1 or not np.issubdtype(rows.dtype, np.integer):
+        raise InvalidInputError(
+            f"member_rows must be integer row numbers of shape ({n_members}, m), got shape {rows.shape} of {rows.dtype}"
+        )
+    if rows.min() < 0 or rows.max() >= n:
+        raise InvalidInputError(f"member_rows must lie in [0, {n}), the rows of x")
+    return rows.astype(np.int64)

@@ -1,4 +1,4 @@
-"""The one fit loop every model trains with.
+"""The one fit loop every model trains with, a single model or a stack of members.
 
 :func:`fit` sets up named parts, then runs a loop that knows no model family:
 
@@ -9,9 +9,21 @@
 - :class:`~hourglass.training.seeding.Seeds`: every random stream, from one seed;
 - :class:`~hourglass.training.state.TrainState`: weights, optimizer, stream, generators, early
   stopping and history, which turn themselves into checkpoint tensors and back;
+- :mod:`~hourglass.training.epoch`: the epoch's losses, history lines and progress bar;
 - the model's own :meth:`~hourglass.models.Autoencoder.training_loss` (per-sample values and
   named parts), :meth:`~hourglass.models.Autoencoder.prepare_training` and
   :meth:`~hourglass.models.Autoencoder.training_step`.
+
+**Members.** A model of N members (a ``DenseEnsemble``: the default tabular detector and
+``SeriesDetector``) trains in the same loop along a member axis: its loss is one value per member,
+(N,), each member's trimmed mean over its own batch. Each member keeps what a fit of its own would
+have: its own rows (``member_rows``) and order (its own seed's shuffle stream), its own trimmed
+loss (the losses are summed, so one backward pass gives each member the gradient of its own loss
+only), one optimizer step for all (element-wise for Adam, so each member's update is its own), and
+its own early stopping (:class:`~hourglass.training.state.MemberStopping`: a stopped member goes
+back to its best weights and is held there). Checkpoints, resume, a custom optimizer, ``compile``
+and torchrun work the same. A single model is the one-member case, and a one-member ensemble
+trains bit for bit as the ``stacked`` model it holds (``tests/test_members.py``).
 
 Speed comes from doing nothing per step that can be done per epoch: the data lives on the device
 as one tensor and each batch is one gather; the loss is summed on the device and read once per
@@ -24,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
-import logging
 import math
 import time
 from dataclasses import dataclass
@@ -35,6 +46,7 @@ from hourglass.devices import resolve_device
 from hourglass.errors import HourglassError, InvalidInputError
 from hourglass.history import History
 from hourglass.models.base import Autoencoder, check_unit_range
+from hourglass.models.members import member_seeds as seeds_of_members
 from hourglass.threads import ThreadPolicy, for_model
 from hourglass.training.callbacks import close_callbacks
 from hourglass.training.checkpoints import (
@@ -45,16 +57,15 @@ from hourglass.training.checkpoints import (
     save_checkpoint,
 )
 from hourglass.training.compiled import compiled
-from hourglass.training.data import DeviceData, TrainingArrays
+from hourglass.training.data import DeviceData, TrainingArrays, check_member_rows
 from hourglass.training.distributed import local_device
 from hourglass.training.distributed import setup as distributed_setup
+from hourglass.training.epoch import EpochRecord, FitProgress, log_epoch
 from hourglass.training.optim import make_optimizer
 from hourglass.training.options import FitOptions
 from hourglass.training.seeding import Seeds
-from hourglass.training.state import EarlyStopping, TrainState
+from hourglass.training.state import EarlyStopping, MemberStopping, TrainState
 from hourglass.training.stream import BatchStream
-
-logger = logging.getLogger(__name__)  # one INFO line per epoch; configure the 'hourglass' logger
 
 
 class TrainingError(HourglassError, FloatingPointError):
@@ -70,6 +81,7 @@ def fit(
     validation=None,
     labels=None,
     validation_labels=None,
+    member_rows=None,
     options: FitOptions | None = None,
     **kwargs,
 ) -> History:
@@ -92,6 +104,9 @@ def fit(
         classic denoising tutorial.
     labels, validation_labels : array-like of int, optional
         Class of each training / validation sample, for a conditional model (``cvae``) only.
+    member_rows : array-like of int, shape (n_members, m), optional
+        For a model of several members (``dense-ensemble``): member k trains on the rows
+        ``member_rows[k]`` of ``x`` only (bagging). Default: every member on every row.
     options : FitOptions, optional
         The options below as one object; keyword arguments override it.
     epochs, batch_size : int, default 10, 32
@@ -195,14 +210,9 @@ def fit(
     opts = (options or FitOptions()).replace(**kwargs) if kwargs else (options or FitOptions())
     if corruption is not None and not callable(corruption):
         raise InvalidInputError(f"corruption must be callable (e.g. hg.GaussianNoise(0.2)), got {corruption!r}")
-    if getattr(model, "n_members", None) is not None:  # a DenseEnsemble: its members train together
-        from hourglass.training.members import fit_members
-
-        if labels is not None or validation_labels is not None:
-            raise InvalidInputError(f"the {model.name!r} model takes no class labels")
-        return fit_members(model, x, target, corruption=corruption, validation=validation, options=opts)
     arrays = TrainingArrays.check(model, x, target, validation, labels, validation_labels)
-    run = _Run.setup(model, arrays, corruption, opts)
+    rows = check_member_rows(member_rows, model, len(arrays.x))
+    run = _Run.setup(model, arrays, corruption, opts, rows)
     with run.scope():
         _loop(run)
     return run.state.history
@@ -227,7 +237,7 @@ def _loop(run: _Run) -> None:
     for epoch in range(state.epoch, opts.epochs):
         started = time.perf_counter()
         model.train()
-        record = _EpochRecord(opts.batch_size)
+        record = EpochRecord(opts.batch_size)
         for i in range(run.steps):
             batch = state.stream.next()
             if batch.index is None:
@@ -237,30 +247,35 @@ def _loop(run: _Run) -> None:
                 xb = tb = torch.bernoulli(xb, generator=state.noise)
             inp = xb if run.corruption is None else run.corruption(xb, state.noise)
             model.training_step(epoch * run.steps + i + 1)
-            loss, part_means = run.gradients(inp, tb, lb, len(xb) / batch.rows)
+            rows = len(xb) if run.members is None else xb.shape[1]  # this process's rows
+            loss, part_means = run.gradients(inp, tb, lb, rows / batch.rows)
             state.optimizer.step()
             state.optimizer.zero_grad(set_to_none=True)
-            record.add(i, loss, len(xb), batch.rows, part_means)
+            state.early.after_step()  # stopped members stay at their weights
+            record.add(i, loss, rows, batch.rows, part_means)
             run.progress.step(i)
-        train_loss, train_parts = record.close(ddp)  # the epoch's only host sync
-        if not math.isfinite(train_loss):
-            raise run.diverged(epoch, train_loss, record.first_bad_step())
-        history.train_loss.append(train_loss)
-        for name, value in train_parts.items():
-            history.train_parts.setdefault(name, []).append(value)
+        train, train_parts = record.close(ddp)  # the epoch's only host sync; one loss per member
+        bad = ~torch.isfinite(train) & state.early.active
+        if bad.any():
+            raise run.diverged(epoch, float(train[bad][0]), record.first_bad_step())
+        val, val_parts = (None, {})
         if data.val_x is not None:
             with run.autocast:
-                val_loss, val_parts = run.evaluate()
-            history.val_loss.append(val_loss)
-            for name, value in val_parts.items():
-                history.val_parts.setdefault(name, []).append(value)
-        history.epoch_seconds.append(time.perf_counter() - started)
+                val, val_parts = run.evaluate()
+        log_epoch(history, train, val, time.perf_counter() - started, state.early.active)
+        for name, value in train_parts.items():
+            history.train_parts.setdefault(name, []).append(value)
+        for name, value in val_parts.items():
+            history.val_parts.setdefault(name, []).append(value)
         run.progress.epoch_done(
-            epoch + 1, train_loss, history.val_loss[-1] if history.val_loss else None, history.epoch_seconds[-1]
+            epoch + 1,
+            history.train_loss[-1],
+            history.val_loss[-1] if val is not None else None,
+            history.epoch_seconds[-1],
         )
 
         stop = any([cb(epoch + 1, history, model) for cb in opts.callbacks])
-        monitored = history.val_loss[-1] if history.val_loss else train_loss
+        monitored = val if val is not None else train
         stop = state.early.update(monitored, epoch + 1, model, history) or stop
         state.epoch = epoch + 1
         if run.should_checkpoint(stop):
@@ -286,15 +301,16 @@ class _Run:
     corruption: object
     steps: int
     fingerprint: dict
-    progress: _Progress
+    progress: FitProgress
     batch_loss: object = None
     params: list = None
     autocast: object = None
     gradients: object = None
     threads: ThreadPolicy = None
+    members: int | None = None  # a model of several members: how many
 
     @classmethod
-    def setup(cls, model: Autoencoder, arrays: TrainingArrays, corruption, opts: FitOptions) -> _Run:
+    def setup(cls, model: Autoencoder, arrays: TrainingArrays, corruption, opts: FitOptions, rows=None) -> _Run:
         device = resolve_device(opts.device)
         if str(opts.device) == "auto" and local_device() is not None:
             device = local_device()  # under torchrun: this process's own GPU
@@ -306,36 +322,43 @@ class _Run:
         model.to(device, memory_format=data.memory_format)
         if ddp is not None:
             ddp.broadcast_parameters(model)  # every process starts from rank 0's weights
-        n = len(data)
+        members = getattr(model, "n_members", None)
+        n = len(data) if rows is None else rows.shape[1]
         steps = math.ceil(n / opts.batch_size) if opts.steps_per_epoch is None else opts.steps_per_epoch
         loss = opts.loss or model.default_loss
         model.prepare_training(opts, loss=loss, steps_per_epoch=steps, targets=arrays.targets(), sample=data.sample())
-        seeds = Seeds(opts.seed, rank=0 if ddp is None else ddp.rank)
-        if ddp is not None and opts.seed is None:
-            seeds = Seeds(None, rank=ddp.rank, entropy=ddp.agree(seeds.entropy))  # all processes shuffle alike
-        shuffle = seeds.shuffle(device)
+        # each member shuffles with its own seed's stream; the rest comes from member 0's (the run's seed)
+        member_seeds = [
+            Seeds(s, rank=0 if ddp is None else ddp.rank) for s in seeds_of_members(opts.seed, members or 1)
+        ]
+        if ddp is not None and opts.seed is None:  # all processes shuffle alike
+            member_seeds = [Seeds(None, rank=ddp.rank, entropy=ddp.agree(s.entropy)) for s in member_seeds]
+        seeds = member_seeds[0]
         validation_noise = seeds.validation(device)  # one stream: binarising, then corrupting
         if opts.binarize:
             data.binarize_validation(validation_noise)
         data.corrupt_validation(corruption, validation_noise)
-        stream = BatchStream(n, opts.batch_size, shuffle=opts.shuffle, generator=shuffle, share=ddp)
+        shuffle = seeds.shuffle(device) if members is None else [s.shuffle(device) for s in member_seeds]
+        rows = None if rows is None else torch.from_numpy(rows).to(device)
+        stream = BatchStream(n, opts.batch_size, shuffle=opts.shuffle, generator=shuffle, rows=rows, share=ddp)
         optimizer = make_optimizer(
             model.parameters(), lr=opts.lr, weight_decay=opts.weight_decay, factory=opts.optimizer
         )
-        history = History(settings=_settings(opts, loss, steps, device, n, corruption))
+        settings = _settings(opts, loss, steps, device, n, corruption)
+        history = History(settings=settings if members is None else {**settings, "n_members": members})
+        if members is None:
+            early = EarlyStopping(opts.early_stopping, opts.min_delta, opts.restore_best)
+        else:
+            early = MemberStopping(opts.early_stopping, opts.min_delta, opts.restore_best, model)
+            history.members = [History(settings={"seed": s.seed}) for s in member_seeds]
         state = TrainState(
-            model,
-            optimizer,
-            stream,
-            seeds.noise(device),
-            EarlyStopping(opts.early_stopping, opts.min_delta, opts.restore_best),
-            history,
-            device,
-            seeded=opts.seed is not None,
+            model, optimizer, stream, seeds.noise(device), early, history, device, seeded=opts.seed is not None
         )
-        fingerprint = _fingerprint(model, arrays, opts, history.settings)
-        progress = _Progress(opts, steps, model.name, quiet=ddp is not None and not ddp.is_main)
+        fingerprint = _fingerprint(model, arrays, opts, history.settings, rows)
+        name = model.name if members is None else f"{model.name} ({members} members)"
+        progress = FitProgress(opts, steps, name, quiet=ddp is not None and not ddp.is_main)
         run = cls(model, opts, loss, device, ddp, data, state, seeds, corruption, steps, fingerprint, progress)
+        run.members = members
         run.params = [p for p in model.parameters() if p.requires_grad]
         run.autocast = (
             torch.autocast(device.type, dtype=torch.bfloat16) if opts.precision == "bf16" else contextlib.nullcontext()
@@ -363,12 +386,13 @@ class _Run:
         ``share``: this process's share of the global batch's rows."""
         with self.autocast:
             loss, part_means = self.batch_loss(x, target, labels)
+        # members' losses are summed: each member's weights get the gradient of its own loss only
         if self.ddp is None:
-            loss.backward()
+            (loss if loss.dim() == 0 else loss.sum()).backward()
         else:
             # weight by this process's share of the rows: the summed gradients are then the
             # gradient of the global batch's mean loss
-            (loss * share).backward()
+            (loss * share).sum().backward()
             self.ddp.sum_gradients(self.params)
         return loss, part_means
 
@@ -391,23 +415,24 @@ class _Run:
                 self.model.to(memory_format=torch.contiguous_format)
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, dict[str, float]]:
-        """The validation loss (the model's full loss, no warm-up) and its parts' means."""
+    def evaluate(self) -> tuple[torch.Tensor, dict[str, float]]:
+        """The validation loss (the model's full loss, no warm-up; one per member, untrimmed) and
+        its parts' means."""
         data, model = self.data, self.model
         model.eval()
         chunk, n = max(self.opts.batch_size, 1024), len(data.val_x)
-        total = torch.zeros((), device=self.device)
+        total = torch.zeros((self.members or 1,), device=self.device)
         parts: dict[str, torch.Tensor] = {}
         for i in range(0, n, chunk):
             lb = None if data.val_labels is None else data.val_labels[i : i + chunk]
             out = model.training_loss(
                 data.val_x[i : i + chunk], data.val_target[i : i + chunk], loss=self.loss, labels=lb
             )
-            total += out.mean() * len(data.val_x[i : i + chunk])
+            total += out.mean().float() * len(data.val_x[i : i + chunk])
             for name, value in out.parts.items():
                 parts[name] = parts[name] + value.sum() if name in parts else value.sum()
         model.train()
-        return float(total) / n, {name: (value / n).item() for name, value in parts.items()}
+        return total.cpu().double() / n, {name: (value / n).item() for name, value in parts.items()}
 
     # -- checkpoints -------------------------------------------------------------------------
     def resume(self) -> None:
@@ -465,40 +490,6 @@ class _Run:
         )
 
 
-class _EpochRecord:
-    """An epoch's step losses and loss parts, kept on the device and read once, at the epoch's end
-    (no host sync per step). A short last batch weighs by its share of a full batch."""
-
-    def __init__(self, batch_size: int):
-        self.batch_size, self.seen = batch_size, 0
-        self.steps, self.losses, self.weights, self.parts = [], [], [], {}
-
-    def add(self, step: int, loss: torch.Tensor, rows: int, global_rows: int, parts: dict) -> None:
-        self.steps.append(step)
-        self.losses.append(loss.detach())
-        self.weights.append(rows / self.batch_size)
-        self.seen += global_rows
-        for name, value in parts.items():
-            self.parts.setdefault(name, []).append(value)
-
-    def close(self, ddp) -> tuple[float, dict[str, float]]:
-        """The epoch's mean loss per sample and its parts' (summed over processes under torchrun)."""
-        weights = torch.tensor(self.weights, device=self.losses[0].device)
-        total = (torch.stack(self.losses).float() * weights).sum()
-        parts = {name: (torch.stack(values).float() * weights).sum() for name, values in self.parts.items()}
-        if ddp is not None:
-            for value in (total, *parts.values()):
-                ddp.sum_(value)
-        scale = self.batch_size / self.seen
-        return float(total) * scale, {name: float(value) * scale for name, value in parts.items()}
-
-    def first_bad_step(self) -> tuple[int, float] | None:
-        """(step, loss) of this process's first non-finite step loss, if any."""
-        losses = torch.stack(self.losses).float()
-        bad = (~torch.isfinite(losses)).nonzero()
-        return None if not len(bad) else (self.steps[int(bad[0, 0])], float(losses[int(bad[0, 0])]))
-
-
 def _batch_loss(model: Autoencoder, loss: str, trim: float):
     """One step's loss (the trimmed mean of the model's per-sample loss) and its parts' means."""
 
@@ -541,9 +532,10 @@ def check_binarize(opts: FitOptions, arrays: TrainingArrays) -> None:
     check_unit_range({"x": arrays.x, "validation": arrays.val_x}, "binarize=True (values read as probabilities)")
 
 
-def _fingerprint(model, arrays: TrainingArrays, opts: FitOptions, settings: dict) -> dict:
+def _fingerprint(model, arrays: TrainingArrays, opts: FitOptions, settings: dict, rows=None) -> dict:
     """What a checkpoint must match to be resumed by this run."""
     return {
+        **({} if rows is None else {"member_rows": data_fingerprint(rows.cpu().numpy())}),
         "model": model.name,
         "config": model.config.to_dict(),
         "data": data_fingerprint(arrays.x),
@@ -566,55 +558,3 @@ def _fingerprint(model, arrays: TrainingArrays, opts: FitOptions, settings: dict
             )
         },
     }
-
-
-class _Progress:
-    """The tqdm bar: about 50 updates per epoch (cheap, but not free), the losses as a postfix."""
-
-    def __init__(self, opts: FitOptions, steps: int, name: str, quiet: bool):
-        self.opts, self.steps, self.name, self.quiet = opts, steps, name, quiet
-        self.option = False if quiet else opts.progress
-        self.tick = max(1, steps // 50)
-        self.bar = None
-
-    def start(self, epochs_done: int) -> None:
-        from hourglass.progress import bar
-
-        self.bar = bar(
-            self.option,
-            total=self.opts.epochs * self.steps,
-            initial=min(epochs_done, self.opts.epochs) * self.steps,
-            unit="batch",
-            desc=f"fit {self.name}",
-        )
-
-    def step(self, i: int) -> None:
-        if (i + 1) % self.tick == 0:
-            self.bar.update(self.tick)
-        elif i == self.steps - 1:
-            self.bar.update((i + 1) % self.tick)
-
-    def epoch_done(self, epoch: int, train_loss: float, val_loss: float | None, seconds: float) -> None:
-        """The bar's postfix, and one line on the ``hourglass`` logger (INFO; once under torchrun)."""
-        # with trim, the training loss leaves out each batch's worst rows and the validation loss
-        # does not: on heavy-tailed data they differ by orders of magnitude, so each says which it is
-        train_name, val_name = self.labels()
-        postfix = {train_name: f"{train_loss:.4g}"}
-        if val_loss is not None:
-            postfix[val_name] = f"{val_loss:.4g}"
-        self.bar.set_postfix(postfix, refresh=False)
-        if not self.quiet and logger.isEnabledFor(logging.INFO):
-            val = "" if val_loss is None else f", {val_name} {val_loss:.6g}"
-            done = f"epoch {epoch}/{self.opts.epochs}"
-            logger.info(f"fit {self.name}: {done}, {train_name} {train_loss:.6g}{val}, {seconds:.2f} s")
-
-    def labels(self) -> tuple[str, str]:
-        """The names of the training and validation losses as the bar and the log show them."""
-        if not self.opts.trim:
-            return "loss", "val_loss"
-        kept = round(100 * (1 - self.opts.trim))
-        return f"loss (best {kept}% of each batch)", "val_loss (all rows)"
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
