@@ -281,6 +281,16 @@ def paired_variants(
     return out
 
 
+def print_variant(name: str, bs: int, variant: str, r: dict, note: str) -> None:
+    """One line of ``paired_variants``' result ``r``: seconds per epoch, the paired ratio to the first."""
+    print(
+        f"{name:6s} bs={bs:4d} {variant:55s} {r['sec_per_epoch']:6.3f} s/epoch  x{r['time_vs_first_median']:.3f} "
+        f"of the first (paired {r['time_vs_first_min']:.2f}-{r['time_vs_first_max']:.2f}); {note}; "
+        f"{r['gradients']} gradients, val MSE {np.mean(r['val_mse']):.5f}",
+        flush=True,
+    )
+
+
 def compare(kind, args, x_train, x_val, device):
     """--optimizers / --output-conv / --gradients: variants of hg.fit's step, paired; writes speed_<kind>.json."""
     rows = []
@@ -309,12 +319,7 @@ def compare(kind, args, x_train, x_val, device):
             first = next(iter(variants))
             for v, r in result.items():
                 gain = 1 - result[first]["sec_per_epoch"] / r["sec_per_epoch"] if v != first else 0.0
-                print(
-                    f"{name:5s} bs={bs:4d} {v:55s} {r['sec_per_epoch']:6.2f} s/epoch  x{r['time_vs_first_median']:.3f} "
-                    f"of the first (paired {r['time_vs_first_min']:.2f}-{r['time_vs_first_max']:.2f}); the first "
-                    f"saves {gain:5.1%} of a step; val MSE {np.mean(r['val_mse']):.5f}",
-                    flush=True,
-                )
+                print_variant(name, bs, v, r, f"the first saves {gain:5.1%} of a step")
                 rows.append({"model": name, "batch_size": bs, "variant": v, **r, "first_saves_share_of_step": gain})
     write_json(
         f"speed_{kind}",

@@ -9,7 +9,6 @@ import torch
 import hourglass as hg
 from hourglass.models.conv import ConvAutoencoder, ConvConfig
 from hourglass.models.dense import DenseAutoencoder, DenseConfig
-from hourglass.models.sequence import Conv1dAutoencoder
 
 
 def _grads(model, x, target, loss, trim, seed=None):
@@ -118,6 +117,12 @@ def test_bf16_and_other_model_families_use_autograd(ecg):
     assert conv_bn.manual_gradients(loss="mse", trim=0.0) is None  # batch norm
     vae = hg.create_model("vae", input_shape=(140,), seed=0)
     assert vae.manual_gradients(loss="elbo", trim=0.0) is None
+    # the conv1d model's written-out step saved 6-7 % of a step: under the 10 % bar, so it trains on
+    # autograd (docs/decisions/gradient-paths.md)
+    conv1d = hg.create_model("conv1d", input_shape=(140,), seed=0)
+    assert conv1d.manual_gradients(loss="mse", trim=0.0) is None
+    history = hg.fit(conv1d, x, epochs=3, batch_size=64, progress=False)
+    assert history.settings["gradients"] == "autograd" and history.train_loss[-1] < history.train_loss[0]
 
 
 def test_a_float64_model_gets_float64_gradients(ecg):
@@ -256,58 +261,6 @@ def test_any_chain_of_covered_layers_gets_autograds_gradients(ecg, dims):
     torch.testing.assert_close(value, ref.detach())
     for g, p in zip(grads, layers.parameters()):
         torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-6)
-
-
-@pytest.mark.parametrize(
-    ("shape", "overrides", "loss", "trim"),
-    [
-        ((140,), {}, "mse", 0.0),
-        ((140,), {"latent_dim": 16}, "mse", 0.2),
-        ((2, 136), {"dropout": 0.0, "channels": (8, 4, 4), "kernel_size": 5}, "mae", 0.1),
-        ((140,), {"activation": "tanh", "output_activation": "sigmoid"}, "bce", 0.0),
-        ((2, 69), {"latent_dim": 8}, "mse", 0.1),  # padded to 72 inside, cut back
-    ],
-    ids=["tutorial-dropout", "recipe-bottleneck", "two-channels-three-stages", "tanh-bce", "padded"],
-)
-def test_the_conv1d_model_gets_autograds_gradients(ecg, shape, overrides, loss, trim):
-    """Dropout included: the written-out step draws the same noise from torch's generator."""
-    model = hg.create_model("conv1d", input_shape=shape, seed=0, **overrides).train()
-    channels = 1 if len(shape) == 1 else shape[0]
-    rows = torch.from_numpy(ecg.x_train[: 37 * channels, : shape[-1]]).reshape(37, *shape)
-    x = rows.clamp(0, 1) if loss == "bce" else rows  # an odd batch, as an epoch's last one
-    (value, grads), (ref_value, ref_grads) = _grads(model, x, x, loss, trim, seed=5)
-    torch.testing.assert_close(value, ref_value, rtol=1e-5, atol=0)
-    for (name, p), g, r in zip(model.named_parameters(), grads, ref_grads):
-        assert g.shape == r.shape and g.stride() == p.stride(), name
-        torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4 * float(r.abs().max()), msg=name)
-
-
-def test_a_conv1d_fit_with_them_is_the_autograd_fit(ecg, monkeypatch):
-    normal = ecg.x_train[ecg.y_train == 1][:600]
-    opts = dict(epochs=3, batch_size=64, seed=0, validation=ecg.x_test[:200], progress=False)
-    fast = hg.create_model("conv1d", input_shape=(140,), latent_dim=16, seed=0)
-    h_fast = hg.fit(fast, normal, **opts)
-    monkeypatch.setattr(Conv1dAutoencoder, "manual_gradients", lambda self, **kw: None)
-    slow = hg.create_model("conv1d", input_shape=(140,), latent_dim=16, seed=0)
-    h_slow = hg.fit(slow, normal, **opts)
-    assert h_fast.settings["gradients"] == "manual" and h_slow.settings["gradients"] == "autograd"
-    # the same dropout masks; the gradients round differently, so the runs differ by rounding only
-    torch.testing.assert_close(h_fast.train_loss, h_slow.train_loss, rtol=1e-3, atol=0)
-    torch.testing.assert_close(h_fast.val_loss, h_slow.val_loss, rtol=1e-3, atol=0)
-    assert h_fast.val_loss[-1] < h_fast.val_loss[0]  # and it learns
-
-
-def test_a_conv1d_fit_on_series_it_pads_is_the_autograd_fit(ecg, monkeypatch):
-    series = ecg.x_train[:512, :138].reshape(512, 2, 69)  # padded to 72 inside, cut back
-    opts = dict(epochs=3, batch_size=64, seed=0, progress=False)
-    fast = hg.create_model("conv1d", input_shape=(2, 69), seed=0)
-    h_fast = hg.fit(fast, series, **opts)
-    monkeypatch.setattr(Conv1dAutoencoder, "manual_gradients", lambda self, **kw: None)
-    slow = hg.create_model("conv1d", input_shape=(2, 69), seed=0)
-    h_slow = hg.fit(slow, series, **opts)
-    assert h_fast.settings["gradients"] == "manual" and h_slow.settings["gradients"] == "autograd"
-    torch.testing.assert_close(h_fast.train_loss, h_slow.train_loss, rtol=1e-3, atol=0)
-    assert h_fast.train_loss[-1] < h_fast.train_loss[0]
 
 
 @pytest.mark.parametrize("trim", [0.0, 0.2])

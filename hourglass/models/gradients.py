@@ -3,10 +3,12 @@ convolutions, reshapes, element-wise activations and dropout.
 
 A small autoencoder's training step at batch 32 spends a good part of its time in autograd's
 bookkeeping (graph nodes, saved tensors, gradient accumulation) rather than in its kernels. On 2
-CPU cores a fit of the tutorial's 784-64-784 dense model takes 1.25x as long through autograd as
-written out, and of the tutorial's conv denoiser about 1.2x (``benchmarks/speed.py
---gradients``). :func:`chain_gradients` writes that step out: the forward pass keeps each layer's
-input (an activation's output), the backward pass is the chain rule under ``no_grad``, with the
+CPU cores a fit of the tutorial's 784-64-784 dense model takes 1.13-1.22x as long through autograd
+as written out at batch 32, and of the tutorial's conv denoiser 1.11-1.22x
+(``benchmarks/gradient_paths.py``; the conv1d model, 1.06x, trains on autograd:
+docs/decisions/gradient-paths.md). :func:`chain_gradients` writes that step out: the forward pass
+keeps each layer's input (an activation's output), the backward pass is the chain rule under
+``no_grad``, with the
 results stored in the parameters' ``.grad`` (in the parameters' own strides) as
 ``loss.backward()`` would. Linear layers follow autograd's order of operations, so the same
 numbers bit for bit (ELU: to rounding); a convolution's input and weight gradients are the same
@@ -28,15 +30,11 @@ from torch import nn
 from torch.nn import grad as conv_grad  # torch.nn.grad: a convolution's public input / weight gradients
 
 from hourglass.models.layers import (
-    ChannelsLastConv1d,
-    ChannelsLastConvTranspose1d,
     FastDropout,
     OutputConv2d,
-    as_2d,
     few_output_conv2d,
     few_output_conv2d_backward,
     one_channel_last,
-    weight_2d,
 )
 
 # activation -> (forward in place, backward from the activation's output y: grad -> grad times the
@@ -77,8 +75,6 @@ _CONV_TYPES = (
     nn.ConvTranspose1d,
     nn.ConvTranspose2d,
     OutputConv2d,
-    ChannelsLastConv1d,
-    ChannelsLastConvTranspose1d,
 )
 
 
@@ -101,20 +97,15 @@ class _Conv:
     """A convolution or transposed convolution (zero padding): its input is kept. The backward pass
     takes the input's and the weight's gradients from ``torch.nn.grad`` (a transposed convolution's
     input gradient is the forward convolution with its weight) and the bias gradient as a sum
-    (oneDNN's own is slower: benchmarks/conv_step.py). ``OutputConv2d`` takes its reformulated path
-    where its training step does; a channels-last 1-d layer (``hourglass.models.layers``) always
-    its 2-d path, the gradients on the same ``(n, c, 1, length)`` views."""
+    (oneDNN's own is slower). ``OutputConv2d`` takes its reformulated path where its training step
+    does."""
 
     def __init__(self, m: nn.Module):
         self.m, self.weight, self.bias = m, m.weight, m.bias
         self.transposed = isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d))
         self.reformulated = type(m) is OutputConv2d
-        self.view_2d = isinstance(m, (ChannelsLastConv1d, ChannelsLastConvTranspose1d))
-        if self.view_2d:  # its forward is the layer's own 2-d path; the gradients on 2-d views
-            self.args = ((1, *m.stride), (0, *m.padding), (1, *m.dilation), m.groups)
-        else:
-            self.args = (m.stride, m.padding, m.dilation, m.groups)
-        if self.view_2d or isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        self.args = (m.stride, m.padding, m.dilation, m.groups)
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             self.conv = F.conv_transpose2d if self.transposed else F.conv2d
             self.input_grad, self.weight_grad, self.adjoint = conv_grad.conv2d_input, conv_grad.conv2d_weight, F.conv2d
         else:
@@ -123,8 +114,6 @@ class _Conv:
 
     def forward(self, h):
         m = self.m
-        if self.view_2d:
-            return m.forward_2d(h)
         if self.reformulated and m.reformulates(h):
             return few_output_conv2d(h, m.weight, m.bias, m.padding)
         if self.transposed:
@@ -133,16 +122,7 @@ class _Conv:
 
     def backward(self, grad, kept, need_input: bool):
         m = self.m
-        if self.view_2d:
-            if getattr(m, "few_outputs", False):
-                needs, padding = (need_input, True, False), (0, m.padding[0])
-                grad_x, grad_w, _ = few_output_conv2d_backward(
-                    as_2d(grad), as_2d(kept), weight_2d(m.weight), padding, needs
-                )
-            else:
-                grad_x, grad_w = self.input_and_weight_grads(as_2d(grad), as_2d(kept), need_input)
-            grad_x, grad_w = (None if grad_x is None else grad_x.squeeze(2)), grad_w.squeeze(2)
-        elif self.reformulated and m.reformulates(kept):
+        if self.reformulated and m.reformulates(kept):
             grad_x, grad_w, _ = few_output_conv2d_backward(grad, kept, m.weight, m.padding, (need_input, True, False))
         else:
             grad_x, grad_w = self.input_and_weight_grads(grad, kept, need_input)
@@ -151,10 +131,8 @@ class _Conv:
         return grad_x
 
     def input_and_weight_grads(self, grad, kept, need_input: bool):
-        """The input's gradient (None unless ``need_input``) and the weight's (for a 1-d layer's
-        2-d path: of its weight as the 2-d path's channels-last ``(out, in, 1, k)``, from which
-        ``torch.nn.grad`` also takes the input gradient's memory format)."""
-        weight, grad_x = (weight_2d(self.m.weight) if self.view_2d else self.m.weight), None
+        """The input's gradient (None unless ``need_input``) and the weight's."""
+        weight, grad_x = self.m.weight, None
         if self.transposed:  # the adjoint of the convolution with the same weight
             if need_input:
                 grad_x = self.adjoint(grad, weight, None, *self.args)
@@ -305,16 +283,14 @@ def _output_gradient(loss: str, logits, target, sigmoid: bool, trim: float):
 
 
 def chain_gradients(
-    layers: Sequence[nn.Module], *, loss: str, sigmoid_output: bool, trim: float, keep: int | None = None
+    layers: Sequence[nn.Module], *, loss: str, sigmoid_output: bool, trim: float
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
     """A function ``(x, target) -> loss`` for inputs and targets flattened to ``(batch, features)``
     that writes the layers' parameter gradients, or None when a layer or the loss is not covered.
 
     ``loss`` is "mse", "mae" or "bce" (a per-sample mean over the features, then the mean over the
     samples, or the ``trim``-trimmed mean as :meth:`TrainingLoss.trimmed_mean`); ``sigmoid_output``
-    applies a sigmoid to the last layer's output (BCE works from the logits). ``keep``: the loss is
-    on the first ``keep`` positions of the output's last axis only, the rest cut (as a model that
-    pads its input cuts its output back); ``target`` has that many."""
+    applies a sigmoid to the last layer's output (BCE works from the logits)."""
     plan = _plan(layers)
     if plan is None or loss not in ("mse", "mae", "bce"):
         return None
@@ -329,11 +305,8 @@ def chain_gradients(
             else:
                 saved.append(h.shape if isinstance(part, _Reshape) else h)
                 h = part.forward(h)
-        out = h if keep is None else h[..., :keep]
-        value, grad = _output_gradient(loss, out.flatten(1), target.flatten(1), sigmoid_output, trim)
-        grad = grad.view(out.shape)
-        if keep is not None:  # the cut positions' gradient is zero
-            grad = F.pad(grad, (0, h.shape[-1] - keep))
+        value, grad = _output_gradient(loss, h.flatten(1), target.flatten(1), sigmoid_output, trim)
+        grad = grad.view(h.shape)
         for i in range(len(plan) - 1, -1, -1):
             grad = plan[i].backward(grad, saved[i], i > 0)
         return value
@@ -341,11 +314,11 @@ def chain_gradients(
     return step
 
 
-def encoder_decoder_gradients(model, owner: type, *, loss: str, trim: float, keep: int | None = None):
+def encoder_decoder_gradients(model, owner: type, *, loss: str, trim: float):
     """``chain_gradients`` over ``model.encoder`` then ``model.decoder`` (``nn.Sequential``), for a
     model's ``manual_gradients``: only while ``owner``'s forward pass (``encode`` and
-    ``decode_logits``: the two chains, nothing between but ``owner``'s own reshapes, padding and
-    cut, which its ``manual_gradients`` takes on) and loss are in use, not a subclass's own."""
+    ``decode_logits``: the two chains, nothing between but ``owner``'s own reshapes, which its
+    ``manual_gradients`` takes on) and loss are in use, not a subclass's own."""
     cls = type(model)
     if (
         cls.encode is not owner.encode
@@ -360,5 +333,4 @@ def encoder_decoder_gradients(model, owner: type, *, loss: str, trim: float, kee
         loss=loss,
         sigmoid_output=model.config.output_activation == "sigmoid",
         trim=trim,
-        keep=keep,
     )

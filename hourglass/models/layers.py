@@ -148,8 +148,7 @@ class _ChannelsLast1d:
     other path are torch's own layer."""
 
     def takes_2d_path(self, x: torch.Tensor) -> bool:
-        """Does a training step on ``x`` take the 2-d path (autograd's, or the one
-        :mod:`hourglass.models.gradients` writes out)?"""
+        """Does a training step on ``x`` take the 2-d path?"""
         return (
             x.dim() == 3 and self.padding_mode == "zeros" and not isinstance(self.padding, str) and plain_cpu_float32(x)
         )

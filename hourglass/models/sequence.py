@@ -27,7 +27,6 @@ from hourglass.models.base import (
     check_odd_kernel,
 )
 from hourglass.models.conv import linear_bottleneck
-from hourglass.models.gradients import encoder_decoder_gradients
 from hourglass.models.layers import ChannelsLastConv1d, ChannelsLastConvTranspose1d, FastDropout
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
@@ -166,18 +165,6 @@ class Conv1dAutoencoder(SequenceAutoencoder):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.as_input(self.decoder(z)[..., : self.config.length])
-
-    def manual_gradients(self, *, loss: str, trim: float):
-        """The encoder and decoder differentiated by hand (``chain_gradients``: the convolutions
-        on their 2-d path, dropout with the noise the layers would draw; a padded series' loss on
-        the steps the cut keeps), while this class's own forward pass and loss are in use."""
-        padded = self.config.padded_length != self.config.length
-        step = encoder_decoder_gradients(
-            self, Conv1dAutoencoder, loss=loss, trim=trim, keep=self.config.length if padded else None
-        )
-        if step is None:
-            return None
-        return lambda x, target: step(self.padded(x), self.as_series(target))
 
 
 @dataclass
