@@ -7,10 +7,10 @@ convolutions, a last Conv1D to one channel, sigmoid), trained on ECG5000's 4,000
 tutorial split) with MSE. The training comparisons are on paired epochs (each variant's epoch k
 next to the others', in a rotating order; the figure is the median of the paired ratios):
 
-- ``variants``: hg.fit with the model as it was (torch's ``nn.Conv1d`` / ``nn.ConvTranspose1d``
-  and ``nn.Dropout``, through autograd), then one change at a time: the layers' 2-d path
-  (``hourglass.models.layers.ChannelsLastConv1d``), then ``FastDropout``'s mask: hourglass now
-  (the hand-written gradients it also had saved 6-7 % of a step, under the 10 % bar, and went:
+- ``variants``: hg.fit on torch's own ``nn.Conv1d`` / ``nn.ConvTranspose1d`` and ``nn.Dropout``
+  (``layers="torch"``) against their faster twins (``hourglass.training.layers``: the 2-d path of
+  ``ChannelsLastConv1d`` and ``FastDropout``'s mask), both through autograd (the hand-written
+  gradients it also had saved 6-7 % of a step, under the 10 % bar, and went:
   docs/decisions/gradient-paths.md);
 - ``masks``: dropout's two masks per step drawn by torch's ``nn.Dropout`` and by ``FastDropout``,
   against the step of the model as it was;
@@ -32,32 +32,13 @@ import statistics
 import numpy as np
 import torch
 from common import run_times, write_json
-from speed import TypicalLoop, copy_weights, hourglass_adam, on_autograd, paired_variants, typical_summary, val_mse
+from speed import TypicalLoop, copy_weights, hourglass_adam, paired_variants, typical_summary, val_mse
 from torch import nn
 
 import hourglass as hg
-from hourglass.models.layers import ChannelsLastConv1d, ChannelsLastConvTranspose1d, FastDropout
+from hourglass.training.layers import FastDropout
 
 LENGTH = 140
-
-
-def torch_dropout(model):
-    """``model`` with torch's own ``nn.Dropout`` (its CPU ``bernoulli_`` mask) for ``FastDropout``."""
-    for m in model.modules():
-        if isinstance(m, FastDropout):
-            m.__class__ = nn.Dropout
-    return model
-
-
-def torch_1d_layers(model):
-    """``model`` with its layers as torch's own ``nn.Conv1d`` / ``nn.ConvTranspose1d`` (the same
-    parameters)."""
-    for m in model.modules():
-        if isinstance(m, ChannelsLastConv1d):
-            m.__class__ = nn.Conv1d
-        elif isinstance(m, ChannelsLastConvTranspose1d):
-            m.__class__ = nn.ConvTranspose1d
-    return model
 
 
 def mask_rows(variant_rows, args, rows):
@@ -108,13 +89,9 @@ def plain_model():
 
 
 def variants_rows(x, x_val, args):
-    variants = {  # each one change on the one before
-        "torch's layers and dropout, autograd (before)": (
-            lambda m: on_autograd(torch_dropout(torch_1d_layers(m))),
-            hourglass_adam,
-        ),
-        "2-d path, torch's dropout, autograd": (lambda m: on_autograd(torch_dropout(m)), hourglass_adam),
-        "2-d path, FastDropout (hourglass)": ((lambda m: m), hourglass_adam),
+    variants = {
+        "torch's layers and dropout (layers='torch')": ({"layers": "torch"}, hourglass_adam),
+        "their twins: 2-d path, FastDropout (hourglass)": ({}, hourglass_adam),
     }
     rows = []
     for bs in args.batch_sizes:

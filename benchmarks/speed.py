@@ -12,15 +12,10 @@ size on Fashion-MNIST: the tutorial's dense AE (plain reconstruction) and its co
     HOURGLASS_DATA_DIR=../shared/data python benchmarks/speed.py --quick    # a smoke run
     python benchmarks/speed.py --device cuda [--compile] [--precision bf16]  # on a GPU machine
 
-Public API against the private torch calls 0.1.0 used (benchmarks/private_calls.py), same run,
-hg.fit's whole training step, paired epochs (each variant's epoch k next to the others'):
-
-    python benchmarks/speed.py --optimizers   # Adam: private fused kernel, public functional
-                                              # (hourglass), Adam(fused=True).step, foreach=True
-    python benchmarks/speed.py --output-conv  # the decoder's last conv: OutputConv2d vs nn.Conv2d
-    python benchmarks/speed.py --ddp-flatten  # the flat all-reduce buffer, as a share of a step
-    python benchmarks/speed.py --gradients    # the hand-written gradients vs autograd (conv: and
-                                              # vs one private convolution_backward per layer)
+Which of hg.fit's own CPU paths earn their code (hand-written gradients, faster layers), each
+against plain torch on paired epochs: benchmarks/gradient_paths.py, which uses this module's
+``paired_variants``. The private torch calls 0.1.0 made, and the variants that were measured and
+rejected, are in docs/decisions/ with their figures.
 
 The two loops' epochs alternate (hg.fit's epoch k, then the typical loop's epoch k, through an
 hg.fit callback), so that both meet the same machine conditions; the speedup is the median of
@@ -31,9 +26,7 @@ and the speedup; writes benchmarks/results/speed.json.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import math
 import statistics
 import time
 
@@ -41,7 +34,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from common import write_json
-from private_calls import PrivateFusedAdam, private_flatten, private_unflatten_into, with_private_conv_backward
 from torch import nn
 
 import hourglass as hg
@@ -157,43 +149,10 @@ def val_mse(model, x_val, denoise, seed=1234):
     return float(np.mean((out - x_val) ** 2))
 
 
-def optimizer_variants():
-    def torch_adam(**kw):
-        return lambda params, lr, weight_decay: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **kw)
-
-    return {
-        "private torch._fused_adam_ (0.1.0)": lambda params, lr, weight_decay: PrivateFusedAdam(
-            params, lr, weight_decay
-        ),
-        "public torch.optim.adam.adam(fused=True) (hourglass)": hourglass_adam,
-        "torch.optim.Adam(fused=True).step": torch_adam(fused=True),
-        "torch.optim.Adam(foreach=True).step": torch_adam(foreach=True),
-    }
-
-
 def hourglass_adam(params, lr, weight_decay):
     from hourglass.training.optim import FunctionalAdam
 
     return FunctionalAdam(params, lr=lr, weight_decay=weight_decay)
-
-
-def plain_output_conv(model):
-    """``model`` with its decoder's last layer as torch's own nn.Conv2d (same parameters): the
-    public path that OutputConv2d's private ``aten.convolution_backward`` call is measured against."""
-    from hourglass.models.layers import OutputConv2d
-
-    plain = copy.deepcopy(model)
-    for m in plain.modules():
-        if isinstance(m, OutputConv2d):
-            m.__class__ = nn.Conv2d
-    return plain
-
-
-def on_autograd(model):
-    """``model`` trained through autograd: hg.fit takes a model's hand-written gradients only when
-    its ``manual_gradients`` returns them."""
-    model.manual_gradients = lambda **kwargs: None
-    return model
 
 
 def typical_summary(label: str, bs: int, sec: dict, ratios: list, val: dict) -> dict:
@@ -223,22 +182,20 @@ def typical_summary(label: str, bs: int, sec: dict, ratios: list, val: dict) -> 
 def paired_variants(
     name, x_train, x_val, bs, epochs, seeds, variants, device="cpu", input_shape=(1, 28, 28), model_options=None
 ):
-    """Each variant (a model transform, an optimizer factory and, optionally, a context: a callable
-    returning a context manager that each of its hg.fit calls runs inside, e.g. one that patches a
-    function as an earlier release had it) trains the same model from the same weights with
-    hg.fit, epoch by epoch in turn: for every epoch k, each variant runs its epoch k
-    (one hg.fit call of one epoch, its optimizer carried over from call to call) right after the
-    others', in a rotating order, so that paired epochs meet the same machine conditions. Returns per
-    variant: seconds per epoch, val MSE per seed, the gradients that ran ("manual" or "autograd"),
-    and the median / range of the paired ratios of its epoch time to the first variant's.
-    ``input_shape`` and ``model_options``: the model built (default: the Fashion-MNIST tutorials'
-    models)."""
+    """Each variant (a dict of hg.fit options, e.g. ``{"gradients": "autograd"}``, and an optimizer
+    factory) trains the same model from the same weights with hg.fit, epoch by epoch in turn: for
+    every epoch k, each variant runs its epoch k (one hg.fit call of one epoch, its optimizer
+    carried over from call to call) right after the others', in a rotating order, so that paired
+    epochs meet the same machine conditions. Returns per variant: seconds per epoch, val MSE per
+    seed, the gradients that ran ("manual" or "autograd"), and the median / range of the paired
+    ratios of its epoch time to the first variant's. ``input_shape`` and ``model_options``: the
+    model built (default: the Fashion-MNIST tutorials' models)."""
     denoise = name == "conv"
     out = {v: {"epoch_seconds": [], "val_mse": []} for v in variants}
     names = list(variants)
     for seed in seeds:
         base = hg.create_model(name, input_shape=input_shape, seed=seed, **(model_options or {}))
-        models = {v: spec[0](copy.deepcopy(base)) for v, spec in variants.items()}
+        models = {v: copy.deepcopy(base) for v in variants}
         optimizers = {}
 
         def carried(v, optimizers=optimizers):
@@ -251,20 +208,19 @@ def paired_variants(
 
         for epoch in range(epochs):
             for v in names[epoch % len(names) :] + names[: epoch % len(names)]:
-                context = variants[v][2]() if len(variants[v]) > 2 else contextlib.nullcontext()
-                with context:
-                    history = hg.fit(
-                        models[v],
-                        x_train,
-                        epochs=1,
-                        batch_size=bs,
-                        loss="mse",
-                        seed=seed * 1000 + epoch,
-                        corruption=hg.GaussianNoise(NOISE, clip=(0, 1)) if denoise else None,
-                        device=device,
-                        progress=False,
-                        optimizer=carried(v),
-                    )
+                history = hg.fit(
+                    models[v],
+                    x_train,
+                    epochs=1,
+                    batch_size=bs,
+                    loss="mse",
+                    seed=seed * 1000 + epoch,
+                    corruption=hg.GaussianNoise(NOISE, clip=(0, 1)) if denoise else None,
+                    device=device,
+                    progress=False,
+                    optimizer=carried(v),
+                    **variants[v][0],
+                )
                 out[v]["epoch_seconds"].append(history.epoch_seconds[0])
                 out[v]["gradients"] = history.settings["gradients"]  # which ran: a fallback shows
         for v in names:
@@ -291,94 +247,6 @@ def print_variant(name: str, bs: int, variant: str, r: dict, note: str) -> None:
     )
 
 
-def compare(kind, args, x_train, x_val, device):
-    """--optimizers / --output-conv / --gradients: variants of hg.fit's step, paired; writes speed_<kind>.json."""
-    rows = []
-    for name in args.models:
-        if kind == "output_conv" and name != "conv":
-            continue
-        for bs in args.batch_sizes:
-            if kind == "optimizers":
-                variants = {v: ((lambda m: m), f) for v, f in optimizer_variants().items()}
-            elif kind == "gradients":
-                variants = {
-                    "hand-written gradients (hourglass)": ((lambda m: m), hourglass_adam),
-                    "autograd": (on_autograd, hourglass_adam),
-                }
-                if name == "conv":  # its layers' backward: torch.nn.grad's public calls or one private call
-                    variants["hand-written, private aten.convolution_backward"] = (
-                        with_private_conv_backward,
-                        hourglass_adam,
-                    )
-            else:
-                variants = {
-                    "OutputConv2d: private aten.convolution_backward (hourglass)": ((lambda m: m), hourglass_adam),
-                    "nn.Conv2d (public)": (plain_output_conv, hourglass_adam),
-                }
-            result = paired_variants(name, x_train, x_val, bs, args.epochs, args.seeds, variants, device)
-            first = next(iter(variants))
-            for v, r in result.items():
-                gain = 1 - result[first]["sec_per_epoch"] / r["sec_per_epoch"] if v != first else 0.0
-                print_variant(name, bs, v, r, f"the first saves {gain:5.1%} of a step")
-                rows.append({"model": name, "batch_size": bs, "variant": v, **r, "first_saves_share_of_step": gain})
-    write_json(
-        f"speed_{kind}",
-        {
-            "benchmark": f"speed --{kind.replace('_', '-')}",
-            "epochs": args.epochs,
-            "seeds": args.seeds,
-            "rows": len(x_train),
-            "results": rows,
-        },
-        args.out,
-    )
-
-
-def ddp_flatten(args, x_train):
-    """The flat all-reduce buffer: private _flatten / _unflatten_dense_tensors against public
-    cat / split, in microseconds per step and as a share of hg.fit's whole step (same run)."""
-    from hourglass.training.distributed import flatten, unflatten_into
-
-    rows = []
-    for name in args.models:
-        for bs in args.batch_sizes:
-            model = hg.create_model(name, input_shape=(1, 28, 28), seed=0)
-            history = hg.fit(model, x_train, epochs=1, batch_size=bs, progress=False)
-            step_us = history.epoch_seconds[0] / math.ceil(len(x_train) / bs) * 1e6
-            xb = torch.from_numpy(x_train[:bs])
-            model.train()
-            model.loss(xb, xb, "mse").backward()
-            grads = [p.grad for p in model.parameters()]
-            timings = {"private": [], "public": []}
-            for _ in range(5):  # alternate blocks of 500 calls
-                for label, (flat_fn, unflat_fn) in (
-                    ("private", (private_flatten, private_unflatten_into)),
-                    ("public", (flatten, unflatten_into)),
-                ):
-                    start = time.perf_counter()
-                    for _ in range(500):
-                        unflat_fn(flat_fn(grads), grads)
-                    timings[label].append((time.perf_counter() - start) / 500 * 1e6)
-            private_us, public_us = statistics.median(timings["private"]), statistics.median(timings["public"])
-            row = {
-                "model": name,
-                "batch_size": bs,
-                "step_us": step_us,
-                "private_us": private_us,
-                "public_us": public_us,
-                "private_saves_share_of_step": (public_us - private_us) / step_us,
-            }
-            rows.append(row)
-            print(
-                f"{name:5s} bs={bs:4d} whole step {step_us:7.1f} us; "
-                f"flatten + unflatten: private {private_us:6.1f} us, "
-                f"public {public_us:6.1f} us; the private call saves {row['private_saves_share_of_step']:+.2%} "
-                "of a step",
-                flush=True,
-            )
-    write_json("speed_ddp_flatten", {"benchmark": "speed --ddp-flatten", "results": rows}, args.out)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=3)
@@ -394,10 +262,6 @@ def main():
     ap.add_argument("--device", default="cpu", help="cpu, cuda or auto (both loops run there)")
     ap.add_argument("--compile", action="store_true", help="hg.fit(compile=True): torch.compile / CUDA graphs")
     ap.add_argument("--quick", action="store_true", help="6,000 rows, 1 epoch, 1 seed")
-    ap.add_argument("--optimizers", action="store_true", help="Adam variants (private kernel vs public API)")
-    ap.add_argument("--output-conv", action="store_true", help="OutputConv2d vs nn.Conv2d for the last conv")
-    ap.add_argument("--gradients", action="store_true", help="dense, conv: hand-written gradients vs autograd")
-    ap.add_argument("--ddp-flatten", action="store_true", help="flat all-reduce buffer, private vs public")
     ap.add_argument("--out")
     args = ap.parse_args()
 
@@ -407,11 +271,6 @@ def main():
         x_train, x_val, args.epochs, args.seeds = x_train[:6000], x_val[:2000], 1, args.seeds[:1]
     x_tensor = torch.from_numpy(x_train)
     device = str(hg.training.resolve_device(args.device))
-    if args.optimizers or args.output_conv or args.gradients:
-        kind = "optimizers" if args.optimizers else "output_conv" if args.output_conv else "gradients"
-        return compare(kind, args, x_train, x_val, device)
-    if args.ddp_flatten:
-        return ddp_flatten(args, x_train)
 
     rows = []
     for name in args.models:

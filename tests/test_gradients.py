@@ -1,4 +1,4 @@
-"""Hand-written gradients of the dense and conv models (hourglass.models.gradients): the same
+"""Hand-written gradients of the dense and conv models (hourglass.training.gradients): the same
 numbers as autograd on real data, the same fit, and autograd wherever they do not apply."""
 
 from __future__ import annotations
@@ -9,12 +9,13 @@ import torch
 import hourglass as hg
 from hourglass.models.conv import ConvAutoencoder, ConvConfig
 from hourglass.models.dense import DenseAutoencoder, DenseConfig
+from hourglass.training.gradients import written_out_step
 
 
 def _grads(model, x, target, loss, trim, seed=None):
     """(loss, gradients) from the model's hand-written step, then from autograd (each run after
     ``torch.manual_seed(seed)`` if given: the same dropout masks)."""
-    step = model.manual_gradients(loss=loss, trim=trim)
+    step = written_out_step(model, loss=loss, trim=trim)
     assert step is not None
     results = []
     for run in (lambda: step(x, target), lambda: model.training_loss(x, target, loss=loss).trimmed_mean(trim)):
@@ -60,14 +61,13 @@ def test_every_covered_activation_matches_autograd(ecg, activation, output_activ
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)
 
 
-def test_a_fit_with_them_is_the_autograd_fit(fashion_small, monkeypatch):
+def test_a_fit_with_them_is_the_autograd_fit(fashion_small):
     x, x_val = fashion_small
     opts = dict(epochs=2, batch_size=32, seed=0, trim=0.05, validation=x_val[:200], progress=False)
     fast = hg.create_model("dense", input_shape=(1, 28, 28), seed=0)
     h_fast = hg.fit(fast, x, **opts)
-    monkeypatch.setattr(DenseAutoencoder, "manual_gradients", lambda self, **kw: None)
     slow = hg.create_model("dense", input_shape=(1, 28, 28), seed=0)
-    h_slow = hg.fit(slow, x, **opts)
+    h_slow = hg.fit(slow, x, gradients="autograd", **opts)
     assert h_fast.settings["gradients"] == "manual" and h_slow.settings["gradients"] == "autograd"
     assert h_fast.train_loss == h_slow.train_loss and h_fast.val_loss == h_slow.val_loss
     assert all(torch.equal(p, q) for p, q in zip(fast.state_dict().values(), slow.state_dict().values()))
@@ -103,7 +103,7 @@ def _frozen(module):
 )
 def test_what_they_cannot_differentiate_stays_on_autograd(ecg, make):
     model = make()
-    assert model.manual_gradients(loss="mse", trim=0.0) is None
+    assert written_out_step(model, loss="mse", trim=0.0) is None
     history = hg.fit(model, ecg.x_train[:300], epochs=3, batch_size=64, seed=0, progress=False)
     assert history.settings["gradients"] == "autograd" and history.train_loss[-1] < history.train_loss[0]
 
@@ -114,13 +114,13 @@ def test_bf16_and_other_model_families_use_autograd(ecg):
     assert hg.fit(stacked, x, epochs=1, progress=False).settings["gradients"] == "manual"
     assert hg.fit(stacked, x, epochs=1, precision="bf16", progress=False).settings["gradients"] == "autograd"
     conv_bn = hg.create_model("conv-bn", input_shape=(1, 28, 28), seed=0)
-    assert conv_bn.manual_gradients(loss="mse", trim=0.0) is None  # batch norm
+    assert written_out_step(conv_bn, loss="mse", trim=0.0) is None  # batch norm
     vae = hg.create_model("vae", input_shape=(140,), seed=0)
-    assert vae.manual_gradients(loss="elbo", trim=0.0) is None
+    assert written_out_step(vae, loss="elbo", trim=0.0) is None
     # the conv1d model's written-out step saved 6-7 % of a step: under the 10 % bar, so it trains on
     # autograd (docs/decisions/gradient-paths.md)
     conv1d = hg.create_model("conv1d", input_shape=(140,), seed=0)
-    assert conv1d.manual_gradients(loss="mse", trim=0.0) is None
+    assert written_out_step(conv1d, loss="mse", trim=0.0) is None
     history = hg.fit(conv1d, x, epochs=3, batch_size=64, progress=False)
     assert history.settings["gradients"] == "autograd" and history.train_loss[-1] < history.train_loss[0]
 
@@ -170,7 +170,7 @@ def test_the_conv_model_gets_autograds_gradients(fashion_small, overrides, loss,
         torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4 * float(r.abs().max()), msg=name)
 
 
-def test_a_conv_fit_with_them_is_the_autograd_fit(fashion_small, monkeypatch):
+def test_a_conv_fit_with_them_is_the_autograd_fit(fashion_small):
     x, x_val = fashion_small
     opts = dict(
         epochs=2,
@@ -182,9 +182,8 @@ def test_a_conv_fit_with_them_is_the_autograd_fit(fashion_small, monkeypatch):
     )
     fast = hg.create_model("conv", input_shape=(1, 28, 28), seed=0)
     h_fast = hg.fit(fast, x[:1000], **opts)
-    monkeypatch.setattr(ConvAutoencoder, "manual_gradients", lambda self, **kw: None)
     slow = hg.create_model("conv", input_shape=(1, 28, 28), seed=0)
-    h_slow = hg.fit(slow, x[:1000], **opts)
+    h_slow = hg.fit(slow, x[:1000], gradients="autograd", **opts)
     assert h_fast.settings["gradients"] == "manual" and h_slow.settings["gradients"] == "autograd"
     # the gradients round differently (above), so the two runs drift apart by rounding only
     torch.testing.assert_close(h_fast.train_loss, h_slow.train_loss, rtol=1e-3, atol=0)
@@ -221,7 +220,7 @@ class _OwnDecoder(ConvAutoencoder):
 )
 def test_conv_models_they_cannot_differentiate_stay_on_autograd(fashion_small, make):
     model = make()
-    assert model.manual_gradients(loss="mse", trim=0.0) is None
+    assert written_out_step(model, loss="mse", trim=0.0) is None
     history = hg.fit(model, fashion_small[0][:256], epochs=2, batch_size=64, seed=0, progress=False)
     assert history.settings["gradients"] == "autograd" and history.train_loss[-1] < history.train_loss[0]
 
@@ -232,7 +231,7 @@ def test_any_chain_of_covered_layers_gets_autograds_gradients(ecg, dims):
     dilation and output padding, reshapes, a linear layer, trimmed MAE."""
     from torch import nn
 
-    from hourglass.models.gradients import chain_gradients
+    from hourglass.training.gradients import autograd_loss, chain_gradients
 
     conv, up = (nn.Conv1d, nn.ConvTranspose1d) if dims == 1 else (nn.Conv2d, nn.ConvTranspose2d)
     x = torch.from_numpy(ecg.x_train[:24, :128]).reshape(24, 2, 64)
@@ -250,7 +249,11 @@ def test_any_chain_of_covered_layers_gets_autograds_gradients(ecg, dims):
         nn.Linear(6 * 64, x[0].numel()),
         nn.Unflatten(1, x.shape[1:]),
     )
-    step = chain_gradients(list(layers), loss="mae", sigmoid_output=False, trim=0.25)
+
+    def trimmed_mae(out, target):  # any loss: only it is differentiated by autograd
+        return torch.topk((out - target).abs().flatten(1).mean(1), 18, largest=False).values.mean()
+
+    step = chain_gradients(list(layers), autograd_loss(trimmed_mae))
     value = step(x, x)
     grads = [p.grad.clone() for p in layers.parameters()]
     for p in layers.parameters():

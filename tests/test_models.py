@@ -133,7 +133,7 @@ def test_output_conv_matches_torch_conv_in_values_and_gradients(fashion_small, i
     backward, and is a plain nn.Conv2d to everything else (state_dict, inference)."""
     from torch import nn
 
-    from hourglass.models.layers import OutputConv2d
+    from hourglass.training.layers import OutputConv2d
 
     torch.manual_seed(0)
     ref = nn.Conv2d(in_channels, 1, kernel_size, padding=kernel_size // 2)
@@ -179,7 +179,7 @@ def test_channels_last_1d_layers_match_torch_in_values_and_gradients(
     next such layer needs no copy, and is torch's own layer to everything else (inference too)."""
     from torch import nn
 
-    from hourglass.models.layers import ChannelsLastConv1d, ChannelsLastConvTranspose1d
+    from hourglass.training.layers import ChannelsLastConv1d, ChannelsLastConvTranspose1d
 
     plain, fast_type = (
         (nn.ConvTranspose1d, ChannelsLastConvTranspose1d) if transposed else (nn.Conv1d, ChannelsLastConv1d)
@@ -207,7 +207,7 @@ def test_channels_last_1d_layers_match_torch_in_values_and_gradients(
 
 
 def test_one_channel_images_get_channels_last_strides_on_the_same_memory():
-    from hourglass.models.layers import one_channel_last
+    from hourglass.training.layers import one_channel_last
 
     x = torch.rand(4, 1, 5, 7)
     view = one_channel_last(x)
@@ -221,7 +221,7 @@ def test_one_channel_images_get_channels_last_strides_on_the_same_memory():
 def test_fast_dropout_draws_a_bernoulli_mask_and_is_torchs_dropout_elsewhere():
     from torch import nn
 
-    from hourglass.models.layers import FastDropout
+    from hourglass.training.layers import FastDropout
 
     layer = FastDropout(0.3).train()
     torch.manual_seed(0)
@@ -245,11 +245,43 @@ def test_fast_dropout_draws_a_bernoulli_mask_and_is_torchs_dropout_elsewhere():
     assert torch.equal(layer(x.double()), want)  # outside float32 on CPU: torch's own dropout
 
 
+def test_a_fit_trains_torchs_layers_as_their_twins_and_gives_torchs_back_also_on_error(ecg):
+    """The models are built from torch's layers; a CPU fit trains them as training/layers.py's
+    twins (layers="auto"), the same objects, and they are torch's own again afterwards."""
+    from torch import nn
+
+    from hourglass.training.layers import ChannelsLastConv1d, FastDropout
+
+    model = hg.create_model("conv1d", input_shape=(140,), dropout=0.2, seed=0)
+    assert {type(m) for m in model.modules()} >= {nn.Conv1d, nn.ConvTranspose1d, nn.Dropout}
+    before = [id(m) for m in model.modules()]
+    seen = []
+
+    def look(epoch, history, model):
+        seen.append({type(m) for m in model.modules()})
+
+    for layers, twins in (("auto", True), ("torch", False)):
+        hg.fit(model, ecg.x_train[:64], epochs=1, layers=layers, callbacks=[look], progress=False)
+        assert ({ChannelsLastConv1d, FastDropout} <= seen[-1]) is twins
+        assert not {ChannelsLastConv1d, FastDropout} & {type(m) for m in model.modules()}
+    assert [id(m) for m in model.modules()] == before
+
+    def fail(epoch, history, model):
+        raise RuntimeError("a callback's own error")
+
+    with pytest.raises(RuntimeError, match="own error"):
+        hg.fit(model, ecg.x_train[:64], epochs=1, callbacks=[fail], progress=False)
+    assert nn.Dropout in {type(m) for m in model.modules()}
+    assert FastDropout not in {type(m) for m in model.modules()}
+    with pytest.raises(hg.InvalidInputError, match="layers must be"):
+        hg.fit(model, ecg.x_train[:64], epochs=1, layers="fast")
+
+
 # The private torch calls hourglass keeps, each where it won at least 10 % of a whole training step
 # (benchmarks/speed.py; docs/architecture.md, "Private torch calls"), pinned here so that a torch
 # release that changes one fails CI loudly instead of breaking training.
 PINNED_SCHEMAS = {
-    # OutputConv2d's backward (models/layers.py) calls it positionally.
+    # OutputConv2d's backward (training/layers.py) calls it positionally.
     "convolution_backward": "aten::convolution_backward(Tensor grad_output, Tensor input, Tensor weight, "
     "SymInt[]? bias_sizes, SymInt[] stride, SymInt[] padding, SymInt[] dilation, "
     "bool transposed, SymInt[] output_padding, SymInt groups, bool[3] output_mask) "

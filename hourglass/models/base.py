@@ -115,6 +115,48 @@ def reconstruction_loss(
     return per.flatten(1).mean(dim=1)
 
 
+def reconstruction_loss_gradient(
+    loss: str, logits: torch.Tensor, target: torch.Tensor, activation: str, trim: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`reconstruction_loss`'s batch value (its mean, or the ``trim``-trimmed mean of
+    :meth:`TrainingLoss.trimmed_mean`) and its gradient w.r.t. ``logits``, written out beside it
+    in the order of operations (so the rounding) of autograd's backward through the two: a
+    written-out training step (``hourglass.training.gradients``) takes it, because autograd over
+    the loss alone costs about 40 us a step, a tenth of the dense model's whole step at batch 32
+    (docs/decisions/gradient-paths.md). tests/test_gradients.py checks it against autograd's, bit
+    for bit."""
+    if loss == "bce" and activation != "sigmoid":
+        raise InvalidInputError("loss='bce' needs output_activation='sigmoid' (outputs in [0, 1])")
+    shape, logits, target = logits.shape, logits.flatten(1), target.flatten(1)
+    n, features = logits.shape
+    keep = n if not trim else max(1, n - int(round(trim * n)))
+    sigmoid = activation == "sigmoid"
+    out = torch.sigmoid(logits) if sigmoid else logits
+    if keep == n:  # the mean over all elements: torch's fused losses, their backward formulas
+        if loss == "bce":
+            return F.binary_cross_entropy_with_logits(logits, target), (out - target).div_(out.numel()).view(shape)
+        if loss == "mse":
+            value, grad = F.mse_loss(out, target), (out - target).mul_(2.0 / out.numel())
+        else:
+            value, grad = F.l1_loss(out, target), (out - target).sign_().div_(out.numel())
+    else:  # the mean of the kept rows' means: 1 / keep, then / features, in float as autograd
+        if loss == "bce":
+            per = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+            grad = out - target
+        else:
+            diff = out - target
+            per = diff.square() if loss == "mse" else diff.abs()
+            grad = diff.mul_(2.0) if loss == "mse" else diff.sign_()
+        per = per.mean(1)
+        kept = torch.topk(per, keep, largest=False, sorted=False).indices
+        weight = torch.ones((), dtype=grad.dtype, device=grad.device).div_(keep).div_(features)
+        rows = torch.zeros(n, 1, dtype=grad.dtype, device=grad.device).index_fill_(0, kept, weight)
+        value, grad = per[kept].mean(), grad.mul_(rows)
+    if sigmoid and loss != "bce":
+        grad.mul_(1 - out).mul_(out)
+    return value, grad.view(shape)
+
+
 class WeightsMismatchError(InvalidInputError):
     """Saved weights do not fit the model their description builds."""
 
@@ -220,21 +262,17 @@ class Autoencoder(nn.Module):
     def training_loss(self, x: torch.Tensor, target: torch.Tensor, *, loss: str, labels=None) -> TrainingLoss:
         """The loss of a batch: the model sees ``x`` and should produce ``target``, one value per
         sample (the elements' mean squared / absolute error or binary cross-entropy)."""
-        logits = self.decode_logits(self.encode(x))
+        return self.reconstruction(self.decode_logits(self.encode(x)), target, loss=loss)
+
+    def reconstruction(self, logits: torch.Tensor, target: torch.Tensor, *, loss: str) -> TrainingLoss:
+        """The loss of the decoder's pre-activation output ``logits`` against ``target``: the one
+        definition that :meth:`training_loss` and a written-out training step
+        (:mod:`hourglass.training.gradients`, which differentiates it with autograd) both use."""
         act = self.config.output_activation
         return TrainingLoss(
             functools.partial(reconstruction_loss, loss, logits, target, act, "none"),
             mean=functools.partial(reconstruction_loss, loss, logits, target, act, "mean"),
         )
-
-    def manual_gradients(
-        self, *, loss: str, trim: float
-    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
-        """A function ``(x, target) -> loss`` that computes a batch's training loss (the
-        ``trim``-trimmed mean of :meth:`training_loss`) and writes the parameters' ``.grad``
-        without autograd, for a model whose backward pass is cheaper written out. None (the
-        default): ``hg.fit`` runs autograd on :meth:`training_loss`."""
-        return None
 
     def prepare_training(
         self, options, *, loss: str, steps_per_epoch: int, targets: dict[str, np.ndarray], sample: torch.Tensor

@@ -14,8 +14,6 @@ from torch import nn
 
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_int_tuple, check_odd_kernel
-from hourglass.models.gradients import encoder_decoder_gradients
-from hourglass.models.layers import OutputConv2d
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
@@ -87,7 +85,7 @@ def strided_stacks(config: ConvConfig) -> tuple[list[nn.Module], list[nn.Module]
             activation_layer(config.activation),
         ]
         prev = c
-    dec.append(OutputConv2d(prev, in_ch, k, padding=pad))
+    dec.append(nn.Conv2d(prev, in_ch, k, padding=pad))
     return enc, dec
 
 
@@ -120,11 +118,6 @@ class ConvAutoencoder(Autoencoder):
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
 
-    def manual_gradients(self, *, loss: str, trim: float):
-        """The encoder and decoder's convolutions (and linear bottleneck) differentiated by hand
-        (``chain_gradients``), only while this class's own forward pass and loss are in use."""
-        return encoder_decoder_gradients(self, ConvAutoencoder, loss=loss, trim=trim)
-
 
 @register_model
 class ConvBNAutoencoder(Autoencoder):
@@ -153,7 +146,7 @@ class ConvBNAutoencoder(Autoencoder):
         for c in reversed(config.channels):
             dec += [nn.Upsample(scale_factor=2, mode="nearest")] + block(prev, c)
             prev = c
-        dec.append(OutputConv2d(prev, in_ch, k, padding=pad))
+        dec.append(nn.Conv2d(prev, in_ch, k, padding=pad))
         if config.latent_dim is not None:
             down, up = linear_bottleneck(config, config.latent_dim)
             self.feature_depth = len(enc)

@@ -9,8 +9,6 @@ import torch
 from torch import nn
 
 from hourglass.models.base import Autoencoder, ModelConfig, activation_layer, check_dropout, check_int_tuple
-from hourglass.models.gradients import encoder_decoder_gradients
-from hourglass.models.layers import FastDropout
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
@@ -59,7 +57,7 @@ def mlp(sizes: list[int], activation: str, last_activation: str | None, dropout:
         if not last:
             layers.append(activation_layer(activation))
             if dropout:
-                layers.append(FastDropout(dropout))
+                layers.append(nn.Dropout(dropout))
         elif last_activation is not None:
             layers.append(activation_layer(last_activation))
     return nn.Sequential(*layers)
@@ -88,12 +86,6 @@ class DenseAutoencoder(Autoencoder):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z).view(z.shape[0], *self.config.input_shape)
-
-    def manual_gradients(self, *, loss: str, trim: float):
-        """The encoder and decoder's Linear chain differentiated by hand (``chain_gradients``),
-        only while this class's own forward pass and loss are in use."""
-        step = encoder_decoder_gradients(self, DenseAutoencoder, loss=loss, trim=trim)
-        return None if step is None else (lambda x, target: step(x.flatten(1), target.flatten(1)))
 
 
 @register_model

@@ -27,7 +27,6 @@ from hourglass.models.base import (
     check_odd_kernel,
 )
 from hourglass.models.conv import linear_bottleneck
-from hourglass.models.layers import ChannelsLastConv1d, ChannelsLastConvTranspose1d, FastDropout
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
@@ -128,20 +127,20 @@ class Conv1dAutoencoder(SequenceAutoencoder):
         enc: list[nn.Module] = []
         prev = config.n_channels
         for i, c in enumerate(config.channels):
-            enc += [ChannelsLastConv1d(prev, c, k, stride=2, padding=pad), activation_layer(config.activation)]
+            enc += [nn.Conv1d(prev, c, k, stride=2, padding=pad), activation_layer(config.activation)]
             if i == 0 and config.dropout:
-                enc.append(FastDropout(config.dropout))
+                enc.append(nn.Dropout(config.dropout))
             prev = c
         dec: list[nn.Module] = []
         for i, c in enumerate(reversed(config.channels)):
             dec += [
-                ChannelsLastConvTranspose1d(prev, c, k, stride=2, padding=pad, output_padding=1),
+                nn.ConvTranspose1d(prev, c, k, stride=2, padding=pad, output_padding=1),
                 activation_layer(config.activation),
             ]
             if i == 0 and config.dropout:
-                dec.append(FastDropout(config.dropout))
+                dec.append(nn.Dropout(config.dropout))
             prev = c
-        dec.append(ChannelsLastConv1d(prev, config.n_channels, k, padding=pad))
+        dec.append(nn.Conv1d(prev, config.n_channels, k, padding=pad))
         if config.latent_dim is not None:
             down, up = linear_bottleneck(config, config.latent_dim)
             self.feature_depth = len(enc)

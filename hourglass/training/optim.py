@@ -6,8 +6,8 @@ state each step) than its fused kernel spends updating a small autoencoder. :cla
 keeps a real ``torch.optim.Adam`` (its state, ``state_dict`` and ``load_state_dict``) and steps it
 through PyTorch's public functional form, ``torch.optim.adam.adam(..., fused=True)``: the same
 kernel and arithmetic (bit for bit), less overhead. (0.1.0 called the private kernel
-``torch._fused_adam_`` directly; ``benchmarks/speed.py --optimizers`` measures the three, same
-run, paired epochs; docs/architecture.md has the figures.)
+``torch._fused_adam_`` directly; the three were measured on paired epochs:
+docs/decisions/cpu-step-experiments.md has the figures.)
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ from hourglass.progress import check_progress
 from hourglass.threads import parse_threads
 
 PRECISIONS = ("fp32", "bf16")
+GRADIENTS = ("auto", "autograd")
+LAYERS = ("auto", "torch")
 
 
 def _option(default, recipe=None):
@@ -74,6 +76,8 @@ class FitOptions:
     callbacks: Sequence[Callable] = _option(())
     optimizer: Callable | None = _option(None)
     threads: int | str | None = _option("auto")
+    gradients: str = _option("auto", GRADIENTS)
+    layers: str = _option("auto", LAYERS)
 
     def __init__(self, **options):
         """Only keyword options, so that a misspelt one is named with the closest valid name."""
@@ -104,6 +108,10 @@ class FitOptions:
         set_("min_delta", _number(self.min_delta, "min_delta"))
         if self.precision not in PRECISIONS:
             raise InvalidInputError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.gradients not in GRADIENTS:
+            raise InvalidInputError(f"gradients must be 'auto' or 'autograd', got {self.gradients!r}")
+        if self.layers not in LAYERS:
+            raise InvalidInputError(f"layers must be 'auto' or 'torch', got {self.layers!r}")
         if isinstance(self.trim, bool) or not isinstance(self.trim, (int, float)) or not 0 <= self.trim < 0.5:
             raise InvalidInputError(f"trim must lie in [0, 0.5), got {self.trim!r}")
         if isinstance(self.kl_warmup, bool) or not isinstance(self.kl_warmup, int) or self.kl_warmup < 0:

@@ -1,13 +1,20 @@
-"""Layers that compute what a torch layer computes, faster where torch's CPU kernel is slow.
+"""Faster CPU twins of torch layers, which ``hg.fit`` trains a model's layers as.
 
-The convolutions compute the same numbers (to float rounding) and keep torch's own parameter
-layout, so weights, ``state_dict`` keys, ONNX export and every other path see a plain
-``nn.Conv2d`` / ``nn.Conv1d`` / ``nn.ConvTranspose1d``; only the CPU training step takes the
-faster route (inference keeps torch's own kernels, so a saved model scores exactly as it did).
-``FastDropout`` draws its training mask its own way: the same distribution, other draws.
+The models are built from torch's own layers. While a CPU fit runs (``FitOptions.layers="auto"``),
+:func:`faster_layers` turns each ``nn.Conv2d``, ``nn.Conv1d``, ``nn.ConvTranspose1d`` and
+``nn.Dropout`` of an hourglass model into its twin below, a subclass with no state of its own,
+and back when the fit ends. The convolutions compute the same numbers (to float rounding) with
+torch's own parameter layout, and only their CPU training step takes the faster route (inference
+keeps torch's kernels, so a saved model scores exactly as it did); ``FastDropout`` draws its
+training mask its own way: the same distribution, other draws. Measured by
+``benchmarks/gradient_paths.py`` (docs/decisions/gradient-paths.md): the decoder's last
+convolution as ``OutputConv2d`` saves 22 % of the conv denoiser's step, the conv1d model's 2-d
+path and ``FastDropout`` together 27-29 % of its step, at batch 32.
 """
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -98,8 +105,7 @@ def one_channel_last(x: torch.Tensor) -> torch.Tensor:
     ``x``. torch reads a one-channel tensor's strides as NCHW, and ``torch.nn.grad``'s weight
     gradient takes its memory format from the input alone (it never sees the weight): with the
     NCHW reading, oneDNN's weight gradient of a grayscale image's first convolution ran 1.9x
-    slower at stride 2 and 4.1x slower at stride 1 (``benchmarks/conv_overheads.py``, part
-    ``first_layer``)."""
+    slower at stride 2 and 4.1x slower at stride 1 (docs/decisions/cpu-step-experiments.md)."""
     if x.dim() != 4 or x.shape[1] != 1 or x.stride(1) == 1 or not x.is_contiguous():
         return x
     n, _, h, w = x.shape
@@ -241,7 +247,7 @@ class OutputConv2d(nn.Conv2d):
 
     def reformulates(self, x: torch.Tensor) -> bool:
         """Does a training step on ``x`` take the reformulated path (autograd's, or the one
-        :mod:`hourglass.models.gradients` writes out)?"""
+        :mod:`hourglass.training.gradients` writes out)?"""
         return (
             x.dim() == 4
             and self.out_channels == 1
@@ -260,3 +266,28 @@ class OutputConv2d(nn.Conv2d):
         if self._fast_path(x):
             return _FewOutputConv2d.apply(x, self.weight, self.bias, self.padding)
         return super().forward(x)
+
+
+#: torch's layer -> its twin: only exact types (a user's subclass of a torch layer keeps its own)
+TWINS: dict[type, type] = {
+    nn.Conv2d: OutputConv2d,
+    nn.Conv1d: ChannelsLastConv1d,
+    nn.ConvTranspose1d: ChannelsLastConvTranspose1d,
+    nn.Dropout: FastDropout,
+}
+
+
+@contextmanager
+def faster_layers(model: nn.Module):
+    """While inside, each of ``model``'s layers of a type in :data:`TWINS` is its twin: its class
+    is swapped, as ``torch.nn.utils.parametrize`` swaps a module's, so it stays the same object
+    with the same parameters, buffers, hooks and ``state_dict``, and every layer is back to
+    torch's own on the way out, also on error."""
+    swapped = [(m, type(m)) for m in model.modules() if type(m) in TWINS]
+    for m, cls in swapped:
+        m.__class__ = TWINS[cls]
+    try:
+        yield
+    finally:
+        for m, cls in swapped:
+            m.__class__ = cls

@@ -1,4 +1,8 @@
-"""Hand-written gradients of a chain of layers: ``nn.Linear``, convolutions and transposed
+"""How a training step's gradients are made: autograd, or written out by hand where that was
+measured worth it. :func:`written_out_step` is what ``hg.fit`` asks (``FitOptions.gradients``:
+"auto" takes it where it exists, "autograd" never).
+
+The written-out step covers a chain of layers: ``nn.Linear``, convolutions and transposed
 convolutions, reshapes, element-wise activations and dropout.
 
 A small autoencoder's training step at batch 32 spends a good part of its time in autograd's
@@ -29,7 +33,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn import grad as conv_grad  # torch.nn.grad: a convolution's public input / weight gradients
 
-from hourglass.models.layers import (
+from hourglass.models.base import reconstruction_loss_gradient
+from hourglass.models.conv import ConvAutoencoder
+from hourglass.models.dense import DenseAutoencoder
+from hourglass.training.layers import (
     FastDropout,
     OutputConv2d,
     few_output_conv2d,
@@ -42,7 +49,7 @@ from hourglass.models.layers import (
 _ACTIVATIONS: dict[type, Callable[[nn.Module], tuple[Callable | None, Callable | None]]] = {
     # y >= 0, so sign(y) is the 0 / 1 mask autograd applies: a float multiply, where a boolean
     # mask (masked_fill_, where) ran 3-11x slower on the conv model's activations
-    # (benchmarks/relu_mask.py). The sign goes into y's own memory: every part that keeps y (the
+    # (docs/decisions/cpu-step-experiments.md). The sign goes into y's own memory: every part that keeps y (the
     # next layer's input) has run its backward by then, and a fresh 1.6 MB tensor per step cost more
     nn.ReLU: lambda m: (torch.relu_, lambda g, y: g.mul_(y.sign_())),
     nn.Sigmoid: lambda m: (torch.sigmoid_, lambda g, y: g.mul_(1 - y).mul_(y)),
@@ -97,13 +104,13 @@ class _Conv:
     """A convolution or transposed convolution (zero padding): its input is kept. The backward pass
     takes the input's and the weight's gradients from ``torch.nn.grad`` (a transposed convolution's
     input gradient is the forward convolution with its weight) and the bias gradient as a sum
-    (oneDNN's own is slower). ``OutputConv2d`` takes its reformulated path where its training step
-    does."""
+    (oneDNN's own is slower). A layer that runs as ``OutputConv2d``
+    (:func:`~hourglass.training.layers.faster_layers`) takes its reformulated path where its
+    training step does."""
 
     def __init__(self, m: nn.Module):
         self.m, self.weight, self.bias = m, m.weight, m.bias
         self.transposed = isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d))
-        self.reformulated = type(m) is OutputConv2d
         self.args = (m.stride, m.padding, m.dilation, m.groups)
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             self.conv = F.conv_transpose2d if self.transposed else F.conv2d
@@ -114,7 +121,7 @@ class _Conv:
 
     def forward(self, h):
         m = self.m
-        if self.reformulated and m.reformulates(h):
+        if isinstance(m, OutputConv2d) and m.reformulates(h):  # the fit's twin (training/layers.py)
             return few_output_conv2d(h, m.weight, m.bias, m.padding)
         if self.transposed:
             return self.conv(h, m.weight, m.bias, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
@@ -122,7 +129,7 @@ class _Conv:
 
     def backward(self, grad, kept, need_input: bool):
         m = self.m
-        if self.reformulated and m.reformulates(kept):
+        if isinstance(m, OutputConv2d) and m.reformulates(kept):
             grad_x, grad_w, _ = few_output_conv2d_backward(grad, kept, m.weight, m.padding, (need_input, True, False))
         else:
             grad_x, grad_w = self.input_and_weight_grads(grad, kept, need_input)
@@ -251,48 +258,33 @@ def _plan(layers: Sequence[nn.Module]) -> list | None:
     return plan
 
 
-def _output_gradient(loss: str, logits, target, sigmoid: bool, trim: float):
-    """The batch loss and its gradient w.r.t. ``logits``, in the order of operations (so the
-    rounding) of autograd's backward through ``reconstruction_loss`` and ``trimmed_mean``."""
-    n, features = logits.shape
-    keep = n if not trim else max(1, n - int(round(trim * n)))
-    out = torch.sigmoid(logits) if sigmoid or loss == "bce" else logits
-    if keep == n:  # the mean over all elements: torch's fused losses, their backward formulas
-        if loss == "bce":
-            return F.binary_cross_entropy_with_logits(logits, target), (out - target).div_(out.numel())
-        if loss == "mse":
-            value, grad = F.mse_loss(out, target), (out - target).mul_(2.0 / out.numel())
-        else:
-            value, grad = F.l1_loss(out, target), (out - target).sign_().div_(out.numel())
-    else:  # the mean of the kept rows' means: 1 / keep, then / features, in float as autograd
-        if loss == "bce":
-            per = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-            grad = out - target
-        else:
-            diff = out - target
-            per = diff.square() if loss == "mse" else diff.abs()
-            grad = diff.mul_(2.0) if loss == "mse" else diff.sign_()
-        per = per.mean(1)
-        kept = torch.topk(per, keep, largest=False, sorted=False).indices
-        weight = torch.ones((), dtype=grad.dtype, device=grad.device).div_(keep).div_(features)
-        rows = torch.zeros(n, 1, dtype=grad.dtype, device=grad.device).index_fill_(0, kept, weight)
-        value, grad = per[kept].mean(), grad.mul_(rows)
-    if sigmoid and loss != "bce":
-        grad.mul_(1 - out).mul_(out)
-    return value, grad
+def autograd_loss(
+    batch_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """``batch_loss(output, target) -> scalar`` as :func:`chain_gradients` takes a loss: its value
+    and its gradient w.r.t. the output, by autograd over the loss alone (a few graph nodes)."""
+
+    def loss_and_gradient(out, target):
+        out = out.detach().requires_grad_()
+        with torch.enable_grad():
+            value = batch_loss(out, target)
+            (grad,) = torch.autograd.grad(value, out)
+        return value.detach(), grad
+
+    return loss_and_gradient
 
 
 def chain_gradients(
-    layers: Sequence[nn.Module], *, loss: str, sigmoid_output: bool, trim: float
+    layers: Sequence[nn.Module],
+    loss_and_gradient: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
-    """A function ``(x, target) -> loss`` for inputs and targets flattened to ``(batch, features)``
-    that writes the layers' parameter gradients, or None when a layer or the loss is not covered.
-
-    ``loss`` is "mse", "mae" or "bce" (a per-sample mean over the features, then the mean over the
-    samples, or the ``trim``-trimmed mean as :meth:`TrainingLoss.trimmed_mean`); ``sigmoid_output``
-    applies a sigmoid to the last layer's output (BCE works from the logits)."""
+    """A function ``(x, target) -> loss`` that runs ``layers`` on ``x`` and writes their parameter
+    gradients, or None when a layer is not covered. ``loss_and_gradient(output, target)`` gives
+    the batch loss and its gradient w.r.t. the last layer's output: the model's own
+    (:func:`~hourglass.models.base.reconstruction_loss_gradient`), or any scalar loss through
+    :func:`autograd_loss`."""
     plan = _plan(layers)
-    if plan is None or loss not in ("mse", "mae", "bce"):
+    if plan is None:
         return None
 
     @torch.no_grad()
@@ -305,8 +297,7 @@ def chain_gradients(
             else:
                 saved.append(h.shape if isinstance(part, _Reshape) else h)
                 h = part.forward(h)
-        value, grad = _output_gradient(loss, h.flatten(1), target.flatten(1), sigmoid_output, trim)
-        grad = grad.view(h.shape)
+        value, grad = loss_and_gradient(h, target.reshape(h.shape))
         for i in range(len(plan) - 1, -1, -1):
             grad = plan[i].backward(grad, saved[i], i > 0)
         return value
@@ -315,10 +306,10 @@ def chain_gradients(
 
 
 def encoder_decoder_gradients(model, owner: type, *, loss: str, trim: float):
-    """``chain_gradients`` over ``model.encoder`` then ``model.decoder`` (``nn.Sequential``), for a
-    model's ``manual_gradients``: only while ``owner``'s forward pass (``encode`` and
-    ``decode_logits``: the two chains, nothing between but ``owner``'s own reshapes, which its
-    ``manual_gradients`` takes on) and loss are in use, not a subclass's own."""
+    """``chain_gradients`` over ``model.encoder`` then ``model.decoder`` (``nn.Sequential``): only
+    while ``owner``'s forward pass (``encode`` and ``decode_logits``: the two chains, nothing
+    between but ``owner``'s own reshapes, which :data:`FAMILIES` takes on) and loss are in use,
+    not a subclass's own."""
     cls = type(model)
     if (
         cls.encode is not owner.encode
@@ -328,9 +319,32 @@ def encoder_decoder_gradients(model, owner: type, *, loss: str, trim: float):
         or hooked(model.decoder)
     ):
         return None
+    if loss not in model.losses:
+        return None
+    act = model.config.output_activation
     return chain_gradients(
         [*model.encoder, *model.decoder],
-        loss=loss,
-        sigmoid_output=model.config.output_activation == "sigmoid",
-        trim=trim,
+        lambda logits, target: reconstruction_loss_gradient(loss, logits, target, act, trim),
     )
+
+
+def _flat(step):
+    return lambda x, target: step(x.flatten(1), target.flatten(1))
+
+
+#: The model families whose step is written out, each with what its forward pass does around the
+#: two chains: only those where it saved at least 10 % of a whole step at the default batch
+#: (docs/decisions/gradient-paths.md: the dense models 12-18 %, the conv denoiser 10-18 %).
+FAMILIES: dict[type, Callable] = {DenseAutoencoder: _flat, ConvAutoencoder: lambda step: step}
+
+
+def written_out_step(model, *, loss: str, trim: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None:
+    """A function ``(x, target) -> loss`` that computes a batch's training loss (the
+    ``trim``-trimmed mean of ``model.training_loss``) and writes the parameters' ``.grad`` without
+    autograd; None where ``model`` is of no family in :data:`FAMILIES` or a layer, hook or loss is
+    not covered (then ``hg.fit`` runs autograd)."""
+    for owner, around in FAMILIES.items():
+        if isinstance(model, owner):
+            step = encoder_decoder_gradients(model, owner, loss=loss, trim=trim)
+            return None if step is None else around(step)
+    return None
