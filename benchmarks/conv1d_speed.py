@@ -1,5 +1,5 @@
-"""The conv1d model's CPU training step: its layers' 2-d path, its dropout masks and its hand-written
-gradients, against torch's own 1-d layers and dropout and a typical hand-written loop, in one run.
+"""The conv1d model's CPU training step: torch's 1-d layers and dropout against their faster twins
+(the 2-d path, FastDropout's masks) and against a typical hand-written loop, in one run.
 
 The model is the Keras time-series tutorial's (``hg.create_model("conv1d", input_shape=(140,))``:
 Conv1D(32, 7) and Conv1D(16, 7) with stride 2 and dropout 0.2, mirrored by transposed

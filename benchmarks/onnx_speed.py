@@ -10,7 +10,7 @@ against the PyTorch module called directly under ``torch.inference_mode`` (the f
 path, with no NumPy validation) and ``Detector.score_samples`` (what a user calls). Same threads
 for both (``torch.get_num_threads()``); each figure is the median of 5 timed repeats after warm-up.
 
-    HOURGLASS_DATA_DIR=../../shared/data python benchmarks/onnx_speed.py [--quick]
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/onnx_speed.py [--quick]
 
 Writes benchmarks/results/onnx_speed.json.
 """

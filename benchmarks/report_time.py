@@ -8,7 +8,7 @@
 Training is not timed; each report is written 3 times and the median is reported, with the
 file's size.
 
-    HOURGLASS_DATA_DIR=../../shared/data python benchmarks/report_time.py
+    HOURGLASS_DATA_DIR=../shared/data python benchmarks/report_time.py
 
 Writes benchmarks/results/report_time.json.
 """

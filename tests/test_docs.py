@@ -28,7 +28,7 @@ def test_the_site_builds_strictly(tmp_path):
     detection = (tmp_path / "site" / "reference" / "detection" / "index.html").read_text()
     assert "score_frame" in detection and "FixedFPR" in detection  # the API pages have the docstrings
     benchmarks = (tmp_path / "site" / "benchmarks" / "index.html").read_text()
-    assert "adbench_defaults.py" in benchmarks  # the README's benchmark section, included
+    assert "adbench_defaults.py" in benchmarks and "Headline results" in benchmarks  # the generated page
     assert "1.1.0" in (tmp_path / "site" / "changelog" / "index.html").read_text()  # Keep a Changelog link
 
 
@@ -46,3 +46,28 @@ def test_guide_code_runs(guide, tmp_path):
     env = {**os.environ, "MPLBACKEND": "Agg"}
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert out.returncode == 0, f"{guide.name}:\n{out.stderr[-3000:]}"
+
+
+def test_the_benchmarks_page_and_the_readme_table_are_generated_from_the_results():
+    """docs/benchmarks.md and the README's headline table are what scripts/benchmarks_page.py
+    makes of benchmarks/results/*.json: a rerun benchmark, or a hand edit, shows here."""
+    out = subprocess.run(
+        [sys.executable, "scripts/benchmarks_page.py", "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+
+
+def test_the_readme_is_a_landing_page_whose_examples_on_shipped_data_run(tmp_path):
+    """At most 250 lines; its examples on the data that ships with the package (ECG5000, a
+    synthetic recording) run as written. The image and VAE examples train for minutes on data
+    from HOURGLASS_DATA_DIR, like the guides' runnable versions."""
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 250
+    blocks = FENCE.findall(readme)
+    shipped = blocks[: next(i for i, b in enumerate(blocks) if "fashion-mnist" in b)]
+    assert len(shipped) >= 3
+    script = tmp_path / "readme.py"
+    script.write_text("\n".join(shipped))
+    env = {**os.environ, "MPLBACKEND": "Agg", "HOURGLASS_PROGRESS": "off"}
+    out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
