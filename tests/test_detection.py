@@ -369,3 +369,60 @@ def test_error_blur_where_it_does_not_apply(ecg):
     members = hg.create_model("dense-ensemble", input_shape=(140,), n_members=2, hidden=(16,), latent_dim=4, seed=0)
     with pytest.raises(hg.InvalidInputError, match="error_blur is for one model"):
         hg.Detector(members, score="mse", error_blur=1.0).fit(normal)
+
+
+def test_a_detectors_options_are_one_frozen_spec_validated_once_and_saved_as_before(ecg):
+    """``ScoreSpec``: a bad option is refused when the detector is built, an option set later is
+    validated again, and the spec round-trips through the saved form (the keys 0.1 wrote)."""
+    from dataclasses import FrozenInstanceError
+
+    from hourglass.detection.spec import ScoreSpec
+
+    model = hg.create_model("stacked", input_shape=(140,), seed=0)
+    with pytest.raises(hg.InvalidInputError, match="score must be one of"):
+        hg.Detector(model, score="mse2")
+    with pytest.raises(hg.InvalidInputError, match="worst_fraction is for reconstruction scores"):
+        hg.Detector(model, score="code-knn", worst_fraction=0.1)
+    with pytest.raises(hg.InvalidInputError, match="input_transform must be deterministic"):
+        hg.Detector(model, input_transform=hg.GaussianNoise(0.1))
+    det = hg.Detector(model, score="mse", worst_fraction=0.2)
+    with pytest.raises(hg.InvalidInputError, match="worst_fraction must be a number"):
+        det.worst_fraction = 2.0
+    assert det.worst_fraction == 0.2 and det.spec.worst_fraction == 0.2  # unchanged by the refusal
+    det.score = "l2"
+    assert det.spec.score == "l2"
+    with pytest.raises(FrozenInstanceError):
+        det.spec.score = "mae"
+    spec = ScoreSpec(score="feature-knn", n_neighbors=3, memory_size=50, batch_size=256)
+    assert ScoreSpec.from_dict(spec.to_dict()) == spec
+    assert set(ScoreSpec().to_dict()) == {"score", "batch_size", "n_samples", "input_transform"}
+    assert ScoreSpec.from_dict({"score": "mae"}) == ScoreSpec()  # a folder without the newer keys
+    # the model-dependent checks run at fit
+    with pytest.raises(hg.InvalidInputError, match="error_blur"):
+        hg.Detector(
+            hg.create_model("dense-ensemble", input_shape=(140,), n_members=2), score="mse", error_blur=1.0
+        ).fit(ecg.x_train[:50])
+
+
+def test_each_scores_fitted_state_is_its_own_part_and_saves_its_own_arrays(ecg, tmp_path):
+    from hourglass.detection.neighbors import NeighborMemory
+    from hourglass.detection.scores import FeatureScale, MemberStandardisation
+
+    x = ecg.x_train[:200]
+    model = hg.create_model("stacked", input_shape=(140,), seed=0)
+    hg.fit(model, x, epochs=2, progress=False)
+    ens = hg.create_model("dense-ensemble", input_shape=(140,), n_members=3, seed=0)
+    hg.fit(ens, x, epochs=2, progress=False)
+    cases = [
+        (hg.Detector(model, score="l2"), FeatureScale, {"scale"}),
+        (hg.Detector(model, score="code-knn", memory_size=100), NeighborMemory, {"memory"}),
+        (hg.Detector(ens, score="mse"), MemberStandardisation, {"center", "spread"}),
+    ]
+    for det, part_type, arrays in cases:
+        det.fit(x)
+        parts = [p for p in (det.feature_scale_, det.neighbors_, det.members_) if p is not None]
+        assert [type(p) for p in parts] == [part_type]
+        assert set(det.to_saved().arrays) == arrays | {"calibration_scores"}
+        hg.save(det, tmp_path / part_type.__name__)
+        again = hg.load(tmp_path / part_type.__name__)
+        np.testing.assert_array_equal(again.score_samples(x[:20]), det.score_samples(x[:20]))

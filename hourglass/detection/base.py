@@ -51,7 +51,7 @@ class BaseDetector:
         if not hasattr(self, "threshold_"):
             return display.card(name, f"<p>{display.escape(repr(self))}: not fitted (call fit)</p>")
         models = self._models()
-        members = getattr(self.model, "n_members", None) or len(models)
+        members = self.model.n_members or len(models)
         rows = [
             ("model", self.model.name),
             ("input shape", str(tuple(self.model.input_shape))),

@@ -8,31 +8,35 @@ import numpy as np
 import torch
 
 from hourglass.detection.base import BaseDetector, Explanation, warn_if_uncalibrated  # noqa: F401 (Explanation: its home was here)
-from hourglass.detection.neighbors import (
-    NEIGHBOR_SCORES,
-    NeighborDistance,
-    check_memory,
-    check_neighbors,
-    leave_one_out,
-    memory_rows,
-)
+from hourglass.detection.neighbors import NEIGHBOR_SCORES, NeighborMemory
 from hourglass.detection.scorer import Scorer
-from hourglass.detection.scores import (
+from hourglass.detection.scores import (  # noqa: F401 (robust_standardisation: its home was here)
     VARIATIONAL_SCORES,
-    check_error_blur,
-    check_score,
-    check_worst_fraction,
-    feature_scale,
+    FeatureScale,
+    MemberStandardisation,
+    robust_standardisation,
     worst_count,
 )
+from hourglass.detection.spec import ScoreSpec
 from hourglass.detection.thresholds import MeanStd, Threshold, threshold_from_dict
 from hourglass.devices import model_device
 from hourglass.errors import InvalidInputError
 from hourglass.models.base import Autoencoder
 from hourglass.saving import SavedState, float64_array
-from hourglass.transforms.corruptions import corruption_from_dict, corruption_to_dict, is_deterministic
 from hourglass.transforms.scalers import scaler_from_dict
-from hourglass.validation import as_float_array, check_model_input, check_positive_int
+from hourglass.validation import as_float_array, check_model_input
+
+
+def _spec_option(name: str) -> property:
+    """A :class:`ScoreSpec` field read (and replaced, validated again) as the detector's attribute."""
+
+    def get(self):
+        return getattr(self.spec, name)
+
+    def set_(self, value):
+        self.spec = self.spec.replace(**{name: value})
+
+    return property(get, set_, doc=f"The spec's ``{name}`` (:class:`~hourglass.detection.spec.ScoreSpec`).")
 
 
 class Detector(BaseDetector):
@@ -97,13 +101,21 @@ class Detector(BaseDetector):
         Mean, std, min, max of the scores the threshold was fitted on.
     calibration_scores_ : ndarray
         Those scores, sorted: the reference for :meth:`p_values`.
+    spec : ScoreSpec
+        The scoring options above (all but the model, threshold, scaler and feature names), as
+        one frozen, validated dataclass (:mod:`hourglass.detection.spec`); each option is also
+        an attribute of the detector, and setting one validates the spec again.
+    feature_scale_, neighbors_, members_ : the scores' fitted state, or None
+        ``score="l2"``'s per-element scale (``FeatureScale``), a neighbour score's memory
+        (``NeighborMemory``), a DenseEnsemble's member standardisation
+        (``MemberStandardisation``); each saves its own arrays.
     scale_ : ndarray or None
         Per-element standard deviation of the ``fit`` data (model input space), for ``score="l2"``.
     memory_ : ndarray of shape (rows, F) or None
         The ``fit`` data's encodings, for the neighbour scores.
-    center_, spread_ : ndarray, one value per member
+    center_, spread_ : ndarray, one value per member, or None
         A DenseEnsemble's members' median and interquartile range of their errors on the ``fit``
-        data (absent for other models).
+        data (None for other models).
 
     Notes
     -----
@@ -139,21 +151,54 @@ class Detector(BaseDetector):
         error_blur: float | None = None,
     ):
         self.model = model
-        self.score = score
-        self.worst_fraction = worst_fraction
-        self.error_blur = error_blur
-        self.n_neighbors = n_neighbors
-        self.memory_size = memory_size
+        self.spec = ScoreSpec(
+            score=score,
+            batch_size=batch_size,
+            n_samples=n_samples,
+            input_transform=input_transform,
+            worst_fraction=worst_fraction,
+            n_neighbors=n_neighbors,
+            memory_size=memory_size,
+            error_blur=error_blur,
+        )
         self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
         self.scaler = scaler
-        self.batch_size = batch_size
         self.feature_names = feature_names
-        self.n_samples = n_samples
-        self.input_transform = input_transform
+        # the scores' fitted state, each saved by itself: l2's scale, a neighbour score's memory,
+        # an ensemble's member standardisation (None where the score or model has none)
+        self.feature_scale_: FeatureScale | None = None
+        self.neighbors_: NeighborMemory | None = None
+        self.members_: MemberStandardisation | None = None
+
+    # the spec's options as attributes (0.1's spellings); setting one validates the spec again
+    score = _spec_option("score")
+    batch_size = _spec_option("batch_size")
+    n_samples = _spec_option("n_samples")
+    input_transform = _spec_option("input_transform")
+    worst_fraction = _spec_option("worst_fraction")
+    n_neighbors = _spec_option("n_neighbors")
+    memory_size = _spec_option("memory_size")
+    error_blur = _spec_option("error_blur")
+
+    @property
+    def scale_(self) -> np.ndarray | None:
+        return None if self.feature_scale_ is None else self.feature_scale_.scale
+
+    @property
+    def memory_(self) -> np.ndarray | None:
+        return None if self.neighbors_ is None else self.neighbors_.memory
+
+    @property
+    def center_(self) -> np.ndarray | None:
+        return None if self.members_ is None else self.members_.center
+
+    @property
+    def spread_(self) -> np.ndarray | None:
+        return None if self.members_ is None else self.members_.spread
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, x, y=None, *, calibration=None) -> Detector:
-        """Fit the scaler (if not fitted), the ``l2`` scale, and the threshold.
+        """Fit the scaler (if not fitted), the scores' own state, and the threshold.
 
         ``x`` is the normal training data. The threshold is fitted on the scores of
         ``calibration`` when given (held-out normal data, as :class:`FixedFPR` needs), else on
@@ -166,22 +211,15 @@ class Detector(BaseDetector):
         self._check_params()
         if self.scaler is not None and not _is_fitted(self.scaler):
             self.scaler.fit(x)
-        self.scale_ = None
+        self.feature_scale_ = self.neighbors_ = self.members_ = None
         if self.score == "l2":
-            self.scale_ = feature_scale(self._scaled(x)).reshape(self.model.input_shape)
-        if getattr(self.model, "n_members", None) is not None:
-            self.center_ = self.spread_ = None  # the members' raw errors first, then their standardisation
-            self.center_, self.spread_ = robust_standardisation(self._run(x, "member_scores").T)
-        self.memory_ = None
+            self.feature_scale_ = FeatureScale.fit(self._scaled(x), self.model.input_shape)
+        if self.model.n_members is not None:  # the members' raw errors first, then their standardisation
+            self.members_ = MemberStandardisation.fit(self._run(x, "member_scores").T)
         if self.score in NEIGHBOR_SCORES:
             x = x if isinstance(x, np.ndarray) else as_float_array(x)
-            if len(x) <= self.n_neighbors:
-                raise InvalidInputError(
-                    f"score={self.score!r} with n_neighbors={self.n_neighbors} needs more than "
-                    f"{self.n_neighbors} rows to fit on, got {len(x)}"
-                )
-            self._memory_rows = memory_rows(len(x), self.memory_size)
-            self.memory_ = self._run(x[self._memory_rows], "encodings")
+            encode = lambda rows: self._run(rows, "encodings")  # noqa: E731
+            self.neighbors_ = NeighborMemory.fit(encode, x, self.n_neighbors, self.memory_size)
         if calibration is None:
             warn_if_uncalibrated(self.threshold)
             scores = self._fit_scores(x)
@@ -193,40 +231,14 @@ class Detector(BaseDetector):
     def _fit_scores(self, x) -> np.ndarray:
         """Scores of the data this detector was just fitted on: :meth:`score_samples`, except
         that with a neighbour score a row in the memory is not its own neighbour."""
-        if self.memory_ is None:
+        if self.neighbors_ is None:
             return self._scores(x)
-        in_memory = np.zeros(len(x), dtype=bool)
-        in_memory[self._memory_rows] = True
-        return leave_one_out(self._run(x, "nearest_plus_one"), in_memory, self.n_neighbors)
+        return self.neighbors_.fit_scores(self._run(x, "nearest_plus_one"))
 
     def _check_params(self) -> None:
         if not isinstance(self.model, Autoencoder):
             raise InvalidInputError(f"model must be an hourglass Autoencoder, got {type(self.model).__name__}")
-        check_score(self.score, self.model)
-        check_worst_fraction(self.worst_fraction, self.score)
-        if self.worst_fraction is not None and getattr(self.model.config, "feature_subsets", False):
-            raise InvalidInputError(
-                "worst_fraction needs members that see every feature; this dense-ensemble has feature_subsets=True"
-            )
-        check_error_blur(self.error_blur, self.score, self.model.input_shape)
-        if self.error_blur is not None and getattr(self.model, "n_members", None) is not None:
-            raise InvalidInputError(f"error_blur is for one model's images or series, not a {self.model.name!r}")
-        check_positive_int(self.n_samples, "n_samples")
-        if self.score in NEIGHBOR_SCORES:
-            check_neighbors(self.n_neighbors, self.memory_size)
-        if self.model.conditional:
-            raise InvalidInputError(
-                f"the conditional {self.model.name!r} model needs a class for every sample; "
-                "score it with hg.reconstruct(model, x, labels=...), or detect with a vae"
-            )
-        t = self.input_transform
-        if t is not None and not is_deterministic(t):
-            raise InvalidInputError(
-                f"input_transform must be deterministic, such as hg.Downsample(2); got {t!r} "
-                "(random corruptions would change a sample's score from call to call)"
-            )
-        if t is not None and self.score in VARIATIONAL_SCORES:
-            raise InvalidInputError(f"input_transform is for reconstruction scores (mse, mae, l2), not {self.score!r}")
+        self.spec.check_for(self.model)
         self._check_threshold()
         self._check_feature_names()
 
@@ -241,34 +253,26 @@ class Detector(BaseDetector):
         :mod:`hourglass.detection.scorer`); ``rows=None`` for an exported graph."""
         device = model_device(self.model) if device is None else device
         shape = tuple(self.model.input_shape)
-        scale = getattr(self, "scale_", None)
-        center, spread = getattr(self, "center_", None), getattr(self, "spread_", None)
+        center, spread = (None, None) if self.members_ is None else self.members_.tensors(device)
         return Scorer(
             self.model,
             self.score,
             scaler=None if self.scaler is None else self.scaler.as_module(shape).to(device),
-            scale=None if scale is None else torch.as_tensor(np.asarray(scale, dtype=np.float32)).to(device),
+            scale=None if self.feature_scale_ is None else self.feature_scale_.tensor(device),
             input_transform=self.input_transform,
             draws=self._draws().to(device) if self.score in VARIATIONAL_SCORES else None,
             rows=rows,
-            center=None if center is None else torch.as_tensor(np.asarray(center, np.float64), device=device),
-            spread=None if spread is None else torch.as_tensor(np.asarray(spread, np.float64), device=device),
+            center=center,
+            spread=spread,
             worst=worst_count(self.worst_fraction, math.prod(shape)),
-            neighbors=self._neighbors(device),
-            blur=None if self.error_blur is None else float(self.error_blur),
+            neighbors=None if self.neighbors_ is None else self.neighbors_.module(device),
+            blur=self.error_blur,
         )
-
-    def _neighbors(self, device) -> NeighborDistance | None:
-        memory = getattr(self, "memory_", None)
-        if memory is None:
-            return None
-        return NeighborDistance(torch.as_tensor(memory).to(device), int(self.n_neighbors))
 
     def _draws(self) -> torch.Tensor:
         """The fixed standard-normal draws (n_samples, latent) behind the variational scores."""
         gen = torch.Generator().manual_seed(0)
-        k = check_positive_int(self.n_samples, "n_samples")
-        return torch.randn((k, *self.model.latent_shape), generator=gen)
+        return torch.randn((self.n_samples, *self.model.latent_shape), generator=gen)
 
     def _models(self) -> list:
         return [self.model]
@@ -286,36 +290,24 @@ class Detector(BaseDetector):
     def description(self) -> dict:
         """The detector's settings and fitted threshold as JSON (no arrays, no model)."""
         return {
-            "score": self.score,
-            "batch_size": self.batch_size,
+            **self.spec.to_dict(),
             "threshold": self.threshold.to_dict(),
             "threshold_value": self.threshold_,
             "scaler": self.scaler.to_dict() if self.scaler is not None else None,
             "train_scores": self.train_scores_,
             "feature_names": None if self.feature_names is None else [str(n) for n in self.feature_names],
-            "n_samples": int(self.n_samples),
-            "input_transform": corruption_to_dict(self.input_transform),
-            **({} if self.worst_fraction is None else {"worst_fraction": float(self.worst_fraction)}),
-            **({} if self.error_blur is None else {"error_blur": float(self.error_blur)}),
-            **(
-                {"n_neighbors": int(self.n_neighbors), "memory_size": int(self.memory_size)}
-                if self.score in NEIGHBOR_SCORES
-                else {}
-            ),
         }
 
     def to_saved(self) -> SavedState:
-        """The model's state plus this detector's description, calibration scores and ``l2`` scale."""
+        """The model's state plus this detector's description, calibration scores and the scores'
+        own fitted state (each part writes its arrays)."""
         self._check_fitted()
         state = self.model.to_saved()
         state.meta.update(kind="detector", detector=self.description())
         state.arrays = {"calibration_scores": float64_array(self.calibration_scores_)}
-        if getattr(self, "scale_", None) is not None:
-            state.arrays["scale"] = np.asarray(self.scale_, dtype=np.float32)
-        if getattr(self, "center_", None) is not None:  # a model with members
-            state.arrays.update(center=float64_array(self.center_), spread=float64_array(self.spread_))
-        if getattr(self, "memory_", None) is not None:
-            state.arrays["memory"] = np.ascontiguousarray(self.memory_, dtype=np.float32)
+        for part in (self.feature_scale_, self.members_, self.neighbors_):
+            if part is not None:
+                state.arrays.update(part.to_arrays())
         return state
 
     @classmethod
@@ -323,39 +315,26 @@ class Detector(BaseDetector):
         """Inverse of :meth:`to_saved`."""
         model = Autoencoder.from_saved(state, device)
         d = state.meta["detector"]
+        spec = ScoreSpec.from_dict(d)
+        spec.check_for(model)
         det = cls(
             model,
-            score=d["score"],
             threshold=threshold_from_dict(d["threshold"]),
             scaler=scaler_from_dict(d.get("scaler")),
-            batch_size=int(d.get("batch_size", 1024)),
             feature_names=d.get("feature_names"),
-            n_samples=int(d.get("n_samples", 64)),
-            input_transform=corruption_from_dict(d.get("input_transform")),
-            worst_fraction=check_worst_fraction(d.get("worst_fraction"), d["score"]),
-            n_neighbors=int(d.get("n_neighbors", 5)),
-            memory_size=int(d.get("memory_size", 10000)),
-            error_blur=check_error_blur(d.get("error_blur"), d["score"], model.input_shape),
         )
+        det.spec = spec
         det.threshold_ = float(d["threshold_value"])
         det.train_scores_ = d.get("train_scores", {})
         det.calibration_scores_ = state.arrays.get("calibration_scores", np.zeros(0))
-        det.scale_ = state.arrays.get("scale")
-        if det.score == "l2" and det.scale_ is None:
-            raise ValueError("score 'l2' without its scale array")
-        if det.scale_ is not None and det.scale_.shape != tuple(model.input_shape):
-            raise ValueError(f"scale array of shape {det.scale_.shape} for inputs of shape {model.input_shape}")
-        det.memory_ = None
-        if det.score in NEIGHBOR_SCORES:
-            if "memory" not in state.arrays:
-                raise ValueError(f"score {det.score!r} without its memory array")
+        if spec.score == "l2":
+            det.feature_scale_ = FeatureScale.from_arrays(state.arrays, model.input_shape)
+        if spec.score in NEIGHBOR_SCORES:
             probe = np.zeros((1, *model.input_shape), np.float32)
-            det.memory_ = check_memory(state.arrays["memory"], det._run(probe, "encodings").shape[1])
-        members = getattr(model, "n_members", None)
-        if members is not None:
-            det.center_, det.spread_ = state.arrays.get("center"), state.arrays.get("spread")
-            if det.center_ is None or det.center_.shape != (members,) or det.spread_.shape != (members,):
-                raise ValueError(f"a detector of {members} members without their center / spread arrays")
+            width = det._run(probe, "encodings").shape[1]
+            det.neighbors_ = NeighborMemory.from_arrays(state.arrays, spec.n_neighbors, width)
+        if model.n_members is not None:
+            det.members_ = MemberStandardisation.from_arrays(state.arrays, model.n_members)
         return det
 
     def __repr__(self) -> str:
@@ -380,16 +359,6 @@ def model_and_detector(obj, action: str) -> tuple[Autoencoder, BaseDetector | No
     if isinstance(obj, Autoencoder):
         return obj, None
     raise InvalidInputError(f"{action} takes an hourglass model or detector, got {type(obj).__name__}")
-
-
-def robust_standardisation(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's median and interquartile range (its standard deviation where the range is 0,
-    else 1), for members' scores of shape (members, samples)."""
-    raw = np.asarray(raw, dtype=np.float64)
-    center = np.median(raw, axis=1)
-    q75, q25 = np.percentile(raw, [75, 25], axis=1)
-    spread, fallback = q75 - q25, raw.std(axis=1)
-    return center, np.where(spread > 1e-12, spread, np.where(fallback > 1e-12, fallback, 1.0))
 
 
 def _is_fitted(scaler) -> bool:

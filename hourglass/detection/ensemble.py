@@ -12,8 +12,9 @@ import numpy as np
 import torch
 
 from hourglass.detection.base import BaseDetector, warn_if_uncalibrated
-from hourglass.detection.detector import Detector, robust_standardisation
+from hourglass.detection.detector import Detector
 from hourglass.detection.scorer import EnsembleScorer, combine_scores
+from hourglass.detection.scores import MemberStandardisation
 from hourglass.detection.thresholds import MeanStd, Threshold, threshold_from_dict
 from hourglass.devices import model_device
 from hourglass.errors import InvalidInputError, NotFittedError
@@ -76,28 +77,30 @@ class DetectorEnsemble(BaseDetector):
         # each row out of its own neighbours); one fitted before scores x as any data
         raw = np.stack([(d._fit_scores(x) if new else d.score_samples(x)) for d, new in zip(self.detectors, fresh)])
         raw = raw.astype(np.float64)
-        self.center_, self.spread_ = robust_standardisation(raw)
+        self.members_ = MemberStandardisation.fit(raw)
         if calibration is None:
             warn_if_uncalibrated(self.threshold)
-            scores = combine_scores(
-                list(torch.from_numpy(raw)), torch.from_numpy(self.center_), torch.from_numpy(self.spread_)
-            ).numpy()
+            scores = combine_scores(list(torch.from_numpy(raw)), *self.members_.tensors("cpu")).numpy()
         else:
             scores = self._scores(calibration, "calibration")
         self._fit_threshold(scores, y)
         return self
 
     def scorer(self, *, device=None, rows: int | None = 16384) -> EnsembleScorer:
-        if not hasattr(self, "center_"):
+        if getattr(self, "members_", None) is None:
             raise NotFittedError("this DetectorEnsemble is not fitted; call fit(x_normal) first")
         device = model_device(self.model) if device is None else device
         members = [d.scorer(device=device, rows=rows) for d in self.detectors]
         # (never .to() a scorer: it holds the user's models, which must stay where they are)
-        return EnsembleScorer(
-            members,
-            torch.as_tensor(np.asarray(self.center_, np.float64), device=device),
-            torch.as_tensor(np.asarray(self.spread_, np.float64), device=device),
-        )
+        return EnsembleScorer(members, *self.members_.tensors(device))
+
+    @property
+    def center_(self) -> np.ndarray:
+        return self.members_.center
+
+    @property
+    def spread_(self) -> np.ndarray:
+        return self.members_.spread
 
     def _models(self) -> list:
         return [d.model for d in self.detectors]
@@ -143,11 +146,7 @@ class DetectorEnsemble(BaseDetector):
         for k, member in enumerate(members):
             state.weights.update(prefixed(member.weights, f"member{k}/"))
             state.arrays.update(prefixed(member.arrays, f"member{k}/"))
-        state.arrays.update(
-            center=float64_array(self.center_),
-            spread=float64_array(self.spread_),
-            calibration_scores=float64_array(self.calibration_scores_),
-        )
+        state.arrays.update(self.members_.to_arrays(), calibration_scores=float64_array(self.calibration_scores_))
         return state
 
     @classmethod
@@ -168,9 +167,7 @@ class DetectorEnsemble(BaseDetector):
             batch_size=int(d.get("batch_size", 1024)),
             feature_names=d.get("feature_names"),
         )
-        det.center_, det.spread_ = state.arrays["center"], state.arrays["spread"]
-        if det.center_.shape != (len(members),) or det.spread_.shape != (len(members),):
-            raise ValueError("center / spread arrays do not match the members")
+        det.members_ = MemberStandardisation.from_arrays(state.arrays, len(members))
         det.threshold_ = float(d["threshold_value"])
         det.train_scores_ = d.get("train_scores", {})
         det.calibration_scores_ = state.arrays.get("calibration_scores", np.zeros(0))

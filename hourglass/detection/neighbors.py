@@ -93,3 +93,42 @@ def check_memory(memory, features: int | None = None) -> np.ndarray:
     if features is not None and memory.shape[1] != features:
         raise ValueError(f"the memory holds encodings of {memory.shape[1]} values; the model gives {features}")
     return memory.astype(np.float32, copy=False)
+
+
+class NeighborMemory:
+    """A neighbour score's fitted state: the encodings of at most ``memory_size`` of the ``fit``
+    rows (which rows: :func:`memory_rows`), saved as the array ``memory``."""
+
+    def __init__(self, memory: np.ndarray, n_neighbors: int, rows: np.ndarray | None = None):
+        self.memory = np.ascontiguousarray(memory, dtype=np.float32)
+        self.n_neighbors = int(n_neighbors)
+        self.rows = rows  # the fit rows kept (known after fit, not after loading)
+
+    @classmethod
+    def fit(cls, encode, x: np.ndarray, n_neighbors: int, memory_size: int) -> NeighborMemory:
+        """``encode(rows) -> (rows, F)`` encodings; ``x`` the fit data."""
+        if len(x) <= n_neighbors:
+            raise InvalidInputError(
+                f"a neighbour score with n_neighbors={n_neighbors} needs more than {n_neighbors} rows to fit on, "
+                f"got {len(x)}"
+            )
+        rows = memory_rows(len(x), memory_size)
+        return cls(encode(x[rows]), n_neighbors, rows)
+
+    def fit_scores(self, nearest_plus_one: np.ndarray) -> np.ndarray:
+        """The fit rows' own scores, each left out of its own neighbours."""
+        in_memory = np.zeros(len(nearest_plus_one), dtype=bool)
+        in_memory[self.rows] = True
+        return leave_one_out(nearest_plus_one, in_memory, self.n_neighbors)
+
+    def module(self, device) -> NeighborDistance:
+        return NeighborDistance(torch.as_tensor(self.memory).to(device), self.n_neighbors)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"memory": self.memory}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, n_neighbors: int, features: int) -> NeighborMemory:
+        if "memory" not in arrays:
+            raise ValueError("a neighbour score without its memory array")
+        return cls(check_memory(arrays["memory"], features), n_neighbors)

@@ -81,7 +81,7 @@ class Scorer(nn.Module):
         self.scaler = scaler
         self.input_transform = input_transform
         self.rows = rows
-        self.members = getattr(model, "n_members", None) is not None and center is not None
+        self.members = model.n_members is not None and center is not None
         self.register_buffer("scale", scale)
         self.register_buffer("draws", draws)
         self.register_buffer("center", None if center is None else center.double())

@@ -64,7 +64,7 @@ def check_score(score: str, model=None) -> str:
             f"score={score!r} needs a variational model (vae, conv-vae); the {model.name!r} "
             "model scores with 'mse', 'mae' or 'l2'"
         )
-    if score in NEIGHBOR_SCORES and getattr(model, "n_members", None) is not None:
+    if score in NEIGHBOR_SCORES and model is not None and model.n_members is not None:
         raise InvalidInputError(
             f"score={score!r} is for one model; for the members of a {model.name!r} use "
             "hg.DetectorEnsemble of Detectors over separately trained models"
@@ -193,3 +193,72 @@ def feature_scale(x: np.ndarray) -> np.ndarray:
     std = x.astype(np.float64).std(axis=0)
     std[std < 1e-12 * max(1.0, float(np.abs(x).max()))] = 1.0
     return std.astype(np.float32)
+
+
+# -- the scores' fitted state: each owns its arrays in a saved folder ------------------------
+
+
+class FeatureScale:
+    """``score="l2"``'s fitted state: each element's standard deviation on the ``fit`` data
+    (model input space, after the scaler), saved as the array ``scale``."""
+
+    def __init__(self, scale: np.ndarray):
+        self.scale = np.asarray(scale, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, x_scaled: np.ndarray, input_shape) -> FeatureScale:
+        return cls(feature_scale(x_scaled).reshape(tuple(input_shape)))
+
+    def tensor(self, device) -> torch.Tensor:
+        return torch.as_tensor(self.scale).to(device)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"scale": self.scale}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, input_shape) -> FeatureScale:
+        if "scale" not in arrays:
+            raise ValueError("score 'l2' without its scale array")
+        scale = np.asarray(arrays["scale"])
+        if scale.shape != tuple(input_shape):
+            raise ValueError(f"scale array of shape {scale.shape} for inputs of shape {tuple(input_shape)}")
+        return cls(scale)
+
+
+def robust_standardisation(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's median and interquartile range (its standard deviation where the range is 0,
+    else 1), for members' scores of shape (members, samples)."""
+    raw = np.asarray(raw, dtype=np.float64)
+    center = np.median(raw, axis=1)
+    q75, q25 = np.percentile(raw, [75, 25], axis=1)
+    spread, fallback = q75 - q25, raw.std(axis=1)
+    return center, np.where(spread > 1e-12, spread, np.where(fallback > 1e-12, fallback, 1.0))
+
+
+class MemberStandardisation:
+    """An ensemble's fitted state (a DenseEnsemble's members, a DetectorEnsemble's detectors):
+    each member's median (``center``) and interquartile range (``spread``) of its scores on the
+    ``fit`` data, by which its scores are standardised before the members are averaged; saved as
+    the arrays ``center`` and ``spread``."""
+
+    def __init__(self, center: np.ndarray, spread: np.ndarray):
+        self.center = np.asarray(center, dtype=np.float64)
+        self.spread = np.asarray(spread, dtype=np.float64)
+
+    @classmethod
+    def fit(cls, raw: np.ndarray) -> MemberStandardisation:
+        """From the members' raw scores, shape (members, samples)."""
+        return cls(*robust_standardisation(raw))
+
+    def tensors(self, device) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.as_tensor(self.center, device=device), torch.as_tensor(self.spread, device=device))
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return {"center": self.center, "spread": self.spread}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, members: int) -> MemberStandardisation:
+        center, spread = arrays.get("center"), arrays.get("spread")
+        if center is None or spread is None or np.shape(center) != (members,) or np.shape(spread) != (members,):
+            raise ValueError(f"a detector of {members} members without their center / spread arrays")
+        return cls(center, spread)

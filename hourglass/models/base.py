@@ -214,6 +214,11 @@ class Autoencoder(nn.Module):
     conditional: ClassVar[bool] = False  # do encode / decode take class labels (a CVAE)?
     default_loss: ClassVar[str] = "mse"  # what hg.fit trains with when no loss is given
     axis_names: tuple[str, ...] | None = None  # names of a sample's axes, for shape errors
+    #: The ensemble protocol. None: one model. N: the model stacks N members along a member axis
+    #: (a :class:`~hourglass.models.DenseEnsemble`), and then ``training_loss`` gives (N, B)
+    #: per-sample losses, ``hg.fit`` trains each member on its own rows and stops it on its own,
+    #: and a detector standardises and averages the members' errors (``member_scores``).
+    n_members: ClassVar[int | None] = None
 
     def __init__(self, config: ModelConfig):
         super().__init__()

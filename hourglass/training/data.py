@@ -138,7 +138,7 @@ def check_member_rows(rows, model, n: int) -> np.ndarray | None:
     """``member_rows`` of ``hg.fit``: member k's training rows, (N, m) row numbers of ``x``."""
     if rows is None:
         return None
-    n_members = getattr(model, "n_members", None)
+    n_members = model.n_members
     if n_members is None:
         raise InvalidInputError(f"member_rows is for a model of several members; the {model.name!r} model has one")
     rows = np.asarray(rows)

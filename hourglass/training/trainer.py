@@ -334,7 +334,7 @@ class _Run:
         model.to(device, memory_format=data.memory_format)
         if ddp is not None:
             ddp.broadcast_parameters(model)  # every process starts from rank 0's weights
-        members = getattr(model, "n_members", None)
+        members = model.n_members
         n = len(data) if rows is None else rows.shape[1]
         steps = math.ceil(n / opts.batch_size) if opts.steps_per_epoch is None else opts.steps_per_epoch
         loss = opts.loss or model.default_loss
