@@ -385,34 +385,31 @@ def fit(
         x_train = x[is_anomaly == 0]
     else:
         x_train = x
-    options = {}
-    if image_shape is not None:
-        c, h, w = image_shape
-        if model == "auto":
-            model = "conv" if h % 4 == 0 and w % 4 == 0 else "dense"
-        options = {"input_shape": tuple(int(v) for v in image_shape)}
-    scaler = scaler or ("none" if image_shape is not None else "standard")
-    if image_shape is not None and scaler == "none":
-        options["output_activation"] = "sigmoid"  # pixels are in [0, 1]
-    images = image_shape is not None
-    defaults = {} if not images else {"epochs": 100, "error": "mae"}  # tables: the estimator's own defaults
-    given = {k: v for k, v in {"epochs": epochs, "error": score}.items() if v is not None}
+    common = {k: v for k, v in {"epochs": epochs, "error": score, "n_models": n_models}.items() if v is not None}
     if epochs is not None:  # epochs asked for: that many at most, no step budget on top
-        given["min_steps"] = None
-    est = hg.AutoencoderDetector(
-        model=model,
-        n_models=n_models or (1 if images else 6),
-        model_options=options or None,
+        common["min_steps"] = None
+    common.update(
         contamination=contamination,
         threshold=hg.FixedFPR(fpr) if fpr is not None else None,
-        scaler=None if scaler == "none" else scaler,
         random_state=seed,
         progress=_progress(quiet),
-        **{**defaults, **given},
-    ).fit(x_train)
+    )
+    if image_shape is not None:  # the library's policy for images (hg.AutoencoderDetector.for_images)
+        scaler = None if scaler in (None, "none") else scaler
+        est = hg.AutoencoderDetector.for_images(image_shape, model=model, scaler=scaler, **common)
+    else:
+        scaler = None if scaler == "none" else scaler or "standard"
+        est = hg.AutoencoderDetector(model=model, scaler=scaler, **common)
+    est.fit(x_train)
     if names is not None:
         est.detector_.feature_names = names
-    seconds = time.perf_counter() - started
+    _write_fit(est, data, out, x, x_train, is_anomaly, time.perf_counter() - started)
+
+
+def _write_fit(est, data: Path, out: Path, x, x_train, is_anomaly, seconds: float) -> None:
+    """`hourglass fit`'s run folder (the detector, metrics.json) and its summary lines."""
+    import hourglass as hg
+
     out.mkdir(parents=True, exist_ok=True)
     hg.save(est, out / "model")
     report = {

@@ -19,17 +19,18 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
+from hourglass.detection.pipeline import Pipeline
 from hourglass.detection.scores import ESTIMATOR_ERRORS, SCORES
 from hourglass.detection.thresholds import Contamination, FixedFPR, Threshold, threshold_from_dict
 from hourglass.errors import InvalidInputError, NotFittedError
 from hourglass.inference import decode, encode
 from hourglass.models.registry import create_model, model_class
 from hourglass.models.vae import VariationalAutoencoder
-from hourglass.prepare import make_scaler, split_rows
+from hourglass.prepare import make_scaler
 from hourglass.progress import check_progress
 from hourglass.saving import SavedState
 from hourglass.threads import fixed as fixed_threads
-from hourglass.training import FitOptions, fit
+from hourglass.training import FitOptions
 from hourglass.validation import check_fraction, check_positive_int, is_frame
 
 
@@ -197,45 +198,46 @@ class _AutoencoderBase(BaseEstimator):
         n_val = int(round(self.validation_fraction * rest))
         if n_val < 1 or rest - n_val < 1 or rest < 20:
             n_val = 0  # too few rows to spare a validation set: train on all, stop on the training loss
-        held, val, train = split_rows(len(X), [held_out, n_val], rng)
-
-        scaler = make_scaler(self.scaler)
-        if scaler is not None:
-            scaler.fit(X[train])
-        self.scaler_ = scaler
+        pipeline = self._pipeline(options)
+        rows = pipeline.split(len(X), validation=n_val, held_out=held_out, rng=rng)
+        self.scaler_ = scaler = pipeline.fit_scaler(X[rows.train])
 
         def scaled(rows):
             return X[rows] if scaler is None else scaler.transform(X[rows])
 
-        x_train, x_val = scaled(train), scaled(val) if n_val else None
-        options = options.replace(batch_size=min(options.batch_size, len(train)))
+        x_train, x_val = scaled(rows.train), scaled(rows.val) if n_val else None
+        options = options.replace(batch_size=min(options.batch_size, len(rows.train)))
         if n_models > 1 and self._stackable(X.shape[1]):
             self._train_together(x_train, x_val, options, n_models, rng)
-            return train, held
-        options = self._budget(options, len(train))
-        self.models_, histories = [], []
-        for member in range(n_models):
-            seed = int(rng.randint(np.iinfo(np.int32).max))
-            name, kwargs = self._model_kwargs(X.shape[1], member)
-            input_shape = tuple(kwargs.pop("input_shape", (X.shape[1],)))
-            if int(np.prod(input_shape)) != X.shape[1]:
+            return rows.train, rows.held
+        pipeline.options = self._budget(options, len(rows.train))
+        seeds = [int(rng.randint(np.iinfo(np.int32).max)) for _ in range(n_models)]
+        self.models_, histories = pipeline.train(self._builder(X.shape[1]), x_train, seeds, validation=x_val)
+        self.model_, self.history_ = self.models_[0], histories[0]
+        return rows.train, rows.held
+
+    def _pipeline(self, options: FitOptions, **detection) -> Pipeline:
+        """This estimator's :class:`~hourglass.detection.pipeline.Pipeline` (``detection``: a
+        detector's ``threshold`` and score options)."""
+        threshold = detection.pop("threshold", None)
+        return Pipeline(
+            options, scaler=self.scaler, corruption=self.corruption, detection=detection, threshold=threshold
+        )
+
+    def _builder(self, n_features: int):
+        """``build(k, seed)`` for the pipeline: member k of this estimator's models."""
+
+        def build(k, seed):
+            name, kwargs = self._model_kwargs(n_features, k)
+            input_shape = tuple(kwargs.pop("input_shape", (n_features,)))
+            if int(np.prod(input_shape)) != n_features:
                 raise InvalidInputError(
-                    f"model_options input_shape={input_shape} does not hold the {X.shape[1]} "
+                    f"model_options input_shape={input_shape} does not hold the {n_features} "
                     "features of X (flatten images to rows of channels * height * width)"
                 )
-            model = create_model(name, input_shape=input_shape, seed=seed, **kwargs)
-            history = fit(
-                model,
-                x_train,
-                corruption=copy.deepcopy(self.corruption),
-                validation=x_val,
-                options=options.replace(seed=seed),
-            )
-            model.history_ = history
-            self.models_.append(model)
-            histories.append(history)
-        self.model_, self.history_ = self.models_[0], histories[0]
-        return train, held
+            return create_model(name, input_shape=input_shape, seed=seed, **kwargs)
+
+        return build
 
     def _member_config(self, n_features: int, member: int):
         """Member ``member``'s model config, defaults resolved (None for a model that is not dense)."""
@@ -281,16 +283,11 @@ class _AutoencoderBase(BaseEstimator):
             model.set_member_scaling(*scaling)
         m = int(round(check_fraction(self.max_samples, "max_samples", high_open=False) * n))
         rows = None if m >= n else np.stack([rng.choice(n, max(m, 1), replace=False) for _ in range(n_models)])
-        self.history_ = fit(
-            model,
-            x_train,
-            corruption=copy.deepcopy(self.corruption),
-            validation=x_val,
-            options=self._budget(options, n if rows is None else rows.shape[1]).replace(seed=seed),
-            member_rows=rows,
+        pipeline = self._pipeline(self._budget(options, n if rows is None else rows.shape[1]))
+        self.models_, histories = pipeline.train(
+            lambda k, s: model, x_train, [seed], validation=x_val, member_rows=rows
         )
-        model.history_ = self.history_
-        self.models_, self.model_ = [model], model
+        self.model_, self.history_ = model, histories[0]
 
     def _validate(self, X, reset: bool):
         return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1)
@@ -468,6 +465,25 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         self.max_features = max_features
         self.member_scalers = member_scalers
 
+    @classmethod
+    def for_images(cls, image_shape, *, model: str = "auto", scaler=None, **params) -> AutoencoderDetector:
+        """The detector for images given as rows of ``channels * height * width`` pixels: with
+        ``model="auto"`` the ``conv`` model where height and width divide by 4 (its two stride-2
+        stages), else ``dense``; no scaling and a sigmoid output (pixels in [0, 1]; with a
+        ``scaler``, a linear one); one model, at most 100 epochs, the MAE. ``params`` are the
+        constructor's and override these defaults.
+
+        >>> est = AutoencoderDetector.for_images((1, 28, 28), epochs=1)
+        >>> est.model, est.model_options
+        ('conv', {'input_shape': (1, 28, 28), 'output_activation': 'sigmoid'})
+        """
+        c, h, w = (int(v) for v in image_shape)
+        if model == "auto":
+            model = "conv" if h % 4 == 0 and w % 4 == 0 else "dense"
+        options = {"input_shape": (c, h, w), **({"output_activation": "sigmoid"} if scaler is None else {})}
+        defaults = {"n_models": 1, "epochs": 100, "error": "mae"}
+        return cls(model=model, model_options=options, scaler=scaler, **{**defaults, **params})
+
     def _make_threshold(self) -> Threshold:
         if self.threshold is not None:
             if not isinstance(self.threshold, Threshold):
@@ -505,11 +521,9 @@ class AutoencoderDetector(OutlierMixin, _AutoencoderBase):
         for name in ("max_samples", "max_features"):
             check_fraction(getattr(self, name), name, high_open=False)
         train, held = self._train(X, held_out, n_models)
-        if len(self.models_) == 1:  # one model, or the members trained together as one DenseEnsemble
-            self.detector_ = Detector(self.model_, score=self.error, threshold=threshold, scaler=self.scaler_)
-        else:  # the members' own thresholds go unused: the ensemble thresholds the averaged score
-            members = [Detector(m, score=self.error, scaler=self.scaler_) for m in self.models_]
-            self.detector_ = DetectorEnsemble(members, threshold=threshold)
+        # one model, the members trained together as one DenseEnsemble, or several models
+        pipeline = self._pipeline(self._check_params(), score=self.error, threshold=threshold)
+        self.detector_ = pipeline.detector(self.models_, self.scaler_)
         if held_out:
             self.detector_.fit(X[train], calibration=X[held])
         else:

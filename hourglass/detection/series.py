@@ -19,6 +19,7 @@ import numpy as np
 
 from hourglass import display
 from hourglass.detection.detector import Detector
+from hourglass.detection.pipeline import Pipeline
 from hourglass.detection.range_metrics import recording_metrics
 from hourglass.detection.thresholds import FixedFPR, Threshold, threshold_from_dict
 from hourglass.errors import InvalidInputError, NotFittedError
@@ -28,7 +29,7 @@ from hourglass.progress import bar as progress_bar
 from hourglass.saving import SavedState, float64_array, prefixed, under
 from hourglass.threads import fixed as fixed_threads
 from hourglass.threads import parse_threads
-from hourglass.training import fit as train_model
+from hourglass.training import FitOptions
 from hourglass.transforms.period import find_period
 from hourglass.transforms.scalers import StandardScaler
 from hourglass.transforms.windows import scores_to_steps, stretches, windows
@@ -259,8 +260,12 @@ class SeriesDetector:
         model = self._build_model()
         x_train = self._training_windows(train)
         x_held = np.concatenate([windows(p.T, self.window_, self.stride_) for p in held])
-        det = Detector(model, score=self.score, scaler=self._window_scaler(), threshold=FixedFPR(0.01))
-        self._train(model, det.scaler.transform(x_train), det.scaler.transform(x_held))
+        pipeline = self._pipeline()
+        scaler = self._window_scaler()
+        pipeline.train(
+            lambda k, seed: model, scaler.transform(x_train), [self.random_state], validation=scaler.transform(x_held)
+        )
+        det = pipeline.detector([model], scaler)
         det.fit(x_held, calibration=x_held)  # windows held out: the window detector's own threshold
         self.detector_ = det
         held_scores = np.concatenate([self._score_steps(p) for p in held])
@@ -274,22 +279,21 @@ class SeriesDetector:
         period = find_period((first - self.center_) / self.scale_)
         return period * max(1, math.ceil(int(self.min_window) / period))
 
-    def _train(self, model: Autoencoder, x_train: np.ndarray, x_held: np.ndarray) -> None:
-        """Train on scaled windows; the held-out stretch's windows stop it early (patience 5)."""
-        train_model(
-            model,
-            x_train,
-            validation=x_held,
+    def _pipeline(self) -> Pipeline:
+        """The library's pipeline with this detector's options: training on scaled windows (the
+        held-out stretch's windows stop it early, patience 5), a window detector whose own
+        threshold (FixedFPR 0.01) is fitted on the held-out windows."""
+        options = FitOptions(
             epochs=self.epochs,
             batch_size=self.batch_size,
             lr=self.lr,
             loss=self.score,
             trim=float(self.trim),
             early_stopping=5,
-            seed=self.random_state,
             device=self.device,
             progress=self.progress,
         )
+        return Pipeline(options, detection={"score": self.score}, threshold=FixedFPR(0.01))
 
     def _split(self, parts) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """Each part's first ``1 - calibration`` for training, the rest held out (a part too

@@ -16,8 +16,7 @@ import numpy as np
 
 from hourglass import datasets
 from hourglass.atomic import write_json_atomic
-from hourglass.detection.detector import Detector
-from hourglass.detection.ensemble import DetectorEnsemble
+from hourglass.detection.pipeline import Pipeline
 from hourglass.detection.scores import check_error_blur
 from hourglass.detection.thresholds import threshold_from_dict
 from hourglass.errors import DataFileError, InvalidInputError
@@ -25,11 +24,11 @@ from hourglass.inference import reconstruct
 from hourglass.io import save
 from hourglass.models.members import member_seeds
 from hourglass.models.registry import create_model
-from hourglass.prepare import class_labels, is_anomaly, make_scaler, split_rows
+from hourglass.prepare import class_labels, is_anomaly
 from hourglass.progress import resolve as resolve_progress
 from hourglass.recipes.schema import Recipe, RecipeError, load_recipe
 from hourglass.reports.html import report
-from hourglass.training import FitOptions, fit
+from hourglass.training import FitOptions
 from hourglass.transforms.corruptions import corruption_from_dict, is_deterministic
 
 
@@ -165,17 +164,9 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress="auto") -
     recipe = load_recipe(recipe, overrides)  # every key checked before anything is loaded or trained
     corruption, threshold = _build_transforms(recipe)
     data = load_data(recipe, data_dir=data_dir, progress=progress)
-    t, tr, d = recipe.transforms, recipe.training, recipe.data
-    x_train_raw, x_val_raw = data.x_train, None
-    if d["validation_split"] > 0:  # hold out before scaling: the scaler sees the training rows only
-        n_val = max(1, int(round(len(x_train_raw) * d["validation_split"])))
-        val, train = split_rows(len(x_train_raw), [n_val], np.random.default_rng(tr["seed"]))
-        x_val_raw, x_train_raw = x_train_raw[val], x_train_raw[train]
-        if data.classes_train is not None:
-            data.classes_train = data.classes_train[train]
-    scaler = make_scaler(t["scaler"])
-    if scaler is not None:
-        scaler.fit(x_train_raw)
+    pipeline = _pipeline(recipe, corruption, threshold, progress)
+    x_train_raw, x_val_raw = _hold_out_validation(recipe, data, pipeline)
+    scaler = pipeline.fit_scaler(x_train_raw)
 
     def scaled(x):
         return x if scaler is None or x is None else scaler.transform(x)
@@ -183,79 +174,112 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress="auto") -
     x_fit = scaled(x_train_raw)
     # [detection] ensemble = N: the model trained N times, each from its own seed (the first
     # is the recipe's own, so N = 1 is the single model), scored by their DetectorEnsemble
-    seeds = member_seeds(tr["seed"], recipe.detection["ensemble"] if recipe.detection is not None else 1)
-    model = _build_model(recipe, x_fit.shape[1:], seeds[0])
-    if recipe.detection is not None:  # what needs the input's shape, refused before training
+    seeds = member_seeds(recipe.training["seed"], recipe.detection["ensemble"] if recipe.detection is not None else 1)
+    first = _build_model(recipe, x_fit.shape[1:], seeds[0])
+    _check_detection(recipe, first)  # what needs the input's shape, refused before training
+    models, histories = pipeline.train(
+        lambda k, seed: first if k == 0 else _build_model(recipe, x_fit.shape[1:], seed),
+        x_fit,
+        seeds,
+        per_model=lambda k: _own_checkpoints(recipe, k, len(seeds)),
+        **_fit_inputs(
+            recipe, data, first, scaled(data.x_test) if recipe.data["validation"] == "test" else scaled(x_val_raw)
+        ),
+    )
+    if recipe.detection is not None:
+        detector = pipeline.detector(models, scaler)
+        metrics = _calibrate(recipe, detector, data, x_train_raw, x_val_raw)
+    else:
+        detector, metrics = None, _reconstruction_metrics(first, scaled(data.x_test), data)
+    return _write_run(recipe, out, data, first, detector, histories, metrics, scaled, corruption, progress, started)
+
+
+def _pipeline(recipe: Recipe, corruption, threshold, progress) -> Pipeline:
+    """The recipe's stages as the library's pipeline: its training table, scaler and detection."""
+    d = recipe.detection
+    detection = (
+        {} if d is None else {k: d[k] for k in ("score", "worst_fraction", "error_blur", "n_neighbors", "memory_size")}
+    )
+    return Pipeline(
+        FitOptions(**recipe.training, progress=progress),
+        scaler=recipe.transforms["scaler"],
+        corruption=corruption,
+        detection=detection,
+        threshold=threshold,
+        # a deterministic corruption (super-resolution's downsampling) is also the scoring input's
+        transform_scoring=is_deterministic(corruption),
+    )
+
+
+def _hold_out_validation(recipe: Recipe, data: RunData, pipeline: Pipeline):
+    """The training rows and the rows ``data.validation_split`` holds out (None without one),
+    split before scaling so that the scaler sees the training rows only."""
+    share = recipe.data["validation_split"]
+    if share <= 0:
+        return data.x_train, None
+    n = len(data.x_train)
+    rows = pipeline.split(
+        n, validation=max(1, int(round(n * share))), held_out=0, rng=np.random.default_rng(recipe.training["seed"])
+    )
+    if data.classes_train is not None:
+        data.classes_train = data.classes_train[rows.train]
+    return data.x_train[rows.train], data.x_train[rows.val]
+
+
+def _check_detection(recipe: Recipe, model) -> None:
+    if recipe.detection is not None:
         try:
             check_error_blur(recipe.detection["error_blur"], recipe.detection["score"], model.input_shape)
         except InvalidInputError as exc:
             raise RecipeError(f"detection.{exc}") from None
-    validation = scaled(data.x_test) if d["validation"] == "test" else scaled(x_val_raw)
+
+
+def _own_checkpoints(recipe: Recipe, k: int, n_models: int) -> dict:
+    """Model k's own checkpoint folder when the recipe trains several (each resumes its own)."""
+    if n_models > 1 and recipe.training.get("checkpoint_dir"):
+        return {"checkpoint_dir": str(Path(recipe.training["checkpoint_dir"]) / f"model-{k}")}
+    return {}
+
+
+def _fit_inputs(recipe: Recipe, data: RunData, model, validation) -> dict:
+    """``hg.fit``'s validation rows, and the class labels a conditional model trains with."""
     labels = validation_labels = None
     if model.conditional:
         if data.classes_train is None:
             raise RecipeError(f"the conditional {model.name!r} model needs class labels; the data has none")
         labels = data.classes_train
-        if validation is not None and d["validation"] == "test":
+        if validation is not None and recipe.data["validation"] == "test":
             validation_labels = data.classes_test
         elif validation is not None:
             raise RecipeError('a conditional model validates on the test data only (data.validation = "test")')
-    models, histories = [], []
-    for k, seed in enumerate(seeds):
-        member = model if k == 0 else _build_model(recipe, x_fit.shape[1:], seed)
-        own = {"seed": seed}
-        if len(seeds) > 1 and tr.get("checkpoint_dir"):  # each model resumes from its own checkpoints
-            own["checkpoint_dir"] = str(Path(tr["checkpoint_dir"]) / f"model-{k}")
-        options = FitOptions(**{**tr, **own}, progress=progress)
-        histories.append(
-            fit(
-                member,
-                x_fit,
-                corruption=corruption,
-                validation=validation,
-                labels=labels,
-                validation_labels=validation_labels,
-                options=options,
-            )
-        )
-        models.append(member)
+    return {"validation": validation, "labels": labels, "validation_labels": validation_labels}
+
+
+def _calibrate(recipe: Recipe, detector, data: RunData, x_train_raw, x_val_raw) -> dict:
+    """Fit the detector (its threshold on the held-out rows where the recipe asks) and its metrics."""
+    calibration = None
+    if recipe.detection["calibrate_on"] == "validation":
+        if x_val_raw is None:
+            raise RecipeError('detection.calibrate_on = "validation" needs data.validation_split > 0')
+        calibration = x_val_raw  # held-out normal rows: what FixedFPR's guarantee needs
+    detector.fit(x_train_raw, calibration=calibration)
+    metrics = {}
+    if data.y_test is not None and 0 < data.y_test.sum() < len(data.y_test):
+        metrics = detector.evaluate(data.x_test, data.y_test)
+    metrics["flagged"] = int(detector.predict(data.x_test).sum())
+    metrics["threshold"] = float(detector.threshold_)
+    return metrics
+
+
+def _reconstruction_metrics(model, x_test, data: RunData) -> dict:
+    recon = reconstruct(model, x_test, labels=data.classes_test if model.conditional else None)
+    err = (recon - x_test).reshape(len(x_test), -1)
+    return {"test_mse": float(np.mean(err**2)), "test_mae": float(np.mean(np.abs(err)))}
+
+
+def _write_run(recipe, out, data, model, detector, histories, metrics, scaled, corruption, progress, started):
+    """The run folder: the model (or detector), the report, metrics.json and recipe.json."""
     history = histories[0]
-
-    detector, metrics = None, {}
-    if recipe.detection is not None:
-        det_cfg = recipe.detection
-        # a deterministic corruption (super-resolution's downsampling) is also the scoring input's
-        detectors = [
-            Detector(
-                member,
-                score=det_cfg["score"],
-                threshold=threshold if len(models) == 1 else None,  # an ensemble thresholds its average
-                scaler=scaler,
-                input_transform=corruption if is_deterministic(corruption) else None,
-                worst_fraction=det_cfg["worst_fraction"],
-                error_blur=det_cfg["error_blur"],
-                n_neighbors=det_cfg["n_neighbors"],
-                memory_size=det_cfg["memory_size"],
-            )
-            for member in models
-        ]
-        detector = detectors[0] if len(detectors) == 1 else DetectorEnsemble(detectors, threshold=threshold)
-        calibration = None
-        if det_cfg["calibrate_on"] == "validation":
-            if x_val_raw is None:
-                raise RecipeError('detection.calibrate_on = "validation" needs data.validation_split > 0')
-            calibration = x_val_raw  # held-out normal rows: what FixedFPR's guarantee needs
-        detector.fit(x_train_raw, calibration=calibration)
-        if data.y_test is not None and 0 < data.y_test.sum() < len(data.y_test):
-            metrics = detector.evaluate(data.x_test, data.y_test)
-        metrics["flagged"] = int(detector.predict(data.x_test).sum())
-        metrics["threshold"] = float(detector.threshold_)
-    else:
-        x_test = scaled(data.x_test)
-        recon = reconstruct(model, x_test, labels=data.classes_test if model.conditional else None)
-        err = (recon - x_test).reshape(len(x_test), -1)
-        metrics = {"test_mse": float(np.mean(err**2)), "test_mae": float(np.mean(np.abs(err)))}
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save(detector if detector is not None else model, out / "model", history=history)
@@ -285,7 +309,7 @@ def run_recipe(recipe, out, *, overrides=None, data_dir=None, progress="auto") -
         "final_train_loss": history.train_loss[-1],
         "final_val_loss": history.val_loss[-1] if history.val_loss else None,
         "seconds": seconds,
-        "seed": tr["seed"],
+        "seed": recipe.training["seed"],
     }
     write_json_atomic(out / "metrics.json", summary)
     write_json_atomic(out / "recipe.json", recipe.to_dict())
