@@ -69,7 +69,7 @@ def test_dependencies_flow_one_way():
 def test_only_the_cli_imports_the_package_root():
     graph = code_map.import_graph()
     importers = sorted(m for m, imports in graph.items() if "hourglass" in imports)
-    assert importers == ["hourglass.cli"], importers
+    assert importers and all(m == "hourglass.cli" or m.startswith("hourglass.cli.") for m in importers), importers
 
 
 def test_no_long_function_without_a_docstring():

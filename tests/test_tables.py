@@ -153,9 +153,9 @@ def test_hourglass_score_writes_the_same_csv_without_pyarrow(tmp_path, thyroid, 
     )
     args = ["score", str(tmp_path / "run"), str(tmp_path / "t.csv"), "--label-column", "y", "--quiet", "--out"]
     assert runner.invoke(main, [*args, str(tmp_path / "fast.csv")]).exit_code == 0
-    import hourglass.cli
+    import hourglass.cli.scoring
 
-    monkeypatch.setattr(hourglass.cli, "_arrow_csv", lambda: None)  # as if pyarrow were not installed
+    monkeypatch.setattr(hourglass.cli.scoring, "_arrow_csv", lambda: None)  # as if pyarrow were not installed
     monkeypatch.setenv("HOURGLASS_CSV_ENGINE", "python")
     assert runner.invoke(main, [*args, str(tmp_path / "plain.csv")], catch_exceptions=False).exit_code == 0
     fast, plain = pd.read_csv(tmp_path / "fast.csv"), pd.read_csv(tmp_path / "plain.csv")

@@ -13,12 +13,12 @@ a recording chunk by chunk with the same result.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from hourglass import display
 from hourglass.detection.detector import Detector
+from hourglass.detection.events import Event, events_from_scores
 from hourglass.detection.pipeline import Pipeline
 from hourglass.detection.range_metrics import recording_metrics
 from hourglass.detection.thresholds import FixedFPR, Threshold, threshold_from_dict
@@ -32,26 +32,11 @@ from hourglass.threads import parse_threads
 from hourglass.training import FitOptions
 from hourglass.transforms.period import find_period
 from hourglass.transforms.scalers import StandardScaler
-from hourglass.transforms.windows import scores_to_steps, stretches, windows
+from hourglass.transforms.windows import scores_to_steps, windows
 from hourglass.validation import check_fraction, check_positive_int, is_frame
 
 SEQUENCE_MODELS = ("conv1d", "lstm", "dense", "stacked", "dense-ensemble")
 MAX_TRAIN_WINDOWS = 20000  # beyond this the training stride grows: more windows repeat what is there
-
-
-@dataclass(frozen=True)
-class Event:
-    """A stretch of flagged steps: ``start`` .. ``stop`` (exclusive, like a slice), the step with
-    the highest score in it and that score."""
-
-    start: int
-    stop: int
-    peak: int
-    peak_score: float
-
-    @property
-    def length(self) -> int:
-        return self.stop - self.start
 
 
 class SeriesDetector:
@@ -513,20 +498,3 @@ def _robust_center_scale(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     std = steps.std(axis=0)
     scale = np.where(spread > 1e-8, spread, np.where(std > 1e-8, std, 1.0))
     return center.astype(np.float32), scale.astype(np.float32)
-
-
-def events_from_scores(scores, threshold: float, min_gap: int = 0) -> list[Event]:
-    """The stretches of steps with score above ``threshold``, those closer than ``min_gap`` joined."""
-    scores = np.asarray(scores, dtype=np.float64)
-    found = stretches(scores > threshold)
-    merged: list[list[int]] = []
-    for a, b in found:
-        if merged and a - merged[-1][1] < min_gap:
-            merged[-1][1] = b
-        else:
-            merged.append([a, b])
-    out = []
-    for a, b in merged:
-        peak = a + int(np.argmax(scores[a:b]))
-        out.append(Event(a, b, peak, float(scores[peak])))
-    return out

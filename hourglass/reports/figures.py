@@ -256,7 +256,7 @@ def signal_anomalies(
         panel; with ``threshold`` the steps above it are the anomalous ones.
     flags : boolean per time step, the anomalous steps, instead of scores and threshold.
     truth : boolean per time step, the known anomalies, drawn as a band under the signal.
-    events : ``(start, stop)`` pairs (or :class:`~hourglass.detection.series.Event`) to shade and
+    events : ``(start, stop)`` pairs (or :class:`~hourglass.detection.events.Event`) to shade and
         count instead of the raw stretches of ``flags`` (a detector's events join stretches
         closer than half a window, so the title counts what the report's table lists).
     """
