@@ -175,8 +175,8 @@ def fit(
         scaler = None if scaler in (None, "none") else scaler
         est = hg.AutoencoderDetector.for_images(image_shape, model=model, scaler=scaler, **common)
     else:
-        scaler = None if scaler == "none" else scaler or "standard"
-        est = hg.AutoencoderDetector(model=model, scaler=scaler, **common)
+        given = {} if scaler is None else {"scaler": None if scaler == "none" else scaler}  # else the estimator's
+        est = hg.AutoencoderDetector(model=model, **given, **common)
     est.fit(x_train)
     if names is not None:
         est.detector_.feature_names = names

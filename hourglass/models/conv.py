@@ -69,6 +69,19 @@ def linear_bottleneck(config, latent_dim: int) -> tuple[list[nn.Module], list[nn
     return down, up
 
 
+def set_chains(model, enc: list[nn.Module], dec: list[nn.Module]) -> None:
+    """``model.encoder`` and ``model.decoder`` from the stages' layers, with the linear bottleneck
+    to ``config.latent_dim`` between them where the config asks for one (``feature_depth``: where
+    the encoder's feature maps end, for the feature scores)."""
+    config = model.config
+    if config.latent_dim is not None:
+        down, up = linear_bottleneck(config, config.latent_dim)
+        model.feature_depth = len(enc)
+        enc, dec = enc + down, up + dec
+    model.encoder = nn.Sequential(*enc)
+    model.decoder = nn.Sequential(*dec)
+
+
 def strided_stacks(config: ConvConfig) -> tuple[list[nn.Module], list[nn.Module]]:
     """Strided Conv2d stages down; mirrored ConvTranspose2d stages and a last Conv2d up."""
     k, pad = config.kernel_size, config.kernel_size // 2
@@ -111,12 +124,7 @@ class ConvAutoencoder(Autoencoder):
     def __init__(self, config: ConvConfig):
         super().__init__(config)
         enc, dec = strided_stacks(config)
-        if config.latent_dim is not None:
-            down, up = linear_bottleneck(config, config.latent_dim)
-            self.feature_depth = len(enc)
-            enc, dec = enc + down, up + dec
-        self.encoder = nn.Sequential(*enc)
-        self.decoder = nn.Sequential(*dec)
+        set_chains(self, enc, dec)
 
 
 @register_model
@@ -147,9 +155,4 @@ class ConvBNAutoencoder(Autoencoder):
             dec += [nn.Upsample(scale_factor=2, mode="nearest")] + block(prev, c)
             prev = c
         dec.append(nn.Conv2d(prev, in_ch, k, padding=pad))
-        if config.latent_dim is not None:
-            down, up = linear_bottleneck(config, config.latent_dim)
-            self.feature_depth = len(enc)
-            enc, dec = enc + down, up + dec
-        self.encoder = nn.Sequential(*enc)
-        self.decoder = nn.Sequential(*dec)
+        set_chains(self, enc, dec)

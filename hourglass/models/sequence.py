@@ -26,7 +26,7 @@ from hourglass.models.base import (
     check_int_tuple,
     check_odd_kernel,
 )
-from hourglass.models.conv import linear_bottleneck
+from hourglass.models.conv import set_chains
 from hourglass.models.registry import register_model
 from hourglass.validation import check_positive_int
 
@@ -141,12 +141,7 @@ class Conv1dAutoencoder(SequenceAutoencoder):
                 dec.append(nn.Dropout(config.dropout))
             prev = c
         dec.append(nn.Conv1d(prev, config.n_channels, k, padding=pad))
-        if config.latent_dim is not None:
-            down, up = linear_bottleneck(config, config.latent_dim)
-            self.feature_depth = len(enc)
-            enc, dec = enc + down, up + dec
-        self.encoder = nn.Sequential(*enc)
-        self.decoder = nn.Sequential(*dec)
+        set_chains(self, enc, dec)
 
     def padded(self, x: torch.Tensor) -> torch.Tensor:
         """The series as the encoder takes it: (n, channels, padded length)."""
