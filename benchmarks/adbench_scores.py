@@ -38,8 +38,8 @@ from common import RESULTS, write_json
 
 def standardised(train: np.ndarray, test: np.ndarray) -> np.ndarray:
     """``test`` minus the median over the interquartile range of ``train`` along the last axis (the
-    detector's own :func:`~hourglass.detection.detector.robust_standardisation`)."""
-    from hourglass.detection.detector import robust_standardisation
+    detector's own :class:`~hourglass.detection.scores.MemberStandardisation`)."""
+    from hourglass.detection.scores import robust_standardisation
 
     rows = np.atleast_2d(train)
     center, spread = robust_standardisation(rows)
