@@ -174,6 +174,69 @@ def synthetic_short(kind: str, rng, steps: int = 8000) -> tuple:
     return x, y, train
 
 
+def mackey_glass(steps: int, rng, tau: int = 17, burn: int = 1000) -> np.ndarray:
+    """The Mackey-Glass delay equation (beta 0.2, gamma 0.1, n 10; tau 17: chaotic), Euler steps of
+    0.1, sampled every step of 1 (as MGAB's series)."""
+    sub, dt = 10, 0.1
+    n = (steps + burn) * sub
+    lag = tau * sub
+    x = np.empty(n + lag)
+    x[: lag + 1] = 1.2 + 0.05 * rng.normal(size=lag + 1)
+    for i in range(lag, n + lag - 1):
+        past = x[i - lag]
+        x[i + 1] = x[i] + dt * (0.2 * past / (1 + past**10) - 0.1 * x[i])
+    return x[lag + burn * sub :: sub][:steps]
+
+
+def synthetic_chaotic(rng, steps: int = 40000) -> tuple:
+    """A Mackey-Glass series with ten short anomalies of the normal amplitude in the test part (the
+    training part: the first 25 %): a stretch of 40-80 steps played 1.6x too fast (the values it
+    takes stay in the normal range; the dynamics are wrong), labelled as it is."""
+    x = mackey_glass(steps, rng)
+    y = np.zeros(steps, np.int64)
+    train = steps // 4
+    starts = np.linspace(train + 500, steps - 1000, 10).astype(int) + rng.integers(-200, 200, 10)
+    for a in starts:
+        width = int(rng.integers(40, 81))
+        source = a + np.arange(width) * 1.6
+        x[a : a + width] = np.interp(source, np.arange(steps), x)
+        y[a : a + width] = 1
+    return x, y, train
+
+
+def beat(period: int, kind: str) -> np.ndarray:
+    """One synthetic heartbeat of ``period`` steps: a P wave, a QRS spike and a T wave (Gaussian
+    bumps); ``"wide"``: a QRS three times as wide at the same height, ``"inverted-t"``: the T wave
+    upside down, ``"double"``: two spikes of the same height."""
+    t = np.arange(period) / period
+    g = lambda c, w, a: a * np.exp(-0.5 * ((t - c) / w) ** 2)  # noqa: E731
+    qrs = {"wide": g(0.35, 0.045, 1.0), "double": g(0.3, 0.015, 1.0) + g(0.42, 0.015, 1.0)}.get(
+        kind, g(0.35, 0.015, 1.0)
+    )
+    return g(0.15, 0.03, 0.15) + qrs + g(0.65, 0.06, -0.3 if kind == "inverted-t" else 0.3)
+
+
+def synthetic_shape(share: float, rng, steps: int = 40000) -> tuple:
+    """Periodic synthetic beats (period 80-150, its length jittered by 5 %, noise) where some beats
+    have the normal amplitude but another shape (wide, inverted T wave, double spike): about 3 %
+    of the test part's steps, and ``share`` of the training part's (the first 20 %)."""
+    period = int(rng.integers(80, 151))
+    train = steps // 5
+    lengths = (period * rng.uniform(0.95, 1.05, steps // int(period * 0.95) + 1)).astype(int)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    in_train = np.flatnonzero(starts + lengths <= train)
+    in_test = np.flatnonzero((starts >= train) & (starts + lengths <= steps))
+    odd = set(rng.choice(in_train, max(1, round(share * len(in_train))), replace=False))
+    odd |= set(rng.choice(in_test, round(0.03 * len(in_test)), replace=False))
+    x, y = [], []
+    for i, p in enumerate(lengths):
+        kind = rng.choice(["wide", "inverted-t", "double"]) if i in odd else "normal"
+        x.append(beat(p, kind))
+        y.append(np.full(p, int(i in odd)))
+    x = np.concatenate(x)[:steps] + rng.normal(0, 0.02, steps)
+    return x, np.concatenate(y)[:steps], train
+
+
 def suite_variants(args) -> dict:
     """The robustness suite: name -> (values, labels, training steps)."""
     rng = np.random.default_rng(0)
@@ -183,6 +246,9 @@ def suite_variants(args) -> dict:
         variants[f"synthetic-{kind}"] = synthetic(kind, np.random.default_rng(100 + i))
     for i, kind in enumerate(("spikes", "burst", "dip")):
         variants[f"short-period-{kind}"] = synthetic_short(kind, np.random.default_rng(200 + i))
+    variants["chaotic-short"] = synthetic_chaotic(np.random.default_rng(300))
+    for i, share in enumerate((0.01, 0.03, 0.06)):
+        variants[f"shape-contaminated-{int(share * 100)}pct"] = synthetic_shape(share, np.random.default_rng(400 + i))
     if args.variants:  # a look at some variants; the rule's choice needs them all
         variants = {k: v for k, v in variants.items() if any(fnmatch.fnmatch(k, p) for p in args.variants)}
     return variants

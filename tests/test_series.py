@@ -68,7 +68,9 @@ def test_stream_gives_the_scores_of_the_whole_recording(series_detector, ecg_sli
         parts.append(stream.flush())
         got = np.concatenate(parts)
         assert got.shape == whole.shape
-        np.testing.assert_allclose(got, whole, rtol=1e-5, atol=1e-9)
+        # atol: a training window's residual distance is ~0, where the model's float32 rounding
+        # (which depends on the batch) is all there is
+        np.testing.assert_allclose(got, whole, rtol=1e-5, atol=1e-5)
     with pytest.raises(hg.InvalidInputError, match="flushed"):
         stream.update(values[:10])
     short = series_detector.stream()
@@ -111,7 +113,8 @@ def test_several_channels_a_frame_and_several_recordings():
     assert sd.scale_[1] > 10 * sd.scale_[0]  # robust scale per channel
     scores = sd.score_steps(frame[["temperature", "vibration"]])  # matched by name
     np.testing.assert_array_equal(scores, sd.score_steps(frame.to_numpy()))
-    assert scores[3000:3040].mean() > 5 * np.median(scores) and scores[3000:3040].min() > sd.threshold_
+    # above every unseen normal step (the two training parts score near 0: their own residuals)
+    assert scores[3000:3040].min() > scores[2000:2960].max() and scores[3000:3040].min() > sd.threshold_
     assert isinstance(sd.threshold, hg.MeanStd) and sd.threshold_ > np.median(sd.calibration_scores_)
     with pytest.raises(hg.InvalidInputError, match="lacks the channel column"):
         sd.score_steps(frame[["vibration"]])
@@ -272,7 +275,7 @@ def test_command_line_fits_and_scores_a_recording_per_step(tmp_path):
     np.testing.assert_array_equal(table[:, 0], np.arange(3000))
     np.testing.assert_array_equal(table[:, 3], labels)  # labels stay with their steps
     sd = hg.load(run / "model")
-    np.testing.assert_allclose(table[:, 1], sd.score_steps(values), rtol=1e-5)
+    np.testing.assert_allclose(table[:, 1], sd.score_steps(values), rtol=1e-5, atol=1e-5)
     assert table[2500:2520, 2].any() and "events" in scored.output
     plain = tmp_path / "plain"
     hg.save(hg.Detector(hg.create_model("dense", input_shape=(2,), seed=0)).fit(np.zeros((8, 2))), plain)

@@ -46,7 +46,7 @@ class Detector(BaseDetector):
     ----------
     model : Autoencoder
         A model already trained (with :func:`hourglass.fit`) on normal data.
-    score : {"mae", "mse", "l2", "elbo", "nll", "feature-knn", "code-knn"}, default "mae"
+    score : {"mae", "mse", "l2", "elbo", "nll", "feature-knn", "code-knn", "residual-knn"}, default "mae"
         Per-sample reconstruction error: mean absolute or mean squared over all elements, or
         the Euclidean distance after dividing each element's error by its standard deviation on
         the data passed to :meth:`fit` (see :mod:`hourglass.detection.scores`). For a VAE also
@@ -54,6 +54,8 @@ class Detector(BaseDetector):
         ``"feature-knn"``: the mean distance from a sample's encoder feature maps to those of its
         ``n_neighbors`` nearest ``fit`` samples (``"code-knn"``: between codes); on one-class
         images it separates similar classes better than the reconstruction error.
+        ``"residual-knn"``: the same between residuals ``x - x_hat`` (scaled), for any model
+        including a DenseEnsemble: what :class:`~hourglass.SeriesDetector` scores windows by.
     threshold : Threshold, default ``MeanStd(k=1.0)``
         Fitted in :meth:`fit` on the scores of the calibration data (``calibration=`` if given,
         else the data passed to ``fit``). For :class:`~hourglass.FixedFPR` pass held-out normal
@@ -214,7 +216,9 @@ class Detector(BaseDetector):
         self.feature_scale_ = self.neighbors_ = self.members_ = None
         if self.score == "l2":
             self.feature_scale_ = FeatureScale.fit(self._scaled(x), self.model.input_shape)
-        if self.model.n_members is not None:  # the members' raw errors first, then their standardisation
+        if (
+            self.model.n_members is not None and self.score not in NEIGHBOR_SCORES
+        ):  # raw errors, then their standardisation
             self.members_ = MemberStandardisation.fit(self._run(x, "member_scores").T)
         if self.score in NEIGHBOR_SCORES:
             x = x if isinstance(x, np.ndarray) else as_float_array(x)
@@ -333,7 +337,7 @@ class Detector(BaseDetector):
             probe = np.zeros((1, *model.input_shape), np.float32)
             width = det._run(probe, "encodings").shape[1]
             det.neighbors_ = NeighborMemory.from_arrays(state.arrays, spec.n_neighbors, width)
-        if model.n_members is not None:
+        if model.n_members is not None and spec.score not in NEIGHBOR_SCORES:
             det.members_ = MemberStandardisation.from_arrays(state.arrays, model.n_members)
         return det
 

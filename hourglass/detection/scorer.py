@@ -48,7 +48,7 @@ class Scorer(nn.Module):
         Score a sample by its ``worst`` largest element errors only (the detector's
         ``worst_fraction`` as a count); None: every element.
     neighbors : NeighborDistance, optional
-        For "code-knn" / "feature-knn": the memory of the fit data's encodings and the distance
+        For "code-knn" / "feature-knn" / "residual-knn": the memory of the fit data's encodings and the distance
         to the nearest of them (see :mod:`hourglass.detection.neighbors`).
     blur : float, optional
         The detector's ``error_blur``: the signed error is smoothed by a Gaussian of this
@@ -81,7 +81,8 @@ class Scorer(nn.Module):
         self.scaler = scaler
         self.input_transform = input_transform
         self.rows = rows
-        self.members = model.n_members is not None and center is not None
+        # a neighbour score compares the members' mean reconstruction, not their errors
+        self.members = model.n_members is not None and center is not None and neighbors is None
         self.register_buffer("scale", scale)
         self.register_buffer("draws", draws)
         self.register_buffer("center", None if center is None else center.double())
@@ -92,11 +93,13 @@ class Scorer(nn.Module):
         return x if self.scaler is None else self.scaler(x)
 
     def encodings(self, x: torch.Tensor) -> torch.Tensor:
-        """What the neighbour scores compare, (n, F): the model's features ("feature-knn") or
-        codes ("code-knn") of raw ``x``."""
+        """What the neighbour scores compare, (n, F): the model's features ("feature-knn"),
+        codes ("code-knn") or the residual of its reconstruction ("residual-knn") of raw ``x``."""
         return self._encodings(self.model_input(x))
 
     def _encodings(self, xs: torch.Tensor) -> torch.Tensor:
+        if self.score == "residual-knn":
+            return (xs - self._reconstruct(xs)).flatten(1)
         xs = self._transformed(xs)
         return self.model.features(xs) if self.score == "feature-knn" else self.model.encode(xs).flatten(1)
 

@@ -6,9 +6,9 @@ error is divided by that element's standard deviation on the normal training dat
 :class:`~hourglass.Detector` learns in ``fit``), so that a feature measured in large units does
 not drown the others. PyOD's AutoEncoder scores this way after its StandardScaler.
 
-``code-knn`` and ``feature-knn`` score by where a sample's encoding falls among the normal
-data's (:mod:`hourglass.detection.neighbors`); their ``score_map`` is the squared reconstruction
-error, the per-element picture they lack.
+``code-knn``, ``feature-knn`` and ``residual-knn`` score by where a sample's encoding (or what its
+reconstruction leaves) falls among the normal data's (:mod:`hourglass.detection.neighbors`); their
+``score_map`` is the squared reconstruction error, the per-element picture they lack.
 
 A VAE also scores by its probability model: ``elbo`` is the negative ELBO (reconstruction
 negative log-likelihood averaged over k codes drawn from q(z | x), plus the KL), ``nll`` the
@@ -43,7 +43,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hourglass.detection.neighbors import NEIGHBOR_SCORES
+from hourglass.detection.neighbors import ENSEMBLE_NEIGHBOR_SCORES, NEIGHBOR_SCORES
 from hourglass.errors import InvalidInputError
 from hourglass.models.vae import VariationalAutoencoder
 
@@ -64,7 +64,12 @@ def check_score(score: str, model=None) -> str:
             f"score={score!r} needs a variational model (vae, conv-vae); the {model.name!r} "
             "model scores with 'mse', 'mae' or 'l2'"
         )
-    if score in NEIGHBOR_SCORES and model is not None and model.n_members is not None:
+    if (
+        score in NEIGHBOR_SCORES
+        and score not in ENSEMBLE_NEIGHBOR_SCORES
+        and model is not None
+        and model.n_members is not None
+    ):
         raise InvalidInputError(
             f"score={score!r} is for one model; for the members of a {model.name!r} use "
             "hg.DetectorEnsemble of Detectors over separately trained models"

@@ -3,8 +3,11 @@
 :class:`SeriesDetector` owns the whole pipeline a user would otherwise write by hand: per-channel
 scaling fitted on the training part (median and interquartile range, so anomalies inside it do not
 set the scale), the window length (the period, :func:`hourglass.find_period`), windows, a sequence
-model trained on them (:func:`hourglass.fit`), each step's error averaged over the windows that
-cover it, and a threshold fitted on the step scores of a held-out stretch of the training part.
+model trained on them (:func:`hourglass.fit`), each window scored by how far what its
+reconstruction leaves lies from the nearest residual of a training window (or by its error), each
+step's score averaged over the windows that cover it, and a threshold fitted on the step scores of
+a held-out stretch of the training part; :meth:`SeriesDetector.score_channels` says which channel
+an anomaly is in.
 The windows are scored by an ordinary :class:`~hourglass.Detector` (``sd.detector_``), so the
 model's scoring path, saving and ONNX export are those of every detector; :meth:`stream` scores
 a recording chunk by chunk with the same result.
@@ -37,6 +40,10 @@ from hourglass.validation import check_fraction, check_positive_int, is_frame
 
 SEQUENCE_MODELS = ("conv1d", "lstm", "dense", "stacked", "dense-ensemble")
 MAX_TRAIN_WINDOWS = 20000  # beyond this the training stride grows: more windows repeat what is there
+# training windows whose error lies this many interquartile ranges above the median are not kept as
+# normal residuals: anomalies inside the training part would otherwise be their own nearest
+# neighbours (chosen on the robustness suite and half A of benchmarks/tsbad.py: 3, 6 or a share)
+MEMORY_OUTLIER_IQRS = 6.0
 
 
 class SeriesDetector:
@@ -76,9 +83,20 @@ class SeriesDetector:
     score : {"mse", "mae"}, default "mse"
         The error of each reconstructed step.
     score_by : {"window", "step"}, default "window"
-        A step's score is the mean over the windows that cover it of: each window's mean error
+        A step's score is the mean over the windows that cover it of: each window's score
         (``"window"``: smooth, one event per anomaly) or the window's error at that step
         (``"step"``: sharper edges, noisier).
+    neighbors : "auto", int or None, default "auto"
+        A window's score: with a number ``k``, the mean distance from what its reconstruction
+        leaves (the residual ``x - x_hat``, scaled) to the ``k`` nearest residuals of the
+        training windows (``Detector(score="residual-knn")``; at most 10,000 of them, leaving out
+        those whose error lies more than 6 interquartile ranges above the median: anomalies in
+        the training part); None: the window's mean reconstruction error. A chaotic or slowly
+        varying signal, or a beat of the normal amplitude but the wrong shape, is reconstructed
+        about as well as a normal window, yet leaves a residual no normal window leaves: on the
+        17 TSB-AD files the mean VUS-PR goes from 0.52 to 0.69, on MGAB from 0.06 to 0.41
+        (``benchmarks/tsbad.py``; ``docs/decisions/series-defaults.md``). ``"auto"``: 1 with
+        ``score_by="window"``, None with ``"step"``.
     threshold : Threshold, default ``FixedFPR(0.01)``
         Fitted on the step scores of the held-out stretch (the last ``calibration`` share of the
         training part, which the model does not train on).
@@ -106,6 +124,8 @@ class SeriesDetector:
         Step scores above it are flagged.
     calibration_scores_ : ndarray
         The held-out stretch's step scores, sorted.
+    channel_scale_ : ndarray (channels,)
+        Each channel's median step error on the held-out stretch (:meth:`score_channels`).
     channel_names : list of str or None
         A DataFrame's column names, matched by name when scoring frames.
 
@@ -136,6 +156,7 @@ class SeriesDetector:
         trim: float = 0.2,
         score: str = "mse",
         score_by: str = "window",
+        neighbors="auto",
         threshold: Threshold | None = None,
         calibration: float = 0.2,
         random_state: int | None = 0,
@@ -154,6 +175,7 @@ class SeriesDetector:
         self.trim = trim
         self.score = score
         self.score_by = score_by
+        self.neighbors = neighbors
         self.threshold = threshold if threshold is not None else FixedFPR(0.01)
         self.calibration = calibration
         self.random_state = random_state
@@ -207,6 +229,9 @@ class SeriesDetector:
             raise InvalidInputError(f"score_by must be 'window' or 'step', got {self.score_by!r}")
         if self.score not in ("mse", "mae"):
             raise InvalidInputError(f"score must be 'mse' or 'mae', got {self.score!r}")
+        k = self._n_neighbors()
+        if k is not None and self.score_by == "step":
+            raise InvalidInputError("score_by='step' scores each step's error: it needs neighbors=None")
         if self.window != "auto":
             check_positive_int(self.window, "window")
             if self.window < 2:
@@ -224,6 +249,12 @@ class SeriesDetector:
         parse_threads(self.threads)
         if isinstance(self.model, str) and self.model not in SEQUENCE_MODELS:
             raise InvalidInputError(f"model must be one of {SEQUENCE_MODELS} or an Autoencoder, got {self.model!r}")
+
+    def _n_neighbors(self) -> int | None:
+        """The ``neighbors`` option resolved: a count, or None for the reconstruction error."""
+        if isinstance(self.neighbors, str) and self.neighbors == "auto":
+            return 1 if self.score_by == "window" else None
+        return None if self.neighbors is None else check_positive_int(self.neighbors, "neighbors")
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, recordings, y=None) -> SeriesDetector:
@@ -252,12 +283,28 @@ class SeriesDetector:
         )
         det = pipeline.detector([model], scaler)
         det.fit(x_held, calibration=x_held)  # windows held out: the window detector's own threshold
+        k = self._n_neighbors()
+        if k is not None:
+            det = self._neighbor_detector(model, scaler, det.score_samples(x_train), x_train, x_held, k)
         self.detector_ = det
         held_scores = np.concatenate([self._score_steps(p) for p in held])
         self.threshold.fit(held_scores)
         self.threshold_ = float(self.threshold.value_)
         self.calibration_scores_ = np.sort(held_scores.astype(np.float64))
+        held_channels = np.concatenate([self._channel_errors(p) for p in held])
+        typical = np.median(held_channels, axis=0)
+        self.channel_scale_ = np.where(typical > 0, typical, 1.0)
         return self
+
+    def _neighbor_detector(self, model, scaler, errors, x_train, x_held, k: int) -> Detector:
+        """Windows scored by their nearest training residuals; the memory leaves out the training
+        windows whose error is an outlier (``MEMORY_OUTLIER_IQRS``)."""
+        q25, median, q75 = np.percentile(errors, [25, 50, 75])
+        keep = errors <= median + MEMORY_OUTLIER_IQRS * (q75 - q25)
+        if keep.sum() <= k:
+            keep[:] = True
+        det = Detector(model, score="residual-knn", n_neighbors=k, threshold=FixedFPR(0.01), scaler=scaler)
+        return det.fit(x_train[keep], calibration=x_held)
 
     def _find_window(self, first: np.ndarray) -> int:
         """The period of the first recording's training part, repeated to span ``min_window`` steps."""
@@ -349,7 +396,10 @@ class SeriesDetector:
 
     def _window_errors(self, wins: np.ndarray) -> np.ndarray:
         """``(n, window)`` float64: each window's error per step (channels averaged), or with
-        ``score_by="window"`` the window's mean error at each of its steps."""
+        ``score_by="window"`` the window's score (mean error, or residual distance) at each of its steps."""
+        if self.detector_.score == "residual-knn":  # one score per window
+            scores = np.asarray(self.detector_.score_samples(wins), dtype=np.float64)
+            return np.repeat(scores[:, None], wins.shape[-1], axis=1)
         errors = np.asarray(self.detector_.score_map(wins), dtype=np.float64).mean(axis=1)
         if self.score_by == "window":
             errors = np.repeat(errors.mean(axis=1, keepdims=True), errors.shape[1], axis=1)
@@ -359,6 +409,44 @@ class SeriesDetector:
         """One anomaly score per time step, float64 ``(time,)``; higher = more anomalous."""
         self._check_fitted()
         return self._score_steps(self._steps(recording))
+
+    def score_channels(self, recording) -> np.ndarray:
+        """One score per step and channel, float64 ``(time, channels)``: which channel is
+        anomalous. A step's score in a channel is the mean, over the windows that cover it, of the
+        window's squared reconstruction error in that channel, over that channel's median on the
+        held-out stretch (``channel_scale_``): 1 is a channel's usual error, so a channel the
+        model reconstructs less well does not stand out for that. :meth:`score_steps` ranks the
+        steps; this says which channels drive an event (:meth:`event_channels`; the report
+        lists them)."""
+        self._check_fitted()
+        return self._channel_errors(self._steps(recording)) / self.channel_scale_
+
+    def _channel_errors(self, steps: np.ndarray) -> np.ndarray:
+        """``(time, channels)``: each channel's squared error mapped to the steps, unscaled."""
+        if len(steps) < self.window_:
+            raise InvalidInputError(f"the recording has {len(steps)} steps, fewer than the window ({self.window_})")
+        wins = windows(steps.T, self.window_, self.stride_)
+        out = np.empty((len(steps), self.n_channels_))
+        parts = [
+            np.asarray(self.detector_.score_map(wins[i : i + 16384]), dtype=np.float64).mean(axis=2)
+            for i in range(0, len(wins), 16384)
+        ]
+        per_window = np.concatenate(parts)  # (windows, channels)
+        for c in range(self.n_channels_):
+            out[:, c] = scores_to_steps(per_window[:, c], len(steps), self.window_, self.stride_)
+        return out
+
+    def event_channels(self, events, channel_scores, top: int = 3) -> list[list[tuple[str, float]]]:
+        """Per event, its ``top`` channels by their share of the event's channel scores
+        (:meth:`score_channels`), highest first: ``[(name, share), ...]``."""
+        names = self.channel_names or [f"channel {c}" for c in range(self.n_channels_)]
+        out = []
+        for e in events:
+            mean = np.asarray(channel_scores[e.start : e.stop]).mean(axis=0)
+            share = mean / mean.sum() if mean.sum() > 0 else np.full(len(mean), 1 / len(mean))
+            order = np.argsort(-share)[:top]
+            out.append([(str(names[c]), float(share[c])) for c in order])
+        return out
 
     def predict_steps(self, recording) -> np.ndarray:
         """1 for the steps whose score is above ``threshold_``, else 0."""
@@ -412,7 +500,8 @@ class SeriesDetector:
                 "settings": {
                     k: getattr(self, k)
                     for k in ("min_window", "epochs", "batch_size", "lr", "trim", "score", "score_by", "calibration")
-                },
+                }
+                | {"neighbors": self._n_neighbors()},
                 "random_state": self.random_state,
             },
             "window_detector": inner.meta,
@@ -421,6 +510,7 @@ class SeriesDetector:
             "center": float64_array(self.center_),
             "scale": float64_array(self.scale_),
             "calibration_scores": float64_array(self.calibration_scores_),
+            "channel_scale": float64_array(self.channel_scale_),
             **prefixed(inner.arrays, "window_detector/"),
         }
         return SavedState(meta=meta, weights=inner.weights, arrays=arrays)
@@ -430,7 +520,8 @@ class SeriesDetector:
         s = state.meta["series"]
         inner = SavedState(state.meta["window_detector"], state.weights, under(state.arrays, "window_detector/"))
         det = Detector.from_saved(inner, device)
-        sd = cls(window=int(s["window"]), stride=int(s["stride"]), **s["settings"], random_state=s["random_state"])
+        settings = {"neighbors": None, **s["settings"]}  # folders before 0.2 scored by the error
+        sd = cls(window=int(s["window"]), stride=int(s["stride"]), **settings, random_state=s["random_state"])
         sd.model = det.model.name
         sd.threshold = threshold_from_dict(s["threshold"])
         sd.threshold_ = float(s["threshold_value"])
@@ -439,6 +530,8 @@ class SeriesDetector:
         sd.center_ = state.arrays["center"].astype(np.float32)
         sd.scale_ = state.arrays["scale"].astype(np.float32)
         sd.calibration_scores_ = state.arrays["calibration_scores"]
+        # folders before score_channels: each channel's error unscaled
+        sd.channel_scale_ = state.arrays.get("channel_scale", np.ones(sd.n_channels_))
         sd.detector_ = det
         if tuple(det.model.input_shape) != (sd.n_channels_, sd.window_):
             raise ValueError(
@@ -459,6 +552,7 @@ class SeriesDetector:
             ("window", self.window_),
             ("stride", self.stride_),
             ("channels", self.n_channels_),
+            ("window score", self.detector_.score),
             ("threshold", repr(self.threshold)),
             ("threshold value", self.threshold_),
             ("held-out steps", len(self.calibration_scores_)),

@@ -216,13 +216,12 @@ def _series_report(sd, recording, labels, out_dir: Path, title, save_figures: bo
     sections.append(Section("recording", "Recording", parts))
     top = sorted(events, key=lambda e: -e.peak_score)[:20]
     rows = [(f"{e.start:,} - {e.stop:,}", e.length, e.peak, e.peak_score) for e in top]
-    sections.append(
-        Section(
-            "events",
-            f"Events ({len(events)}; the 20 highest shown)",
-            [_table(rows, header=["steps", "length", "peak", "peak score"])],
-        )
-    )
+    header = ["steps", "length", "peak", "peak score"]
+    if sd.n_channels_ > 1 and top:  # which channels drive each event
+        drivers = sd.event_channels(top, sd.score_channels(steps))
+        rows = [(*r, ", ".join(f"{n} {s:.0%}" for n, s in d)) for r, d in zip(rows, drivers)]
+        header.append("channels (share of the error)")
+    sections.append(Section("events", f"Events ({len(events)}; the 20 highest shown)", [_table(rows, header=header)]))
     if labels is not None:
         m = recording_metrics(labels, scores, sd.threshold_, sd.window_)
         keys = ("auroc", "auprc", "vus_roc", "vus_pr", "event_precision", "event_recall", "precision", "recall", "f1")
