@@ -39,9 +39,11 @@ from common import write_json
 
 # the default first; each other differs from it in the options given
 CANDIDATES: dict[str, dict] = {
-    "default": {},  # windows scored by their residual's nearest training residual (neighbors=1)
+    "default": {},  # windows scored by their residual's 10 nearest training residuals (neighbors="auto")
+    "neighbors-1": {"neighbors": 1},
     "error": {"neighbors": None},  # 0.2.0.dev's default: the window's mean reconstruction error
     "neighbors-3": {"neighbors": 3},
+    "neighbors-5": {"neighbors": 5},
     "min-window-32": {"min_window": 32},
     "min-window-96": {"min_window": 96},
     "stride-1": {"stride": 1},

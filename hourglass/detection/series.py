@@ -42,8 +42,15 @@ SEQUENCE_MODELS = ("conv1d", "lstm", "dense", "stacked", "dense-ensemble")
 MAX_TRAIN_WINDOWS = 20000  # beyond this the training stride grows: more windows repeat what is there
 # training windows whose error lies this many interquartile ranges above the median are not kept as
 # normal residuals: anomalies inside the training part would otherwise be their own nearest
-# neighbours (chosen on the robustness suite and half A of benchmarks/tsbad.py: 3, 6 or a share)
+# neighbours. Compared in a prototype on the suite and the TSB-AD files: of the cuts that kept the
+# suite's worst AUROC above 0.85 (the worst 10 %, 3 IQR, 6 IQR), 6 IQR cost MGAB the least VUS-PR
+# (0.53 -> 0.41; keeping every window: worst AUROC 0.48; docs/decisions/series-defaults.md)
 MEMORY_OUTLIER_IQRS = 6.0
+# a window's score averages its distances to this many nearest training residuals: a shape that the
+# training part holds only once or twice (an anomaly inside it) is then still far from "normal"
+# (benchmarks/tsbad.py: 1 neighbour fails the suite's subtle shape anomalies with 3-6 % of them in
+# the training part, AUROC 0.72-0.80; 10 keep them at 0.97-0.99, for 0.05 of VUS-PR on TSB-AD)
+AUTO_NEIGHBORS = 10
 
 
 class SeriesDetector:
@@ -94,9 +101,11 @@ class SeriesDetector:
         the training part); None: the window's mean reconstruction error. A chaotic or slowly
         varying signal, or a beat of the normal amplitude but the wrong shape, is reconstructed
         about as well as a normal window, yet leaves a residual no normal window leaves: on the
-        17 TSB-AD files the mean VUS-PR goes from 0.52 to 0.69, on MGAB from 0.06 to 0.41
-        (``benchmarks/tsbad.py``; ``docs/decisions/series-defaults.md``). ``"auto"``: 1 with
-        ``score_by="window"``, None with ``"step"``.
+        17 TSB-AD files the mean VUS-PR goes from 0.52 to 0.64, on MGAB from 0.06 to 0.32
+        (``benchmarks/tsbad.py``; ``docs/decisions/series-defaults.md``). ``"auto"``: 10 with
+        ``score_by="window"`` (a shape the training part holds once or twice, an anomaly in it,
+        stays far from normal; 1 scores MGAB higher but anomalies inside the training part
+        lower), None with ``"step"``.
     threshold : Threshold, default ``FixedFPR(0.01)``
         Fitted on the step scores of the held-out stretch (the last ``calibration`` share of the
         training part, which the model does not train on).
@@ -253,7 +262,7 @@ class SeriesDetector:
     def _n_neighbors(self) -> int | None:
         """The ``neighbors`` option resolved: a count, or None for the reconstruction error."""
         if isinstance(self.neighbors, str) and self.neighbors == "auto":
-            return 1 if self.score_by == "window" else None
+            return AUTO_NEIGHBORS if self.score_by == "window" else None
         return None if self.neighbors is None else check_positive_int(self.neighbors, "neighbors")
 
     # -- fitting -----------------------------------------------------------------------------
