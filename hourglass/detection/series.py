@@ -387,21 +387,27 @@ class SeriesDetector:
         if not hasattr(self, "detector_"):
             raise NotFittedError("this SeriesDetector is not fitted; call fit(recording) first")
 
-    def _score_steps(self, steps: np.ndarray) -> np.ndarray:
-        """Step scores of a checked ``(time, channels)`` array of at least one window."""
+    def _over_windows(self, steps: np.ndarray, fn) -> np.ndarray:
+        """``fn`` over the scoring windows of a checked ``(time, channels)`` array of at least one
+        window, concatenated: in chunks, so that scoring a long recording shows progress (the same
+        numbers as whole), under the detector's thread policy."""
         if len(steps) < self.window_:
             raise InvalidInputError(f"the recording has {len(steps)} steps, fewer than the window ({self.window_})")
         wins = windows(steps.T, self.window_, self.stride_)
-        # in chunks, so that scoring a long recording shows progress (the same numbers as whole)
         chunk, parts = 16384, []
         with (
             fixed_threads(getattr(self, "threads", "auto")),
             progress_bar(getattr(self, "progress", "auto"), total=len(wins), unit="window", desc="score") as bar,
         ):
             for i in range(0, len(wins), chunk):
-                parts.append(self._window_errors(wins[i : i + chunk]))
+                parts.append(fn(wins[i : i + chunk]))
                 bar.update(len(parts[-1]))
-        return scores_to_steps(np.concatenate(parts), len(steps), self.window_, self.stride_)
+        return np.concatenate(parts)
+
+    def _score_steps(self, steps: np.ndarray) -> np.ndarray:
+        """Step scores of a checked ``(time, channels)`` array of at least one window."""
+        per_window = self._over_windows(steps, self._window_errors)
+        return scores_to_steps(per_window, len(steps), self.window_, self.stride_)
 
     def _window_errors(self, wins: np.ndarray) -> np.ndarray:
         """``(n, window)`` float64: each window's error per step (channels averaged), or with
@@ -432,15 +438,10 @@ class SeriesDetector:
 
     def _channel_errors(self, steps: np.ndarray) -> np.ndarray:
         """``(time, channels)``: each channel's squared error mapped to the steps, unscaled."""
-        if len(steps) < self.window_:
-            raise InvalidInputError(f"the recording has {len(steps)} steps, fewer than the window ({self.window_})")
-        wins = windows(steps.T, self.window_, self.stride_)
+        per_window = self._over_windows(  # (windows, channels)
+            steps, lambda wins: np.asarray(self.detector_.score_map(wins), dtype=np.float64).mean(axis=2)
+        )
         out = np.empty((len(steps), self.n_channels_))
-        parts = [
-            np.asarray(self.detector_.score_map(wins[i : i + 16384]), dtype=np.float64).mean(axis=2)
-            for i in range(0, len(wins), 16384)
-        ]
-        per_window = np.concatenate(parts)  # (windows, channels)
         for c in range(self.n_channels_):
             out[:, c] = scores_to_steps(per_window[:, c], len(steps), self.window_, self.stride_)
         return out
