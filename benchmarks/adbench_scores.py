@@ -14,6 +14,12 @@ is for a variant the selection half would choose (``--half B``). Variants:
   no longer dominates); ``-damped``: divided by that plus the mean over features;
 - ``max`` / ``median`` / ``top2`` ... ``top5``: the members' standardised errors combined by their
   maximum, median, or the mean of the largest k instead of the mean of all six;
+- ``feature-top1-<kind>`` / ``feature-top2-<kind>``: the largest (or two largest) per-feature
+  errors, each over that feature's median (``median``), mean (``mean``) or no (``raw``) typical
+  error over the training rows; ``+feature-...``: averaged with the default (issue 41: rows with
+  one extreme value);
+- ``code-mahalanobis``: each member's code's Mahalanobis distance from the training codes (Ledoit-Wolf
+  covariance); ``+code-mahalanobis``: averaged with the default;
 - ``code-knn``: the mean distance to the 5 nearest training codes in each member's code space
   (leave-one-out on the training rows), standardised and averaged; ``+code-knn``: its mean with
   the default; ``+input-knn``: the default averaged with the same distance on the scaled rows.
@@ -57,6 +63,15 @@ def knn_distance(train: np.ndarray, test: np.ndarray, k: int = 5) -> tuple[np.nd
     return d_train[:, 1:].mean(1), d_test.mean(1)
 
 
+def code_mahalanobis(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Squared Mahalanobis distance of each code from the training codes' mean (Ledoit-Wolf
+    covariance: a code can be wider than the rows can estimate)."""
+    from sklearn.covariance import LedoitWolf
+
+    cov = LedoitWolf().fit(train)
+    return cov.mahalanobis(train), cov.mahalanobis(test)
+
+
 def variants(center, spread, errors_train, errors_test, codes_train, codes_test, rows_train, rows_test) -> dict:
     """Every variant's test scores from the members' per-feature errors (N, n, F), codes (N, n, L)
     and the scaled rows (n, F); ``center``, ``spread`` (N,): the detector's own standardisation."""
@@ -65,6 +80,7 @@ def variants(center, spread, errors_train, errors_test, codes_train, codes_test,
     for kind, typical in [
         ("median", np.median(errors_train, axis=1, keepdims=True)),
         ("mean", errors_train.mean(axis=1, keepdims=True)),
+        ("raw", np.ones_like(errors_train[:, :1])),  # the scaled features' own errors
     ]:
         typical = np.maximum(typical, 1e-12)
         damped = typical + typical.mean(axis=2, keepdims=True)
@@ -72,6 +88,13 @@ def variants(center, spread, errors_train, errors_test, codes_train, codes_test,
             out[f"residual-{kind}{suffix}"] = standardised((errors_train / t).mean(2), (errors_test / t).mean(2)).mean(
                 0
             )
+        ratio_train, ratio_test = errors_train / typical, errors_test / typical
+        for k in (1, 2):  # the largest per-feature errors, each over its feature's typical error
+            top_train = np.sort(ratio_train, axis=2)[..., -k:].mean(2)
+            top_test = np.sort(ratio_test, axis=2)[..., -k:].mean(2)
+            zk = standardised(top_train, top_test)
+            out[f"feature-top{k}-{kind}"] = zk.mean(0)
+            out[f"+feature-top{k}-{kind}"] = (z + zk).mean(0) / 2
     ranked = np.sort(z, axis=0)
     out["max"], out["median"] = ranked[-1], np.median(z, axis=0)
     for k in range(2, len(z)):
@@ -81,6 +104,9 @@ def variants(center, spread, errors_train, errors_test, codes_train, codes_test,
     out["code-knn"] = code_knn.mean(0)
     out["+code-knn"] = (z + code_knn).mean(0) / 2
     out["+input-knn"] = (z.mean(0) + standardised(*knn_distance(rows_train, rows_test))) / 2
+    mahal = standardised(*zip(*[code_mahalanobis(codes_train[m], codes_test[m]) for m in range(len(codes_train))]))
+    out["code-mahalanobis"] = mahal.mean(0)
+    out["+code-mahalanobis"] = (z + mahal).mean(0) / 2
     return out
 
 

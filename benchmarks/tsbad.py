@@ -47,6 +47,10 @@ CANDIDATES: dict[str, dict] = {
     "min-window-32": {"min_window": 32},
     "min-window-96": {"min_window": 96},
     "stride-1": {"stride": 1},
+    # a benchmark-side prototype, not a library option: the default and a second detector with
+    # twice its window, each step's score the larger of the two, each scaled so that its held-out
+    # median is 0 and its held-out 99th percentile 1 (issue 40's "several window lengths at once")
+    "two-windows": {"_windows": [1, 2]},
 }
 
 # 001's published figures are not in published_VUS-PR.csv (SOURCES.md, the first tsb-ad section)
@@ -113,10 +117,11 @@ def run_file(args) -> dict:
 
     rec = hg.datasets.read_recording(path)
     start = time.perf_counter()
-    sd = hg.SeriesDetector(random_state=seed, progress=False, threads=1, **options).fit(rec)
+    members = fitted(rec, options, seed)
+    sd = members[0]
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
-    scores = sd.score_steps(rec)
+    scores = step_scores(members, rec)
     score_s = time.perf_counter() - start
     y = rec.labels
     buffer = tsb_ad_window(rec.values)
@@ -135,6 +140,35 @@ def run_file(args) -> dict:
         "fit_seconds": fit_s,
         "score_seconds": score_s,
     }
+
+
+def fitted(train, options: dict, seed: int) -> list:
+    """The candidate's SeriesDetector fitted on ``train`` (a Recording's training part or an
+    array); with ``_windows`` (the two-windows prototype), one more for each further multiple of
+    its window."""
+    import hourglass as hg
+
+    options = dict(options)
+    scales = options.pop("_windows", [1])
+    sd = hg.SeriesDetector(random_state=seed, progress=False, threads=1, **options).fit(train)
+    more = [
+        hg.SeriesDetector(window=k * sd.window_, random_state=seed, progress=False, threads=1, **options)
+        for k in scales[1:]
+    ]
+    return [sd] + [m.fit(train) for m in more]
+
+
+def step_scores(members, rec) -> np.ndarray:
+    """One detector's step scores; of several, the largest of their step scores, each scaled by
+    its held-out stretch: 0 at its median, 1 at its 99th percentile (so that windows compare)."""
+    if len(members) == 1:
+        return members[0].score_steps(rec)
+    out = []
+    for m in members:
+        cal = m.calibration_scores_
+        mid, top = np.median(cal), np.percentile(cal, 99)
+        out.append((m.score_steps(rec) - mid) / (top - mid if top > mid else 1.0))
+    return np.max(out, axis=0)
 
 
 def summarise(rows, table, half) -> dict:
@@ -241,8 +275,8 @@ def run_variant(job) -> dict:
 
     import hourglass as hg
 
-    sd = hg.SeriesDetector(random_state=seed, progress=False, threads=1, **options).fit(x[:train])
-    scores = sd.score_steps(x)
+    members = fitted(x[:train], options, seed)
+    sd, scores = members[0], step_scores(members, x)
     row = {"candidate": cname, "variant": vname, "auroc": float(roc_auc_score(y, scores))}
     row.update(auprc=float(average_precision_score(y, scores)), vus_pr=hg.vus(y, scores, sd.window_)["vus_pr"])
     return row

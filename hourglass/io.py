@@ -7,6 +7,9 @@ The folder (format 1, unchanged since 0.1.0)::
     detector.safetensors  a detector's fitted arrays (calibration scores, l2 scale, ensemble
                           standardisation), when it has any
 
+Since 0.2 the description holds ``"checksums"``: the SHA-256 of each safetensors file and of the
+description itself (without that entry, in canonical form), verified by :func:`load`.
+
 Each saveable class writes and reads its own part (``to_saved`` / ``from_saved``, see
 :mod:`hourglass.saving`); this module writes the folder atomically (beside its destination, then
 renamed into place, so an interrupted save leaves the previous version intact), reads it back,
@@ -30,6 +33,7 @@ import numpy as np
 import torch
 
 from hourglass.atomic import read_json, strict_json
+from hourglass.datasets.files import sha256sum
 from hourglass.detection.base import BaseDetector
 from hourglass.detection.detector import Detector
 from hourglass.detection.ensemble import DetectorEnsemble
@@ -45,6 +49,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "hourglass.json"
 WEIGHTS_FILE = "model.safetensors"
 DETECTOR_ARRAYS_FILE = "detector.safetensors"
+CHECKSUMS = "checksums"  # file name -> SHA-256, written by save and verified by load (since 0.2)
 
 # What a folder holds: its "kind", or for a scikit-learn estimator its "estimator" class.
 KINDS = {"model": Autoencoder, "detector": Detector, "ensemble": DetectorEnsemble, "series": SeriesDetector}
@@ -109,8 +114,10 @@ def _write_folder_atomic(path: Path, meta: dict, state: SavedState) -> None:
         if state.arrays:
             arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.arrays.items()}
             save_file(arrays, str(tmp / DETECTOR_ARRAYS_FILE), metadata={"format": FORMAT})
+        sums = {name: sha256sum(tmp / name) for name in (WEIGHTS_FILE, DETECTOR_ARRAYS_FILE) if (tmp / name).is_file()}
+        sums[CONFIG_FILE] = _description_digest(read_json(strict_json(meta)))  # as load will read it back
         with open(tmp / CONFIG_FILE, "w") as f:
-            f.write(strict_json(meta))
+            f.write(strict_json({**meta, CHECKSUMS: sums}))
             f.flush()
             os.fsync(f.fileno())
         old = None
@@ -127,6 +134,46 @@ def _write_folder_atomic(path: Path, meta: dict, state: SavedState) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _description_digest(meta: dict) -> str:
+    """SHA-256 of the description without its checksums, in a canonical form (sorted keys, no
+    spaces): an edited value (a threshold, a setting) changes it; re-indenting does not."""
+    body = {k: v for k, v in meta.items() if k != CHECKSUMS}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _verify(path: Path, meta: dict) -> None:
+    """Each file against the checksum the save wrote into the description (folders saved before
+    0.2 have none, and are not checked)."""
+    sums = meta.get(CHECKSUMS)
+    if sums is None:
+        return
+    if not isinstance(sums, dict):
+        raise ModelFileError(f"{path / CONFIG_FILE}: invalid checksums entry {sums!r}")
+    skip = "; hg.load(path, verify=False) loads it anyway (for a folder edited on purpose)"
+    for name, expected in sums.items():
+        if name not in (WEIGHTS_FILE, DETECTOR_ARRAYS_FILE, CONFIG_FILE):
+            raise ModelFileError(f"{path / CONFIG_FILE}: checksum for an unknown file {name!r}")
+        if name != CONFIG_FILE and not (path / name).is_file():
+            raise ModelFileError(f"{path}: missing {name}, which the save wrote")
+        actual = _description_digest(meta) if name == CONFIG_FILE else sha256sum(path / name)
+        if actual != expected:
+            what = "the description was edited" if name == CONFIG_FILE else "the file was changed"
+            raise ModelFileError(
+                f"{path / name}: does not match the checksum saved in {CONFIG_FILE} ({what} or "
+                f"corrupted after saving){skip}"
+            )
+
+
+def _check_finite_tensors(path: Path, tensors: dict) -> None:
+    """A saved tensor with NaN / inf gives NaN scores: refused on load, naming the tensor."""
+    for key, t in tensors.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ModelFileError(
+                f"{path}: {key!r} holds NaN or inf values (training diverged before the save, or the "
+                "file was changed); refit the model, with a lower lr if its loss grew"
+            )
 
 
 # A save writes into ``.NAME.tmp-<host>-<pid>-<random>`` beside the target and renames it into
@@ -209,20 +256,26 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def load(path, *, device: str | torch.device = "cpu"):
+def load(path, *, device: str | torch.device = "cpu", verify: bool = True):
     """Load a model, detector, ensemble or estimator saved by :func:`save`. Never unpickles anything.
 
     Anything wrong with the folder (a missing, truncated or corrupt file, a hand-edited description
-    with wrong types) raises :class:`~hourglass.ModelFileError` naming the file.
+    with wrong types) raises :class:`~hourglass.ModelFileError` naming the file. So does a file
+    that no longer matches the SHA-256 checksum the save wrote into ``hourglass.json`` (a flipped
+    byte, an edited threshold), unless ``verify=False`` (for a folder edited on purpose), and a
+    weight or fitted array holding NaN or inf, always.
     """
     path = Path(path)
     meta = _read_meta(path)
     device = resolve_device(device)
-    state = SavedState(
-        meta,
-        _read_tensors(path / WEIGHTS_FILE, required=True),
-        {k: v.numpy() for k, v in _read_tensors(path / DETECTOR_ARRAYS_FILE).items()},
-    )
+    weights = _read_tensors(path / WEIGHTS_FILE, required=True)
+    arrays = _read_tensors(path / DETECTOR_ARRAYS_FILE)
+    if verify:  # after the reads, so that a truncated file is named as such
+        _verify(path, meta)
+    meta.pop(CHECKSUMS, None)
+    _check_finite_tensors(path / WEIGHTS_FILE, weights)
+    _check_finite_tensors(path / DETECTOR_ARRAYS_FILE, arrays)
+    state = SavedState(meta, weights, {k: v.numpy() for k, v in arrays.items()})
     cls = _class_of(meta, path)
     try:
         return cls.from_saved(state, device)

@@ -79,14 +79,16 @@ def as_float_array(x, name: str = "x", offset: int = 0) -> np.ndarray:
         raise InvalidInputError(f"{name} is empty (shape {arr.shape}); expected at least one sample")
     if is_mapped(arr) and arr.dtype == np.float32:
         for start, chunk in row_chunks(arr):
-            _check_finite(chunk, name, offset + start)
+            check_finite(chunk, name, offset + start)
         return arr
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    _check_finite(arr, name, offset)
+    check_finite(arr, name, offset)
     return arr
 
 
-def _check_finite(arr: np.ndarray, name: str, offset: int) -> None:
+def check_finite(arr: np.ndarray, name: str, offset: int = 0) -> None:
+    """Raise an :class:`InvalidInputError` that counts ``arr``'s NaN / inf values and names the
+    first sample holding one (``offset``: that sample's index in the caller's data)."""
     if np.isfinite(arr).all():
         return
     bad = ~np.isfinite(arr)

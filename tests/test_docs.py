@@ -71,3 +71,15 @@ def test_the_readme_is_a_landing_page_whose_examples_on_shipped_data_run(tmp_pat
     env = {**os.environ, "MPLBACKEND": "Agg", "HOURGLASS_PROGRESS": "off"}
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_the_readme_shell_synopsis_names_every_option_of_fit_and_score():
+    """Issue 43: the synopsis once left out --steps, --train-steps, --model, --models and --color."""
+    from hourglass.cli import main
+
+    readme = (ROOT / "README.md").read_text()
+    synopsis = readme[readme.index("**From the shell**") :].split("```")[1]
+    for command in ("fit", "score"):
+        line = next(line for line in synopsis.split("hourglass ")[1:] if line.startswith(command))
+        options = [o for p in main.commands[command].params for o in p.opts if o.startswith("--")]
+        assert [o for o in options if o not in line] == [], command

@@ -87,6 +87,20 @@ def test_min_steps_raises_the_epochs_of_small_data_only(breastw, thyroid):
         hg.AutoencoderDetector(min_steps=0).fit(small)
 
 
+def test_epochs_set_by_hand_are_not_raised_by_the_default_budget(breastw, tmp_path):
+    """Issue 43: ``epochs=2`` on 270 rows once ran 67 epochs because the default ``min_steps``
+    won. The budget applies to the default ``epochs`` only, and the fitted detector says what ran."""
+    small = breastw.x_train[:300]  # 270 training rows: 3 batches of 128
+    hand = hg.AutoencoderDetector(epochs=2, random_state=0).fit(small)
+    assert (hand.n_epochs_, hand.n_steps_) == (2, 6)
+    default = hg.AutoencoderDetector(patience=100, random_state=0).fit(small)
+    assert default.n_epochs_ == 67 and default.n_steps_ == 201  # 200 steps: the budget rule
+    both = hg.AutoencoderDetector(epochs=2, min_steps=30, patience=100, random_state=0).fit(small)
+    assert both.n_epochs_ == 10  # min_steps set by hand too: it raises them
+    hg.save(hand, tmp_path / "hand")
+    assert hg.load(tmp_path / "hand").n_epochs_ == 2
+
+
 def test_fixed_fpr_holds_on_new_normal_rows(thyroid):
     """Split-conformal FixedFPR: trained on normal rows, calibrated on held-out ones; the share of
     new normal rows flagged stays at most the rate (up to sampling noise), and the p-values of

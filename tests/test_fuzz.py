@@ -195,6 +195,28 @@ def test_model_folder_loader(tmp_path, saved_detector, data):
         pass
 
 
+@FUZZ
+@given(st.data())
+def test_flipped_bytes_are_refused_or_change_nothing(tmp_path, saved_detector, data):
+    """Issue 43: one flipped byte anywhere in a saved folder (weights, fitted arrays, description)
+    is refused by the checksums, or leaves the scores exactly as they were (whitespace in the JSON)."""
+    x = np.linspace(-1, 1, 2 * 140, dtype=np.float32).reshape(2, 140)
+    expected = hg.load(saved_detector).score_samples(x)
+    victim = data.draw(st.sampled_from(sorted(p.name for p in saved_detector.iterdir())), label="file")
+    folder = tmp_path / "flipped"
+    shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(saved_detector, folder)
+    original = (saved_detector / victim).read_bytes()
+    at = data.draw(st.integers(0, len(original) - 1), label="at")
+    bit = data.draw(st.integers(0, 7), label="bit")
+    (folder / victim).write_bytes(original[:at] + bytes([original[at] ^ (1 << bit)]) + original[at + 1 :])
+    try:
+        loaded = hg.load(folder)
+    except hg.HourglassError:
+        return
+    np.testing.assert_array_equal(loaded.score_samples(x), expected)
+
+
 def test_zip_bomb_like_npz_is_not_read_whole(tmp_path):
     """A zip entry claiming a huge array fails on its header, without allocating it."""
     path = tmp_path / "big.npz"

@@ -82,12 +82,54 @@ def test_missing_and_corrupt_folders_are_clear_errors(tmp_path):
         hg.load(tmp_path / "m")
     meta["model"]["config"]["latent_dim"] = 9
     cfg.write_text(json.dumps(meta))
-    with pytest.raises(hg.ModelFileError, match="do not fit"):
+    with pytest.raises(hg.ModelFileError, match="hourglass.json: does not match the checksum"):
         hg.load(tmp_path / "m")
+    # edited on purpose (verify=False): what the edit broke is still named
+    with pytest.raises(hg.ModelFileError, match="do not fit"):
+        hg.load(tmp_path / "m", verify=False)
     meta["model"]["name"] = "gpt"
     cfg.write_text(json.dumps(meta))
     with pytest.raises(hg.ModelFileError, match="invalid model description"):
+        hg.load(tmp_path / "m", verify=False)
+
+
+@pytest.fixture(scope="module")
+def breastw(data_dir):
+    return hg.datasets.load("adbench/4_breastw", data_dir=data_dir, download=False, seed=0)
+
+
+def test_saved_files_are_checked_against_their_checksums(tmp_path, breastw):
+    """Issue 43: a flipped weight byte, NaN weights or a threshold edited to -5 once loaded without a
+    word. The save writes each file's SHA-256 into hourglass.json; load checks them, and refuses
+    NaN / inf weights even when told not to verify."""
+    est = hg.AutoencoderDetector(epochs=2, n_models=2, random_state=0).fit(breastw.x_train)
+    hg.save(est, tmp_path / "m")
+    scores = est.score_samples(breastw.x_test)
+    weights, cfg = tmp_path / "m" / "model.safetensors", tmp_path / "m" / "hourglass.json"
+    good_weights, good_cfg = weights.read_bytes(), cfg.read_text()
+    np.testing.assert_array_equal(hg.load(tmp_path / "m").score_samples(breastw.x_test), scores)
+    flipped = bytearray(good_weights)
+    flipped[-3] ^= 0x10  # inside the last tensor's data: still a readable safetensors file
+    weights.write_bytes(bytes(flipped))
+    with pytest.raises(hg.ModelFileError, match="model.safetensors: does not match the checksum"):
         hg.load(tmp_path / "m")
+    assert not np.array_equal(hg.load(tmp_path / "m", verify=False).score_samples(breastw.x_test), scores)
+    weights.write_bytes(good_weights)
+    meta = json.loads(good_cfg)
+    meta["detector"]["threshold_value"] = -5.0  # every row would be flagged
+    cfg.write_text(json.dumps(meta, indent=2))
+    with pytest.raises(hg.ModelFileError, match="description was edited"):
+        hg.load(tmp_path / "m")
+    cfg.write_text(json.dumps(json.loads(good_cfg), indent=4))  # re-indented: the same description
+    hg.load(tmp_path / "m")
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(weights))
+    name = next(iter(tensors))
+    tensors[name][0] = float("nan")
+    save_file(tensors, str(weights), metadata={"format": "hourglass"})
+    with pytest.raises(hg.ModelFileError, match=f"'{name}' holds NaN or inf"):
+        hg.load(tmp_path / "m", verify=False)
 
 
 class _Boom:

@@ -163,8 +163,6 @@ def fit(
     else:
         x_train = x
     common = {k: v for k, v in {"epochs": epochs, "error": score, "n_models": n_models}.items() if v is not None}
-    if epochs is not None:  # epochs asked for: that many at most, no step budget on top
-        common["min_steps"] = None
     common.update(
         contamination=contamination,
         threshold=hg.FixedFPR(fpr) if fpr is not None else None,

@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from hourglass.datasets import adbench, ecg5000, fashion_mnist, mnist, recordings  # noqa: F401  (registers the loaders)
 from hourglass.datasets.base import DATASETS, Dataset, register_dataset
 from hourglass.datasets.csvfile import iter_csv
@@ -17,6 +19,7 @@ from hourglass.datasets.parquet import iter_parquet, read_parquet
 from hourglass.datasets.recordings import Recording, read_recording
 from hourglass.datasets.splits import one_vs_rest
 from hourglass.datasets.tabular import Table, iter_table, read_csv, read_idx_table, read_npy, read_npz, read_table
+from hourglass.errors import DatasetNotFoundError
 
 
 def list_datasets(data_dir=None) -> list[str]:
@@ -54,7 +57,22 @@ def load(
         return adbench.load(name.split("/", 1)[1], **fetch_kw, **options)
     if key.startswith(("tsb-uad/", "tsb-ad/")):
         return recordings.load(key.split("/", 1)[0] + "/" + str(name).split("/", 1)[1], **fetch_kw, **options)
+    if key not in DATASETS.names():
+        raise DatasetNotFoundError(_unknown(name, data_dir))
     return DATASETS[key](**fetch_kw, **options)
+
+
+def _unknown(name, data_dir) -> str:
+    """What to say of a name no loader knows: the close names, then every family of names."""
+    every = list_datasets(data_dir)
+    close = difflib.get_close_matches(str(name).lower(), every, n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    families = [*DATASETS.names(), f"adbench/<name> ({len(adbench.available(data_dir))} sets)"]
+    families += ["tsb-uad/<name>", "tsb-ad/<name>"]
+    return (
+        f"unknown data set {name!r}{hint} (available: {', '.join(families)}; "
+        "hg.datasets.list_datasets() lists every name)"
+    )
 
 
 __all__ = [

@@ -200,6 +200,13 @@ def _load_numpy_mapped(path: Path) -> np.ndarray:
 
 
 def _numpy_error(path: Path, exc: Exception) -> DataFileError:
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head.startswith((b"\x93NUMPY", b"PK")):  # np.load tries pickle on anything else
+        return DataFileError(
+            f"{path}: not a valid .npy or .npz file (it does not begin as NumPy's files do); "
+            "write it with numpy.save or numpy.savez"
+        )
     if "pickle" in str(exc).lower():
         return DataFileError(
             f"{path}: holds pickled Python objects, which hourglass never loads "

@@ -103,7 +103,15 @@ class BaseDetector:
         return self._streamed(x, name, lambda xs: batched(self._models(), xs, fn, self.batch_size))
 
     def _scores(self, x, name: str = "x") -> np.ndarray:
-        return self._run(x, "scores", name)
+        scores = self._run(x, "scores", name)
+        bad = ~np.isfinite(scores)
+        if bad.any():  # never a NaN score handed on: it sorts anywhere and flags nothing
+            raise InvalidInputError(
+                f"the detector gave non-finite scores (NaN / inf) for {int(bad.sum())} of {len(scores)} rows of "
+                f"{name}, first at row {int(np.flatnonzero(bad)[0])}: the model's weights hold NaN "
+                "(training diverged: lower lr) or the rows hold values too large for float32"
+            )
+        return scores
 
     def score_samples(self, x) -> np.ndarray:
         """One anomaly score per sample, shape ``(n,)``; higher = more anomalous. A Dask array

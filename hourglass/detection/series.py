@@ -407,6 +407,11 @@ class SeriesDetector:
     def _score_steps(self, steps: np.ndarray) -> np.ndarray:
         """Step scores of a checked ``(time, channels)`` array of at least one window."""
         per_window = self._over_windows(steps, self._window_errors)
+        if not np.isfinite(per_window).all():  # the error path (score_map) is not checked by the detector
+            raise InvalidInputError(
+                "the detector gave non-finite window scores (NaN / inf): the model's weights hold NaN or the "
+                "recording holds values too large for float32"
+            )
         return scores_to_steps(per_window, len(steps), self.window_, self.stride_)
 
     def _window_errors(self, wins: np.ndarray) -> np.ndarray:
@@ -578,7 +583,9 @@ def _as_steps(x, name: str, allow_empty: bool = False) -> np.ndarray:
         raise InvalidInputError(f"{name} must hold numbers, got dtype {arr.dtype}")
     if arr.ndim == 1:
         arr = arr[:, None]
-    if arr.ndim != 2 or not arr.size:
+    if arr.ndim == 2 and not arr.size:
+        raise InvalidInputError(f"{name} is empty (shape {arr.shape}); expected at least one window of steps")
+    if arr.ndim != 2:
         raise InvalidInputError(
             f"{name} must be (time,) or (time, channels) with rows as time steps, got shape {arr.shape}"
         )

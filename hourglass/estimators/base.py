@@ -3,7 +3,9 @@ as one DenseEnsemble) through the detection pipeline, and their tabular architec
 
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -17,7 +19,7 @@ from hourglass.models.vae import VariationalAutoencoder
 from hourglass.prepare import make_scaler
 from hourglass.progress import check_progress
 from hourglass.training import FitOptions
-from hourglass.validation import check_fraction, check_positive_int
+from hourglass.validation import check_finite, check_fraction, check_positive_int, is_frame
 
 
 def member_features(n_features: int, n_members: int, fraction: float, rng) -> np.ndarray | None:
@@ -74,6 +76,10 @@ def tabular_architecture(n_features: int, member: int = 0) -> dict:
     latent = max(2, math.ceil(n_features / 4))
     hidden = max(latent + 1, math.ceil(n_features / 2))
     return {"hidden": (hidden, hidden), "latent_dim": latent}
+
+
+# below this many training rows a fit warns (and keeps no validation rows for early stopping)
+MIN_ROWS = 20
 
 
 class AutoencoderBase(BaseEstimator):
@@ -167,11 +173,27 @@ class AutoencoderBase(BaseEstimator):
 
     def _budget(self, options: FitOptions, rows: int) -> FitOptions:
         """``epochs`` raised where ``rows`` (a model's training rows) make so few batches that
-        ``epochs`` of them fall short of ``min_steps`` optimizer steps."""
-        if self.min_steps is None:
+        ``epochs`` of them fall short of ``min_steps`` optimizer steps; not where the user set
+        ``epochs`` and left ``min_steps`` at its default (a default never overrides an option the
+        user set). Records the batches per epoch for ``n_steps_``."""
+        self._batches_per_epoch = math.ceil(rows / min(options.batch_size, rows))
+        if self.min_steps is None or (self._user_set("epochs") and not self._user_set("min_steps")):
             return options
-        steps = math.ceil(rows / min(options.batch_size, rows))
-        return options.replace(epochs=max(options.epochs, math.ceil(self.min_steps / steps)))
+        return options.replace(epochs=max(options.epochs, math.ceil(self.min_steps / self._batches_per_epoch)))
+
+    def _user_set(self, name: str) -> bool:
+        """Whether parameter ``name`` differs from this class's default (scikit-learn's test for
+        a changed parameter: a default passed explicitly counts as left alone)."""
+        default = inspect.signature(type(self).__init__).parameters[name].default
+        value = getattr(self, name)
+        return not (value is default or (type(value) is type(default) and value == default))
+
+    def _record_run(self, histories) -> None:
+        """``n_epochs_`` (the longest run of any model or member) and ``n_steps_`` (its optimizer
+        steps): what ran, after early stopping and the ``min_steps`` budget."""
+        runs = [m.epochs for h in histories for m in (h.members or [h])]
+        self.n_epochs_ = max(runs, default=0)
+        self.n_steps_ = self.n_epochs_ * getattr(self, "_batches_per_epoch", 1)
 
     def _train(self, X: np.ndarray, held_out: int = 0, n_models: int = 1):
         """Scale, split (validation for early stopping; ``held_out`` rows kept out of training
@@ -181,8 +203,15 @@ class AutoencoderBase(BaseEstimator):
         options = self._check_params()
         rng = check_random_state(self.random_state)
         rest = len(X) - held_out
+        if rest < MIN_ROWS:
+            warnings.warn(
+                f"fitting on {rest} row(s): too few for an autoencoder to learn what normal rows look like "
+                f"(give it at least {MIN_ROWS}); its scores will mostly measure the distance from these rows",
+                UserWarning,
+                stacklevel=4,
+            )
         n_val = int(round(self.validation_fraction * rest))
-        if n_val < 1 or rest - n_val < 1 or rest < 20:
+        if n_val < 1 or rest - n_val < 1 or rest < MIN_ROWS:
             n_val = 0  # too few rows to spare a validation set: train on all, stop on the training loss
         pipeline = self._pipeline(options)
         rows = pipeline.split(len(X), validation=n_val, held_out=held_out, rng=rng)
@@ -200,6 +229,7 @@ class AutoencoderBase(BaseEstimator):
         seeds = [int(rng.randint(np.iinfo(np.int32).max)) for _ in range(n_models)]
         self.models_, histories = pipeline.train(self._builder(X.shape[1]), x_train, seeds, validation=x_val)
         self.model_, self.history_ = self.models_[0], histories[0]
+        self._record_run(histories)
         return rows.train, rows.held
 
     def _pipeline(self, options: FitOptions, **detection) -> Pipeline:
@@ -274,6 +304,25 @@ class AutoencoderBase(BaseEstimator):
             lambda k, s: model, x_train, [seed], validation=x_val, member_rows=rows
         )
         self.model_, self.history_ = model, histories[0]
+        self._record_run(histories)
 
     def _validate(self, X, reset: bool):
-        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        """scikit-learn's checks (its messages, which its estimator checks look for), raised as
+        the library's :class:`~hourglass.InvalidInputError` (a ``ValueError`` too); a frame's
+        text or category columns are named first."""
+        if X is None:
+            raise InvalidInputError("X is None; expected an array of rows (samples x features)")
+        if is_frame(X):
+            text = [str(c) for c, dtype in zip(X.columns, X.dtypes) if getattr(dtype, "kind", "O") not in "biufc"]
+            if text:
+                raise InvalidInputError(
+                    f"X has non-numeric columns {text}: encode them as numbers (e.g. one-hot) or drop them"
+                )
+        try:
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=1)
+        except InvalidInputError:
+            raise
+        except ValueError as exc:
+            if "contains NaN" in str(exc) or "contains infinity" in str(exc):  # which row, in one line
+                check_finite(np.asarray(X, dtype=np.float64), "X")
+            raise InvalidInputError(str(exc)) from exc

@@ -50,7 +50,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderBase):
         A budget in optimizer steps as well as epochs: where the training rows make so few
         batches that ``epochs`` of them come to fewer than ``min_steps`` steps (small data sets:
         90 rows are one batch of 128), ``epochs`` is raised to reach it (early stopping still
-        applies). None: ``epochs`` alone.
+        applies). It applies to the default ``epochs`` only: ``epochs`` set by hand is kept,
+        unless ``min_steps`` is set by hand too. None: ``epochs`` alone. ``n_epochs_`` and
+        ``n_steps_`` say what ran.
     trim : float in [0, 0.5), default 0.2
         Robust training (:func:`hourglass.fit`'s ``trim``): the worst-reconstructed fifth of
         each batch is left out of the loss, so anomalies among the training rows are not
@@ -103,6 +105,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderBase):
     detector_ : hourglass.Detector or DetectorEnsemble (PyOD's conventions: higher = more anomalous)
     scaler_ : the fitted scaler or None
     history_ : hourglass.History
+    n_epochs_, n_steps_ : int
+        What ran: the epochs of the longest-running member (early stopping ends each sooner
+        than ``epochs``; ``min_steps`` can raise it) and its optimizer steps.
     threshold_ : float
         The cut on the reconstruction error; ``offset_ = -threshold_``.
     offset_ : float
@@ -114,7 +119,11 @@ class AutoencoderDetector(OutlierMixin, AutoencoderBase):
     The defaults (six members alternating narrow and wide, trim 0.2, "mse", batches of 128, at
     most 20 epochs or 200 steps whichever is more, patience 5, weight decay 1e-4) were chosen by
     ``benchmarks/adbench_defaults.py``: candidates compared on ten of the 20 ADBench sets, the
-    choice confirmed on the other ten.
+    choice confirmed on the other ten. Against IsolationForest over the 20 sets: AUROC 0.810 against
+    0.769, AUPRC 0.495 against 0.461. It wins where anomalies break how the features go together
+    (annthyroid AUPRC 0.605 against 0.278) and loses where they are extreme values along the
+    directions the data vary in, most on small tables (WBC 0.669 against 0.937); the guide
+    ``docs/guides/detect-tables.md`` has every set.
 
     Examples
     --------
@@ -328,6 +337,7 @@ class AutoencoderDetector(OutlierMixin, AutoencoderBase):
             "class": type(self).__name__,
             "params": params,
             "n_features_in": int(self.n_features_in_),
+            **{k: int(getattr(self, f"{k}_")) for k in ("n_epochs", "n_steps") if hasattr(self, f"{k}_")},
             "feature_names_in": None if names is None else [str(n) for n in names],
         }
         return state
@@ -347,6 +357,9 @@ class AutoencoderDetector(OutlierMixin, AutoencoderBase):
         est.detector_, est.models_, est.model_ = detector, [m.model for m in members], detector.model
         est.scaler_ = members[0].scaler
         est.history_ = getattr(detector.model, "history_", None)
+        for k in ("n_epochs", "n_steps"):  # folders before 0.2 did not record the run
+            if k in d:
+                setattr(est, f"{k}_", int(d[k]))
         est.threshold_ = float(detector.threshold_)
         est.offset_ = -est.threshold_
         est.n_features_in_ = int(d["n_features_in"])
