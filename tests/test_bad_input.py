@@ -66,6 +66,7 @@ SCORE_CASES = [
     ("inf", with_value(np.inf), hg.InvalidInputError, "inf"),
     ("1-d", ROWS[0], hg.InvalidInputError, "Expected 2D array"),
     ("no rows", ROWS[:0], hg.InvalidInputError, "0 sample"),
+    ("values too large for float32 errors", ROWS * 1e30, hg.InvalidInputError, "non-finite scores"),
 ]
 
 
@@ -136,6 +137,9 @@ def test_a_run_that_learns_nothing_warns(data_dir):
     model = hg.create_model("dense", input_shape=(140,), seed=0)  # lr=1e6 saturates its sigmoid output
     with pytest.warns(UserWarning, match=r"did not reduce the loss.*lr=1e\+06"):
         hg.fit(model, beats, lr=1e6, epochs=6, progress=False)
+    breastw = hg.datasets.load("adbench/4_breastw", seed=0).x_train
+    with pytest.warns(UserWarning, match=r"did not reduce the loss.*lr=10"):  # a loss of 1e11, still falling
+        hg.AutoencoderDetector(lr=10, random_state=0, progress=False).fit(breastw)
     import warnings
 
     with warnings.catch_warnings():

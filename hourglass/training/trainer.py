@@ -34,7 +34,6 @@ memory on CPU, where oneDNN's kernels are fastest.
 from __future__ import annotations
 
 import inspect
-import math
 import time
 import warnings
 
@@ -227,10 +226,11 @@ def warn_if_degenerate(model: Autoencoder, arrays: TrainingArrays, device, opts:
     losses = history.train_loss
     if loss not in ("mse", "mae") or getattr(model.config, "member_scaling", False) or len(losses) < 5:
         return
-    # no progress over the second half of the run: not a short run still on its first plateau
+    # no progress over the second half of the run (not a short run still on its first plateau), or
+    # a loss that no progress explains: 100x that of the average sample (lr=10: 1e21 and falling)
     still = losses[-1] >= 0.99 * losses[len(losses) // 2]
-    baseline = _average_sample_loss(arrays, loss, opts.trim) if still else math.inf
-    if min(losses) >= 0.98 * baseline:
+    baseline = _average_sample_loss(arrays, loss, opts.trim)
+    if min(losses) >= (0.98 if still else 100) * baseline:
         warnings.warn(
             f"training did not reduce the loss below that of outputting the average sample "
             f"({min(losses):.4g} at best, against {baseline:.4g}) in {len(losses)} epochs: the model learnt "
