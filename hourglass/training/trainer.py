@@ -202,19 +202,18 @@ def fit(
     run = Run.setup(model, arrays, corruption, opts, rows)
     with run.scope():
         _loop(run)
-    warn_if_degenerate(model, arrays, run.device, opts, run.state.history)
+    warn_if_degenerate(model, arrays, opts, run.state.history)
     return run.state.history
 
 
-def warn_if_degenerate(model: Autoencoder, arrays: TrainingArrays, device, opts: FitOptions, history: History) -> None:
-    """One-line warnings for a run that learnt nothing the user would notice only from its scores:
-    training data that do not vary, or a trained model whose output is the same for every input
-    (a step too large kills every unit: ``lr=1e6``)."""
-    if arrays.labels is not None or len(arrays.x) < 2:  # a conditional model's forward takes labels
+def warn_if_degenerate(model: Autoencoder, arrays: TrainingArrays, opts: FitOptions, history: History) -> None:
+    """One-line warnings for a run that learnt nothing, which the user would otherwise notice only
+    from its scores: training samples that are all the same, or a training loss never below that
+    of outputting the average sample (a step too large: ``lr=1e6`` saturates every unit)."""
+    if len(arrays.x) < 2:
         return
-    x = torch.as_tensor(np.asarray(arrays.x[:256]), dtype=torch.float32, device=device)
-    data_spread = float(x.reshape(len(x), -1).std(0).max())
-    if data_spread == 0:
+    sample = _spread_rows(arrays.x)
+    if float(sample.std(axis=0).max()) == 0:
         warnings.warn(
             "the training samples are all the same (no feature varies): the model cannot learn what "
             "normal variation looks like, and will score every new sample by its distance from that one",
@@ -234,8 +233,9 @@ def warn_if_degenerate(model: Autoencoder, arrays: TrainingArrays, device, opts:
         warnings.warn(
             f"training did not reduce the loss below that of outputting the average sample "
             f"({min(losses):.4g} at best, against {baseline:.4g}) in {len(losses)} epochs: the model learnt "
-            f"nothing. A step too large (lr={opts.lr:g}: try a smaller one), or outputs that cannot reach the "
-            "data (a sigmoid output for values outside [0, 1]: scale them or set output_activation='none')",
+            f"nothing. Causes: a step too large (lr={opts.lr:g}: try a smaller one), outputs that cannot reach "
+            "the data (a sigmoid output for values outside [0, 1]: scale them or set output_activation='none'), "
+            "or data without structure a code of this size can keep",
             UserWarning,
             stacklevel=3,
         )
@@ -244,14 +244,18 @@ def warn_if_degenerate(model: Autoencoder, arrays: TrainingArrays, device, opts:
 def _average_sample_loss(arrays: TrainingArrays, loss: str, trim: float) -> float:
     """The trimmed training loss of a model that outputs the average target whatever its input:
     every model should do better (on up to 2,048 samples spread over the data)."""
-    n = len(arrays.x)
-    rows = np.linspace(0, n - 1, min(n, 2048)).astype(np.int64)
-    target = np.asarray((arrays.x if arrays.target is None else arrays.target)[rows], dtype=np.float64)
-    target = target.reshape(len(target), -1)
+    target = _spread_rows(arrays.x if arrays.target is None else arrays.target)
     gap = target - target.mean(axis=0)
     per_sample = (gap**2 if loss == "mse" else np.abs(gap)).mean(axis=1)
     keep = max(1, len(per_sample) - int(round(trim * len(per_sample))))
     return float(np.sort(per_sample)[:keep].mean())
+
+
+def _spread_rows(x, most: int = 2048) -> np.ndarray:
+    """Up to ``most`` samples spread evenly over ``x`` (a recording's first windows can all be flat),
+    flattened, float64."""
+    rows = np.linspace(0, len(x) - 1, min(len(x), most)).astype(np.int64)
+    return np.asarray(x[rows], dtype=np.float64).reshape(len(rows), -1)
 
 
 # fit's signature lists its options, for help() and editors; FitOptions stays their one source.
