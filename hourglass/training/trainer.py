@@ -251,11 +251,14 @@ def _average_sample_loss(arrays: TrainingArrays, loss: str, trim: float) -> floa
     return float(np.sort(per_sample)[:keep].mean())
 
 
-def _spread_rows(x, most: int = 2048) -> np.ndarray:
-    """Up to ``most`` samples spread evenly over ``x`` (a recording's first windows can all be flat),
-    flattened, float64."""
-    rows = np.linspace(0, len(x) - 1, min(len(x), most)).astype(np.int64)
-    return np.asarray(x[rows], dtype=np.float64).reshape(len(rows), -1)
+def _spread_rows(x, most: int = 2048, blocks: int = 8) -> np.ndarray:
+    """Up to ``most`` samples from ``blocks`` contiguous stretches spread evenly over ``x`` (a
+    recording's first windows can all be flat), flattened, float64. Stretches, not scattered rows:
+    a memory-mapped file then reads a few pages, not most of itself (tests/test_streaming.py)."""
+    size = max(1, min(len(x), most) // blocks)
+    starts = np.unique(np.linspace(0, len(x) - size, blocks).astype(np.int64))
+    parts = [np.asarray(x[a : a + size], dtype=np.float64) for a in starts]
+    return np.concatenate(parts).reshape(sum(len(p) for p in parts), -1)
 
 
 # fit's signature lists its options, for help() and editors; FitOptions stays their one source.
