@@ -48,8 +48,11 @@ VARIANTS = (
 
 
 def robust_z(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    q1, mid, q3 = np.percentile(train, [25, 50, 75])
-    return (test - mid) / max(q3 - q1, 1e-12)
+    """``test`` standardised by the training scores' median and interquartile range (the detector's own)."""
+    from hourglass.detection.scores import robust_standardisation
+
+    center, spread = robust_standardisation(train[None])
+    return (test - center[0]) / spread[0]
 
 
 def run(job) -> dict:

@@ -102,16 +102,21 @@ class BaseDetector:
         fn = getattr(self.scorer(), method)
         return self._streamed(x, name, lambda xs: batched(self._models(), xs, fn, self.batch_size))
 
-    def _scores(self, x, name: str = "x") -> np.ndarray:
-        scores = self._run(x, "scores", name)
-        bad = ~np.isfinite(scores)
-        if bad.any():  # never a NaN score handed on: it sorts anywhere and flags nothing
+    def _finite_run(self, x, method: str, name: str = "x") -> np.ndarray:
+        """:meth:`_run`, refusing non-finite results: a NaN score sorts anywhere and flags nothing,
+        so none is handed on (scores, and the error maps that step and channel scores come from)."""
+        out = self._run(x, method, name)
+        bad = np.flatnonzero(~np.isfinite(out).reshape(len(out), -1).all(axis=1))  # the rows holding one
+        if len(bad):
             raise InvalidInputError(
-                f"the detector gave non-finite scores (NaN / inf) for {int(bad.sum())} of {len(scores)} rows of "
-                f"{name}, first at row {int(np.flatnonzero(bad)[0])}: the model's weights hold NaN "
+                f"the detector gave non-finite scores (NaN / inf) for {len(bad)} of {len(out)} rows of "
+                f"{name}, first at row {int(bad[0])}: the model's weights hold NaN "
                 "(training diverged: lower lr) or the rows hold values too large for float32"
             )
-        return scores
+        return out
+
+    def _scores(self, x, name: str = "x") -> np.ndarray:
+        return self._finite_run(x, "scores", name)
 
     def score_samples(self, x) -> np.ndarray:
         """One anomaly score per sample, shape ``(n,)``; higher = more anomalous. A Dask array

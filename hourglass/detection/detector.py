@@ -288,7 +288,7 @@ class Detector(BaseDetector):
         """The error per element (pixel, time step, feature), same shape as ``x``: absolute
         (``mae``), squared (``mse``) or squared standardised (``l2``) error; for ``elbo`` and
         ``nll`` the reconstruction negative log-likelihood in nats, averaged over the draws."""
-        return self._run(x, "error_map").reshape(np.shape(x))
+        return self._finite_run(x, "error_map").reshape(np.shape(x))
 
     # -- saved state -----------------------------------------------------------------------
     def description(self) -> dict:
