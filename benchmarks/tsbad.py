@@ -39,7 +39,11 @@ from common import write_json
 
 # the default first; each other differs from it in the options given
 CANDIDATES: dict[str, dict] = {
-    "default": {},  # windows scored by their residual's 10 nearest training residuals (neighbors="auto")
+    # windows scored by the larger of their residual's distance to the nearest training residual
+    # and the mean distance to the 10 nearest, each scaled on the held-out stretch (the defaults:
+    # neighbors="auto", nearest="auto")
+    "default": {},
+    "mean-only": {"nearest": False},  # the 10 nearest residuals' mean distance alone (before nearest)
     "neighbors-1": {"neighbors": 1},
     "error": {"neighbors": None},  # 0.2.0.dev's default: the window's mean reconstruction error
     "neighbors-3": {"neighbors": 3},

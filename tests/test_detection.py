@@ -426,3 +426,44 @@ def test_each_scores_fitted_state_is_its_own_part_and_saves_its_own_arrays(ecg, 
         hg.save(det, tmp_path / part_type.__name__)
         again = hg.load(tmp_path / part_type.__name__)
         np.testing.assert_array_equal(again.score_samples(x[:20]), det.score_samples(x[:20]))
+
+
+def test_nearest_takes_the_larger_of_the_nearest_and_the_mean_distance_each_scaled(ecg, tmp_path):
+    from hourglass.detection.neighbors import LEVEL_PERCENTILE
+
+    normal = ecg.x_train[ecg.y_train == 1]
+    train, held = normal[:300], normal[300:400]
+    model = hg.create_model("stacked", input_shape=(140,), seed=0)
+    hg.fit(model, train, epochs=3, progress=False)
+    det = hg.Detector(model, score="code-knn", n_neighbors=5, nearest=True).fit(train, calibration=held)
+    assert "nearest=True" in repr(det)
+    plain = hg.Detector(model, score="code-knn", n_neighbors=5).fit(train, calibration=held)
+    near = det._run(ecg.x_test, "nearest")  # (n, 5) ascending
+    held_near = det._run(held, "nearest")
+    parts = []
+    for values, on_held in ((near[:, 0], held_near[:, 0]), (near.mean(axis=1), held_near.mean(axis=1))):
+        mid, top = np.median(on_held), np.percentile(on_held, LEVEL_PERCENTILE)
+        parts.append((values - mid) / (top - mid))
+    scores = det.score_samples(ecg.x_test)
+    np.testing.assert_allclose(scores, np.maximum(*parts), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(plain.score_samples(ecg.x_test), near.mean(axis=1), rtol=1e-5)
+    # on held-out normal data 99 % of each part lies below 1, so about 98 % of the score does
+    assert 0.95 <= (det.score_samples(held) <= 1 + 1e-6).mean() <= 0.995
+    # saved with its levels; a folder without them is refused rather than scored otherwise
+    state = det.to_saved()
+    assert set(state.arrays) == {"calibration_scores", "memory", "neighbor_levels"}
+    assert state.meta["detector"]["nearest"] is True
+    hg.save(det, tmp_path / "near")
+    np.testing.assert_array_equal(hg.load(tmp_path / "near").score_samples(ecg.x_test), scores)
+    assert "nearest" not in plain.to_saved().meta["detector"]  # the earlier format, unchanged
+    from hourglass.detection.neighbors import NeighborMemory
+
+    with pytest.raises(ValueError, match="neighbor_levels"):
+        NeighborMemory.from_arrays({"memory": state.arrays["memory"]}, 5, state.arrays["memory"].shape[1], nearest=True)
+    # without calibration data the levels come from the fit rows, each left out of its own neighbours
+    loo = hg.Detector(model, score="code-knn", n_neighbors=5, nearest=True).fit(train)
+    assert np.isfinite(loo.neighbors_.levels).all() and np.isfinite(loo.threshold_)
+    with pytest.raises(hg.InvalidInputError, match="nearest=True is for the neighbour scores"):
+        hg.Detector(model, score="mse", nearest=True)
+    with pytest.raises(hg.InvalidInputError, match="nearest must be True or False"):
+        hg.Detector(model, score="code-knn", nearest="yes")

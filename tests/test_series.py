@@ -275,7 +275,9 @@ def test_command_line_fits_and_scores_a_recording_per_step(tmp_path):
     np.testing.assert_array_equal(table[:, 0], np.arange(3000))
     np.testing.assert_array_equal(table[:, 3], labels)  # labels stay with their steps
     sd = hg.load(run / "model")
-    np.testing.assert_allclose(table[:, 1], sd.score_steps(values), rtol=1e-5, atol=1e-5)
+    # atol: scores are on the held-out scale (1 at its 99th percentile), and the model's float32
+    # rounding depends on the batch
+    np.testing.assert_allclose(table[:, 1], sd.score_steps(values), rtol=1e-5, atol=1e-4)
     assert table[2500:2520, 2].any() and "events" in scored.output
     plain = tmp_path / "plain"
     hg.save(hg.Detector(hg.create_model("dense", input_shape=(2,), seed=0)).fit(np.zeros((8, 2))), plain)

@@ -86,3 +86,36 @@ def test_score_channels_names_the_channel_of_an_anomaly(tmp_path):
     np.testing.assert_array_equal(hg.load(tmp_path / "sd").score_channels(frame), channels)
     with pytest.raises(hg.InvalidInputError, match="fewer than the window"):
         sd.score_channels(frame[:10])
+
+
+def test_the_nearest_option():
+    t = np.arange(3000)
+    x = np.sin(2 * np.pi * t / 50) + 0.05 * np.random.default_rng(0).normal(size=3000)
+    assert hg.SeriesDetector(epochs=2).fit(x).detector_.nearest  # "auto" with 10 neighbours
+    assert not hg.SeriesDetector(epochs=2, neighbors=1).fit(x).detector_.nearest  # one neighbour: nothing to add
+    assert not hg.SeriesDetector(epochs=2, nearest=False).fit(x).detector_.nearest
+    with pytest.raises(hg.InvalidInputError, match="nearest=True needs a neighbour score"):
+        hg.SeriesDetector(neighbors=None, nearest=True).fit(x)
+    with pytest.raises(hg.InvalidInputError, match="nearest must be"):
+        hg.SeriesDetector(nearest="yes").fit(x)
+
+
+def test_the_nearest_levels_on_an_exact_repeat_and_a_warning_for_a_part_too_short_to_split():
+    from hourglass.detection.neighbors import LEVEL_FLOOR
+
+    t = np.arange(3000)
+    sine = np.sin(2 * np.pi * t / 50)  # every window repeats: distances differ by float32 rounding only
+    sd = hg.SeriesDetector(epochs=2).fit(sine[:2000])
+    width = sd.detector_.neighbors_.memory.shape[1]
+    assert min(sd.detector_.neighbors_.levels[[1, 3]]) >= LEVEL_FLOOR * np.sqrt(width)
+    assert sd.predict_steps(sine).mean() < 0.05  # rounding is not scaled up into anomalies
+    bumped = sine.copy()
+    bumped[2500:2530] += 1.0
+    scores = sd.score_steps(bumped)
+    assert scores[2500:2530].min() > 100 * max(1.0, np.abs(scores[:2400]).max())
+    # 150 steps: too short to split (a fifth is under one window), so the part is its own held-out
+    # stretch; the levels then come from the training windows each left out of its own neighbours
+    noisy = sine + 0.05 * np.random.default_rng(0).normal(size=3000)
+    with pytest.warns(UserWarning, match="too short to hold out a stretch.*at least 250 steps"):
+        short = hg.SeriesDetector(epochs=2).fit(noisy[:150])
+    assert np.isfinite(short.detector_.neighbors_.levels).all()

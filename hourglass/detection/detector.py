@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from hourglass.detection.base import BaseDetector, Explanation, warn_if_uncalibrated  # noqa: F401 (Explanation: its home was here)
-from hourglass.detection.neighbors import NEIGHBOR_SCORES, NeighborMemory
+from hourglass.detection.neighbors import NEIGHBOR_SCORES, NeighborMemory, fit_levels
 from hourglass.detection.scorer import Scorer
 from hourglass.detection.scores import (  # noqa: F401 (robust_standardisation: its home was here)
     VARIATIONAL_SCORES,
@@ -94,6 +94,10 @@ class Detector(BaseDetector):
     memory_size : int, default 10000
         For those scores: the most ``fit`` rows whose encodings are kept (a random subset, seed 0,
         when there are more); they are saved with the detector.
+    nearest : bool, default False
+        For those scores: the larger of the distance to the single nearest encoding and the mean
+        distance to the ``n_neighbors`` nearest, each scaled on the calibration data (0 at its
+        median, 1 at its 99th percentile; see :mod:`hourglass.detection.neighbors`).
 
     Attributes
     ----------
@@ -151,6 +155,7 @@ class Detector(BaseDetector):
         n_neighbors: int = 5,
         memory_size: int = 10000,
         error_blur: float | None = None,
+        nearest: bool = False,
     ):
         self.model = model
         self.spec = ScoreSpec(
@@ -162,6 +167,7 @@ class Detector(BaseDetector):
             n_neighbors=n_neighbors,
             memory_size=memory_size,
             error_blur=error_blur,
+            nearest=nearest,
         )
         self.threshold = threshold if threshold is not None else MeanStd(k=1.0)
         self.scaler = scaler
@@ -181,6 +187,7 @@ class Detector(BaseDetector):
     n_neighbors = _spec_option("n_neighbors")
     memory_size = _spec_option("memory_size")
     error_blur = _spec_option("error_blur")
+    nearest = _spec_option("nearest")
 
     @property
     def scale_(self) -> np.ndarray | None:
@@ -224,6 +231,13 @@ class Detector(BaseDetector):
             x = x if isinstance(x, np.ndarray) else as_float_array(x)
             encode = lambda rows: self._run(rows, "encodings")  # noqa: E731
             self.neighbors_ = NeighborMemory.fit(encode, x, self.n_neighbors, self.memory_size)
+            if self.nearest:  # the two distances' levels, on the rows the threshold is fitted on
+                nearest = (
+                    self.neighbors_.fit_nearest(self._run(x, "nearest_plus_one"))
+                    if calibration is None
+                    else self._run(calibration, "nearest", "calibration")
+                )
+                self.neighbors_.levels = fit_levels(nearest, self.n_neighbors, self.neighbors_.memory.shape[1])
         if calibration is None:
             warn_if_uncalibrated(self.threshold)
             scores = self._fit_scores(x)
@@ -336,7 +350,7 @@ class Detector(BaseDetector):
         if spec.score in NEIGHBOR_SCORES:
             probe = np.zeros((1, *model.input_shape), np.float32)
             width = det._run(probe, "encodings").shape[1]
-            det.neighbors_ = NeighborMemory.from_arrays(state.arrays, spec.n_neighbors, width)
+            det.neighbors_ = NeighborMemory.from_arrays(state.arrays, spec.n_neighbors, width, spec.nearest)
         if model.n_members is not None and spec.score not in NEIGHBOR_SCORES:
             det.members_ = MemberStandardisation.from_arrays(state.arrays, model.n_members)
         return det
@@ -348,6 +362,7 @@ class Detector(BaseDetector):
             + ("" if self.worst_fraction is None else f", worst_fraction={self.worst_fraction!r}")
             + ("" if self.error_blur is None else f", error_blur={self.error_blur!r}")
             + ("" if self.score not in NEIGHBOR_SCORES else f", n_neighbors={self.n_neighbors!r}")
+            + (", nearest=True" if self.nearest else "")
             + ")"
         )
 

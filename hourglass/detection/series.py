@@ -16,6 +16,7 @@ a recording chunk by chunk with the same result.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -106,6 +107,14 @@ class SeriesDetector:
         ``score_by="window"`` (a shape the training part holds once or twice, an anomaly in it,
         stays far from normal; 1 scores MGAB higher but anomalies inside the training part
         lower), None with ``"step"``.
+    nearest : "auto" or bool, default "auto"
+        With ``neighbors`` above 1: score a window by the larger of its distance to the single
+        nearest training residual and the mean distance to the ``neighbors`` nearest, each scaled
+        on the held-out stretch (``Detector(nearest=True)``). The nearest residual tells new
+        dynamics best (MGAB); the mean of 10 is not fooled by an anomaly the training part holds.
+        On the 17 TSB-AD files the mean VUS-PR goes from 0.644 to 0.653 and MGAB from 0.30 / 0.35
+        to 0.36 / 0.43, with the same worst case on the robustness suite. ``"auto"``: True where
+        ``neighbors`` resolves to more than 1.
     threshold : Threshold, default ``FixedFPR(0.01)``
         Fitted on the step scores of the held-out stretch (the last ``calibration`` share of the
         training part, which the model does not train on).
@@ -166,6 +175,7 @@ class SeriesDetector:
         score: str = "mse",
         score_by: str = "window",
         neighbors="auto",
+        nearest="auto",
         threshold: Threshold | None = None,
         calibration: float = 0.2,
         random_state: int | None = 0,
@@ -185,6 +195,7 @@ class SeriesDetector:
         self.score = score
         self.score_by = score_by
         self.neighbors = neighbors
+        self.nearest = nearest
         self.threshold = threshold if threshold is not None else FixedFPR(0.01)
         self.calibration = calibration
         self.random_state = random_state
@@ -239,6 +250,7 @@ class SeriesDetector:
         if self.score not in ("mse", "mae"):
             raise InvalidInputError(f"score must be 'mse' or 'mae', got {self.score!r}")
         k = self._n_neighbors()
+        self._nearest()
         if k is not None and self.score_by == "step":
             raise InvalidInputError("score_by='step' scores each step's error: it needs neighbors=None")
         if self.window != "auto":
@@ -265,6 +277,17 @@ class SeriesDetector:
             return AUTO_NEIGHBORS if self.score_by == "window" else None
         return None if self.neighbors is None else check_positive_int(self.neighbors, "neighbors")
 
+    def _nearest(self) -> bool:
+        """The ``nearest`` option resolved: whether the window score also takes the nearest residual."""
+        k = self._n_neighbors()
+        if isinstance(self.nearest, str) and self.nearest == "auto":
+            return k is not None and k > 1
+        if not isinstance(self.nearest, bool):
+            raise InvalidInputError(f"nearest must be 'auto', True or False, got {self.nearest!r}")
+        if self.nearest and k is None:
+            raise InvalidInputError("nearest=True needs a neighbour score: set neighbors to a number")
+        return self.nearest
+
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, recordings, y=None) -> SeriesDetector:
         """Learn from one recording or a list of them (their training parts, for
@@ -282,6 +305,14 @@ class SeriesDetector:
         self.window_ = self._find_window(parts[0]) if self.window == "auto" else int(self.window)
         self.stride_ = max(1, self.window_ // 10) if self.stride == "auto" else int(self.stride)
         train, held = self._split(parts)
+        if any(h is t for h, t in zip(held, train)):
+            warnings.warn(
+                f"a training part is too short to hold out a stretch (its last {self.calibration:.0%} is under one "
+                f"window of {self.window_} steps): the threshold is fitted on windows the model trained on and "
+                f"will flag too many steps; give at least {math.ceil(self.window_ / float(self.calibration))} steps",
+                UserWarning,
+                stacklevel=3,
+            )
         model = self._build_model()
         x_train = self._training_windows(train)
         x_held = np.concatenate([windows(p.T, self.window_, self.stride_) for p in held])
@@ -294,7 +325,13 @@ class SeriesDetector:
         det.fit(x_held, calibration=x_held)  # windows held out: the window detector's own threshold
         k = self._n_neighbors()
         if k is not None:
-            det = self._neighbor_detector(model, scaler, det.score_samples(x_train), x_train, x_held, k)
+            # a part too short to split is its own held-out stretch: its windows are in the memory,
+            # so the neighbour score's levels come from the fit windows, each left out of its own
+            unsplit = any(h is t for h, t in zip(held, train))
+            errors = det.score_samples(x_train)
+            with warnings.catch_warnings():  # the window detector's own FixedFPR: SeriesDetector warns below
+                warnings.simplefilter("ignore", UserWarning)
+                det = self._neighbor_detector(model, scaler, errors, x_train, None if unsplit else x_held, k)
         self.detector_ = det
         held_scores = np.concatenate([self._score_steps(p) for p in held])
         self.threshold.fit(held_scores)
@@ -307,12 +344,15 @@ class SeriesDetector:
 
     def _neighbor_detector(self, model, scaler, errors, x_train, x_held, k: int) -> Detector:
         """Windows scored by their nearest training residuals; the memory leaves out the training
-        windows whose error is an outlier (``MEMORY_OUTLIER_IQRS``)."""
+        windows whose error is an outlier (``MEMORY_OUTLIER_IQRS``). ``x_held`` None: calibrated
+        on the training windows themselves."""
         q25, median, q75 = np.percentile(errors, [25, 50, 75])
         keep = errors <= median + MEMORY_OUTLIER_IQRS * (q75 - q25)
         if keep.sum() <= k:
             keep[:] = True
-        det = Detector(model, score="residual-knn", n_neighbors=k, threshold=FixedFPR(0.01), scaler=scaler)
+        det = Detector(
+            model, score="residual-knn", n_neighbors=k, nearest=self._nearest(), threshold=FixedFPR(0.01), scaler=scaler
+        )
         return det.fit(x_train[keep], calibration=x_held)
 
     def _find_window(self, first: np.ndarray) -> int:
@@ -511,7 +551,7 @@ class SeriesDetector:
                     k: getattr(self, k)
                     for k in ("min_window", "epochs", "batch_size", "lr", "trim", "score", "score_by", "calibration")
                 }
-                | {"neighbors": self._n_neighbors()},
+                | {"neighbors": self._n_neighbors(), "nearest": self._nearest()},
                 "random_state": self.random_state,
             },
             "window_detector": inner.meta,
@@ -530,7 +570,8 @@ class SeriesDetector:
         s = state.meta["series"]
         inner = SavedState(state.meta["window_detector"], state.weights, under(state.arrays, "window_detector/"))
         det = Detector.from_saved(inner, device)
-        settings = {"neighbors": None, **s["settings"]}  # folders before 0.2 scored by the error
+        # folders before 0.2 scored by the error; before nearest, by the mean of the neighbours alone
+        settings = {"neighbors": None, "nearest": False, **s["settings"]}
         sd = cls(window=int(s["window"]), stride=int(s["stride"]), **settings, random_state=s["random_state"])
         sd.model = det.model.name
         sd.threshold = threshold_from_dict(s["threshold"])

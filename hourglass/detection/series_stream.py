@@ -25,7 +25,7 @@ class SeriesStream:
     --------
     >>> import numpy as np, hourglass as hg
     >>> t = np.arange(4000)
-    >>> signal = np.sin(2 * np.pi * t / 40)
+    >>> signal = np.sin(2 * np.pi * t / 40) + 0.05 * np.random.default_rng(0).normal(size=4000)
     >>> sd = hg.SeriesDetector(epochs=2).fit(signal[:2000])
     >>> stream = sd.stream()
     >>> parts = [stream.update(chunk) for chunk in np.array_split(signal, 7)] + [stream.flush()]

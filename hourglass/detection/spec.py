@@ -34,6 +34,7 @@ class ScoreSpec:
     n_neighbors: int = 5
     memory_size: int = 10000
     error_blur: float | None = None
+    nearest: bool = False
 
     def __post_init__(self):
         def set_(name, value):  # a frozen dataclass normalising its own fields
@@ -48,6 +49,10 @@ class ScoreSpec:
             n, size = check_neighbors(self.n_neighbors, self.memory_size)
             set_("n_neighbors", n)
             set_("memory_size", size)
+        if not isinstance(self.nearest, bool):
+            raise InvalidInputError(f"nearest must be True or False, got {self.nearest!r}")
+        if self.nearest and self.score not in NEIGHBOR_SCORES:
+            raise InvalidInputError(f"nearest=True is for the neighbour scores {NEIGHBOR_SCORES}, not {self.score!r}")
         t = self.input_transform
         if t is not None and not is_deterministic(t):
             raise InvalidInputError(
@@ -92,6 +97,8 @@ class ScoreSpec:
             d["error_blur"] = self.error_blur
         if self.score in NEIGHBOR_SCORES:
             d.update(n_neighbors=self.n_neighbors, memory_size=self.memory_size)
+        if self.nearest:
+            d["nearest"] = True
         return d
 
     @classmethod
