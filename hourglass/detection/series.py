@@ -329,7 +329,7 @@ class SeriesDetector:
             # so the neighbour score's levels come from the fit windows, each left out of its own
             unsplit = any(h is t for h, t in zip(held, train))
             errors = det.score_samples(x_train)
-            with warnings.catch_warnings():  # the window detector's own FixedFPR: SeriesDetector warns below
+            with warnings.catch_warnings():  # the window detector's own FixedFPR: warned of above
                 warnings.simplefilter("ignore", UserWarning)
                 det = self._neighbor_detector(model, scaler, errors, x_train, None if unsplit else x_held, k)
         self.detector_ = det
