@@ -305,14 +305,7 @@ class SeriesDetector:
         self.window_ = self._find_window(parts[0]) if self.window == "auto" else int(self.window)
         self.stride_ = max(1, self.window_ // 10) if self.stride == "auto" else int(self.stride)
         train, held = self._split(parts)
-        if any(h is t for h, t in zip(held, train)):
-            warnings.warn(
-                f"a training part is too short to hold out a stretch (its last {self.calibration:.0%} is under one "
-                f"window of {self.window_} steps): the threshold is fitted on windows the model trained on and "
-                f"will flag too many steps; give at least {math.ceil(self.window_ / float(self.calibration))} steps",
-                UserWarning,
-                stacklevel=3,
-            )
+        unsplit = self._warn_if_unsplit(train, held)
         model = self._build_model()
         x_train = self._training_windows(train)
         x_held = np.concatenate([windows(p.T, self.window_, self.stride_) for p in held])
@@ -325,9 +318,8 @@ class SeriesDetector:
         det.fit(x_held, calibration=x_held)  # windows held out: the window detector's own threshold
         k = self._n_neighbors()
         if k is not None:
-            # a part too short to split is its own held-out stretch: its windows are in the memory,
-            # so the neighbour score's levels come from the fit windows, each left out of its own
-            unsplit = any(h is t for h, t in zip(held, train))
+            # held-out windows in the memory would be their own nearest: with an unsplit part, the
+            # neighbour score's levels come from the fit windows, each left out of its own neighbours
             errors = det.score_samples(x_train)
             with warnings.catch_warnings():  # the window detector's own FixedFPR: warned of above
                 warnings.simplefilter("ignore", UserWarning)
@@ -341,6 +333,20 @@ class SeriesDetector:
         typical = np.median(held_channels, axis=0)
         self.channel_scale_ = np.where(typical > 0, typical, 1.0)
         return self
+
+    def _warn_if_unsplit(self, train, held) -> bool:
+        """Whether a part was too short to split (it is its own held-out stretch, so its windows are
+        in the memory), warning if so."""
+        unsplit = any(h is t for h, t in zip(held, train))
+        if unsplit:
+            warnings.warn(
+                f"a training part is too short to hold out a stretch (its last {self.calibration:.0%} is under one "
+                f"window of {self.window_} steps): the threshold is fitted on windows the model trained on and "
+                f"will flag too many steps; give at least {math.ceil(self.window_ / float(self.calibration))} steps",
+                UserWarning,
+                stacklevel=4,
+            )
+        return unsplit
 
     def _neighbor_detector(self, model, scaler, errors, x_train, x_held, k: int) -> Detector:
         """Windows scored by their nearest training residuals; the memory leaves out the training
